@@ -1,0 +1,130 @@
+"""One continuous capture: pose timeline with ground truth plus sensor streams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._errors import DataError
+from .stream import Stream
+
+__all__ = ["Recording"]
+
+
+@dataclass
+class Recording:
+    """One continuous capture by one device.
+
+    Parameters
+    ----------
+    name : str
+        Unique name inside its dataset (also the HDF5 file stem).
+    t : (N,) float64 seconds
+        Pose timeline, non-decreasing.
+    position : (N, 3) float64 metres, optional
+        Ground-truth position in the building frame (x east, y north, z up).
+    orientation : (N, 4) float64, optional
+        Ground-truth orientation ``world_from_device`` as unit quaternion (w, x, y, z).
+    floor : (N,) int, optional
+        Floor index (0 = ground floor in simulated buildings; as given by real datasets).
+    building : (N,) int, optional
+        Building index, for multi-building datasets.
+    zone : (N,) str, optional
+        Zone (room, region) label of each pose, matching a zone of the floor plan.
+    streams : dict[str, Stream]
+        Sensor streams by name (``"wifi"``, ``"imu"``, ``"rgb"``...).
+    meta : dict
+        JSON-serialisable metadata: ``device`` (profile name), ``site``, ``source`` etc.
+    """
+
+    name: str
+    t: np.ndarray
+    position: np.ndarray | None = None
+    orientation: np.ndarray | None = None
+    floor: np.ndarray | None = None
+    building: np.ndarray | None = None
+    zone: np.ndarray | None = None
+    streams: dict[str, Stream] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.t = np.asarray(self.t, dtype=np.float64)
+        if self.position is not None:
+            self.position = np.asarray(self.position, dtype=np.float64)
+        if self.orientation is not None:
+            self.orientation = np.asarray(self.orientation, dtype=np.float64)
+        if self.floor is not None:
+            self.floor = np.asarray(self.floor)
+        if self.building is not None:
+            self.building = np.asarray(self.building)
+        if self.zone is not None:
+            self.zone = np.asarray(self.zone, dtype=str)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.t[-1] - self.t[0]) if len(self.t) else 0.0
+
+    def stream(self, name: str) -> Stream:
+        """The stream ``name``; a :class:`DataError` listing the available ones otherwise."""
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise DataError(f"recording '{self.name}' has no stream '{name}'; it has {sorted(self.streams)}",
+                            field=f"streams/{name}") from None
+
+    def streams_of_kind(self, kind: str) -> dict[str, Stream]:
+        return {k: s for k, s in self.streams.items() if s.kind == kind}
+
+    def validate(self, file=None) -> "Recording":
+        """Check shapes, dtypes and finiteness of every field; raise :class:`DataError` naming it."""
+        n = len(self.t)
+        if self.t.ndim != 1:
+            raise DataError(f"t must be (N,) seconds, got shape {self.t.shape}", file=file, field="t")
+        if not np.all(np.isfinite(self.t)):
+            raise DataError("t contains NaN or infinity", file=file, field="t")
+        if n > 1 and np.any(np.diff(self.t) < 0):
+            raise DataError("t must be non-decreasing", file=file, field="t")
+        if self.position is not None:
+            if self.position.shape != (n, 3):
+                raise DataError(f"position must be (N, 3) metres with N={n}, got shape {self.position.shape}",
+                                file=file, field="position")
+            if not np.all(np.isfinite(self.position)):
+                k = int(np.argmax(~np.all(np.isfinite(self.position), axis=1)))
+                raise DataError(f"position must be finite metres; row {k} is {self.position[k].tolist()}",
+                                file=file, field="position")
+        if self.orientation is not None:
+            if self.orientation.shape != (n, 4):
+                raise DataError(f"orientation must be (N, 4) unit quaternions w,x,y,z with N={n}, got shape "
+                                f"{self.orientation.shape}", file=file, field="orientation")
+            norm = np.linalg.norm(self.orientation, axis=1)
+            if not np.all(np.abs(norm - 1) < 1e-3):
+                raise DataError("orientation must hold unit quaternions (w, x, y, z); norms range "
+                                f"{np.nanmin(norm):.4g}..{np.nanmax(norm):.4g}", file=file, field="orientation")
+        for key in ("floor", "building"):
+            arr = getattr(self, key)
+            if arr is not None:
+                if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
+                    raise DataError(f"{key} must be (N,) integers with N={n}, got shape {arr.shape} dtype {arr.dtype}",
+                                    file=file, field=key)
+        if self.zone is not None and self.zone.shape != (n,):
+            raise DataError(f"zone must be (N,) labels with N={n}, got shape {self.zone.shape}", file=file, field="zone")
+        for name, stream in self.streams.items():
+            if not isinstance(stream, Stream):
+                raise DataError(f"expected a Stream, got {type(stream).__name__}", file=file, field=f"streams/{name}")
+            stream.validate(name, file=file)
+        return self
+
+    def crop(self, t_start: float, t_end: float) -> "Recording":
+        """A new recording with the poses and stream samples in ``[t_start, t_end]`` seconds."""
+        keep = (self.t >= t_start) & (self.t <= t_end)
+
+        def sel(a):
+            return None if a is None else a[keep]
+
+        streams = {k: s.select((s.t >= t_start) & (s.t <= t_end)) for k, s in self.streams.items()}
+        return Recording(self.name, self.t[keep], sel(self.position), sel(self.orientation), sel(self.floor),
+                         sel(self.building), sel(self.zone), streams, dict(self.meta))

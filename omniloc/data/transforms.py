@@ -1,0 +1,79 @@
+"""Quaternion helpers (w, x, y, z; Hamilton convention; ``world_from_device``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["quat_normalize", "quat_multiply", "quat_conjugate", "quat_to_matrix", "quat_from_yaw", "yaw_from_quat",
+           "quat_slerp", "quat_angle_deg", "quat_rotate"]
+
+
+def quat_normalize(q: np.ndarray) -> np.ndarray:
+    """(..., 4) -> unit quaternions with w >= 0."""
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product ``a * b`` of (..., 4) quaternions."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    return np.stack([aw * bw - ax * bx - ay * by - az * bz,
+                     aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw], axis=-1)
+
+
+def quat_conjugate(q: np.ndarray) -> np.ndarray:
+    return np.asarray(q, dtype=np.float64) * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) unit quaternions -> (..., 3, 3) rotation matrices."""
+    w, x, y, z = np.moveaxis(quat_normalize(q), -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate (..., 3) vectors by (..., 4) quaternions: ``R(q) @ v``."""
+    return np.einsum("...ij,...j->...i", quat_to_matrix(q), np.asarray(v, dtype=np.float64))
+
+
+def quat_from_yaw(yaw_rad: np.ndarray) -> np.ndarray:
+    """Rotation about +z (up) by ``yaw_rad`` (counter-clockwise from +x) -> (..., 4)."""
+    half = 0.5 * np.asarray(yaw_rad, dtype=np.float64)
+    z = np.zeros_like(half)
+    return np.stack([np.cos(half), z, z, np.sin(half)], axis=-1)
+
+
+def yaw_from_quat(q: np.ndarray) -> np.ndarray:
+    """Heading (rotation about +z) of (..., 4) quaternions, radians in (-pi, pi]."""
+    w, x, y, z = np.moveaxis(np.asarray(q, dtype=np.float64), -1, 0)
+    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def quat_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle of the relative rotation between (..., 4) quaternions ``a`` and ``b``, degrees in [0, 180]."""
+    d = np.abs(np.sum(quat_normalize(a) * quat_normalize(b), axis=-1))
+    return np.degrees(2 * np.arccos(np.clip(d, 0.0, 1.0)))
+
+
+def quat_slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Spherical linear interpolation between (..., 4) quaternions at fractions ``u`` (...,)."""
+    q0, q1 = quat_normalize(q0), quat_normalize(q1)
+    u = np.asarray(u, dtype=np.float64)[..., None]
+    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
+    q1 = np.where(dot < 0, -q1, q1)
+    dot = np.abs(dot)
+    theta = np.arccos(np.clip(dot, -1.0, 1.0))
+    sin = np.sin(theta)
+    small = sin < 1e-6
+    safe = np.where(small, 1.0, sin)
+    w0 = np.where(small, 1 - u, np.sin((1 - u) * theta) / safe)
+    w1 = np.where(small, u, np.sin(u * theta) / safe)
+    return quat_normalize(w0 * q0 + w1 * q1)
