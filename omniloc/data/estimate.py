@@ -44,6 +44,10 @@ class Estimate:
         self.recording = np.asarray(self.recording, dtype=str).reshape(-1)
         self.t = np.asarray(self.t, dtype=np.float64).reshape(-1)
         self.position = np.asarray(self.position, dtype=np.float64).reshape(-1, 3)
+        for key, dtype in (("orientation", np.float64), ("covariance", np.float64), ("floor", None),
+                           ("building", None)):
+            if getattr(self, key) is not None:
+                setattr(self, key, np.asarray(getattr(self, key), dtype=dtype))
         m = len(self.t)
         if self.recording.shape == (1,) and m != 1:
             self.recording = np.repeat(self.recording, m)

@@ -1,0 +1,120 @@
+"""Localization metrics: position and rotation errors, floor and building hit rates, competition score."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import Dataset, Estimate, interpolate_pose
+from ..data.transforms import quat_angle_deg
+
+__all__ = ["match_truth", "position_errors", "compute_metrics", "competition_score", "error_cdf"]
+
+
+def match_truth(est: Estimate, truth: Dataset) -> dict[str, np.ndarray]:
+    """Ground truth of ``truth`` at every estimate's recording and time.
+
+    Returns
+    -------
+    dict with ``position`` (M, 3) m (NaN where the recording has no position or the time is
+    outside its timeline), and ``orientation`` (M, 4), ``floor`` (M,), ``building`` (M,) when
+    every recording involved has them.
+    """
+    m = len(est)
+    out = {"position": np.full((m, 3), np.nan)}
+    parts: dict[str, list] = {"orientation": [], "floor": [], "building": []}
+    have = {k: True for k in parts}
+    order = []
+    for name in dict.fromkeys(est.recording.tolist()):
+        idx = np.flatnonzero(est.recording == name)
+        order.append(idx)
+        gt = interpolate_pose(truth[name], est.t[idx])
+        if "position" in gt:
+            out["position"][idx] = gt["position"]
+        for k in parts:
+            if k in gt:
+                parts[k].append(gt[k])
+            else:
+                have[k] = False
+    if order:
+        inv = np.argsort(np.concatenate(order), kind="stable")
+        for k, vals in parts.items():
+            if have[k]:
+                out[k] = np.concatenate(vals)[inv]
+    return out
+
+
+def position_errors(est_position: np.ndarray, true_position: np.ndarray, dims: int = 2) -> np.ndarray:
+    """Euclidean position error per estimate.
+
+    Parameters
+    ----------
+    est_position, true_position : (M, 3) metres
+    dims : int
+        2 for the horizontal (x, y) error used by indoor positioning (floors scored separately),
+        3 for the full 3-D error used by camera pose regression.
+
+    Returns
+    -------
+    (M,) metres (NaN where either side is NaN)
+    """
+    d = np.asarray(est_position, dtype=np.float64)[:, :dims] - np.asarray(true_position, dtype=np.float64)[:, :dims]
+    return np.linalg.norm(d, axis=1)
+
+
+def competition_score(pos_err_m: np.ndarray, floor_est: np.ndarray, floor_true: np.ndarray,
+                      floor_penalty_m: float = 15.0) -> float:
+    """Indoor Location Competition 2.0 score: ``mean(err_xy + 15 * |floor_est - floor_true|)`` in metres."""
+    return float(np.mean(pos_err_m + floor_penalty_m * np.abs(np.asarray(floor_est) - np.asarray(floor_true))))
+
+
+def error_cdf(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical CDF of finite errors: sorted errors (K,) and cumulative fractions (K,) in (0, 1]."""
+    e = np.sort(np.asarray(errors)[np.isfinite(errors)])
+    return e, np.arange(1, len(e) + 1) / max(len(e), 1)
+
+
+def compute_metrics(est: Estimate, truth: Dataset, dims: int = 2) -> dict[str, float]:
+    """All metrics that apply to an estimate, with units in the key names.
+
+    Keys: ``n_test``, ``coverage`` (fraction of estimates with a finite position),
+    ``pos_err_{mean,median,p75,p90,p95}_m``, ``rot_err_median_deg`` (when both sides have
+    orientation), ``floor_hit_rate``, ``building_hit_rate`` (when both sides have them) and
+    ``competition_score_m`` (mean error + 15 x |floor error|, when floors exist).
+
+    Parameters
+    ----------
+    est : Estimate
+    truth : Dataset
+        Holds every recording named in ``est.recording`` with ground truth.
+    dims : int
+        2 (horizontal error) or 3 (3-D error).
+    """
+    gt = match_truth(est, truth)
+    err = position_errors(est.position, gt["position"], dims)
+    finite = np.isfinite(err)
+    out: dict[str, float] = {"n_test": int(len(est)), "coverage": float(finite.mean()) if len(est) else 0.0}
+    if finite.any():
+        e = err[finite]
+        out.update({
+            "pos_err_mean_m": float(e.mean()),
+            "pos_err_median_m": float(np.median(e)),
+            "pos_err_p75_m": float(np.percentile(e, 75)),
+            "pos_err_p90_m": float(np.percentile(e, 90)),
+            "pos_err_p95_m": float(np.percentile(e, 95)),
+        })
+    if est.orientation is not None and "orientation" in gt:
+        ok = np.all(np.isfinite(est.orientation), axis=1)
+        if ok.any():
+            out["rot_err_median_deg"] = float(np.median(quat_angle_deg(est.orientation[ok], gt["orientation"][ok])))
+    if est.floor is not None and "floor" in gt:
+        out["floor_hit_rate"] = float(np.mean(est.floor == gt["floor"]))
+        if finite.any():
+            out["competition_score_m"] = competition_score(err[finite], est.floor[finite], gt["floor"][finite])
+    if est.building is not None and "building" in gt:
+        out["building_hit_rate"] = float(np.mean(est.building == gt["building"]))
+    return out
+
+
+def errors_for(est: Estimate, truth: Dataset, dims: int = 2) -> np.ndarray:
+    """Per-estimate position error (M,) metres, for CDF plots."""
+    return position_errors(est.position, match_truth(est, truth)["position"], dims)

@@ -1,0 +1,541 @@
+"""Pedestrian dead reckoning (PDR) from a phone IMU, from a known start pose.
+
+The pipeline, for one recording (all equations in SI units):
+
+1. **Resampling.** The ``imu`` stream (accelerometer specific force ``f`` in m/s^2 and
+   gyroscope rate ``w`` in rad/s, device frame) is linearly interpolated onto a regular grid of
+   rate ``fs`` Hz (the stream's median rate unless ``resample_hz`` is set), so that the filters
+   below see evenly spaced samples even in irregular phone logs.
+2. **Gravity.** ``g_dev(t) = LP_{f_g}(f)(t)`` (m/s^2, device frame): a zero-phase Butterworth
+   low-pass of the accelerometer at ``gravity_lowpass_hz``. At rest the accelerometer reads
+   +g along "up", so ``u(t) = g_dev / |g_dev|`` is the unit up-vector in the device frame. No
+   assumption is made on the phone's attitude.
+3. **Vertical acceleration.** ``a_v(t) = f(t) . u(t) - |g_dev(t)|`` (m/s^2), then
+   ``a(t) = LP_{f_s}(a_v)(t)`` with the step low-pass ``step_lowpass_hz``.
+4. **Steps.** A step ``k`` is a peak of ``a`` at time ``t_k`` with ``a(t_k) > step_threshold``
+   (m/s^2), at least ``min_step_interval_s`` after the previous one (``scipy.signal.find_peaks``).
+   Its duration is ``d_k = min(t_k - t_{k-1}, max_step_interval_s)`` seconds (``t_{-1}`` being
+   the start time).
+5. **Step length (Weinberg).** ``L_k = K (a_max,k - a_min,k)^(1/4)`` metres, with
+   ``a_max,k = a(t_k)`` and ``a_min,k = min a(t)`` over ``(t_k - d_k, t_k]``; ``K`` in
+   m / (m/s^2)^(1/4).
+6. **Heading.** The yaw rate is the gyroscope projected on the up axis,
+   ``r(t) = (w(t) - b) . u(t)`` (rad/s, counter-clockwise seen from above), with ``b`` the gyro
+   bias averaged over an initial still period (zero when the start is not still). The device
+   heading is ``psi(t) = psi_0 + integral_{t_0}^{t} r dt`` (trapezoidal rule), where ``psi_0``
+   is the yaw of the ground-truth ``world_from_device`` orientation at the start time ``t_0``
+   (the heading of the device x axis projected on the horizontal plane). The walking direction
+   is ``h(t) = psi(t) + delta``, with ``delta`` the heading offset (device x vs. walking
+   direction; zero for a phone held normally, learned by :meth:`PDRLocalizer.fit`).
+7. **Position.** ``p_k = p_{k-1} + L_k (cos h(t_k), sin h(t_k), 0)`` metres from
+   ``p_{-1} = p_0``, the ground-truth position at ``t_0``. Between ``t_k - d_k`` and ``t_k`` the
+   position moves linearly from ``p_{k-1}`` to ``p_k`` (used when estimates are asked at other
+   times than the steps). Height ``z`` and the floor stay those of the start: PDR does not
+   observe floor changes (stairs, lifts).
+
+"Training" a PDR means calibrating ``K`` and ``delta`` on recordings with ground truth
+(:meth:`PDRLocalizer.fit`); with no training data the configured defaults are used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._errors import ConfigError, DataError
+from ..data import Dataset, Estimate, Recording, Stream
+from ..data.align import interpolate_pose
+from ..data.transforms import quat_from_yaw, quat_multiply, quat_normalize, yaw_from_quat
+from .base import Localizer
+
+__all__ = ["PDRLocalizer", "PDRTrace", "run_pdr"]
+
+
+class PDRTrace:
+    """Intermediate signals of one PDR run (for calibration, plots and tests).
+
+    Attributes
+    ----------
+    t0 : float
+        Start time in seconds (the known start pose's time).
+    grid_t : (G,) seconds
+        Regular time grid the IMU was resampled on (from ``t0``).
+    fs : float
+        Grid rate in Hz.
+    up : (G, 3)
+        Unit up-vector (opposite of gravity) in the device frame.
+    gravity : (G,) m/s^2
+        Magnitude of the low-passed accelerometer.
+    vertical_acc : (G,) m/s^2
+        Low-passed vertical (gravity-axis) acceleration with gravity removed, ``a(t)``.
+    yaw_rate : (G,) rad/s
+        Bias-corrected gyroscope rate about the up axis, ``r(t)``.
+    heading_change : (G,) rad
+        ``integral_{t0}^{t} r dt`` (trapezoidal).
+    gyro_bias : (3,) rad/s
+        Bias subtracted from the gyroscope (device frame).
+    step_t : (S,) seconds
+        Step times ``t_k``.
+    step_duration : (S,) seconds
+        ``d_k``.
+    step_units : (S,) (m/s^2)^(1/4)
+        ``(a_max - a_min)^(1/4)``; the step length is ``K * step_units``.
+    """
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def heading_change_at(self, t: np.ndarray) -> np.ndarray:
+        """Integrated heading change (rad) at times ``t`` (held constant outside the grid)."""
+        return np.interp(np.asarray(t, dtype=np.float64), self.grid_t, self.heading_change)
+
+    def up_at(self, t: np.ndarray) -> np.ndarray:
+        """Unit up-vector in the device frame at times ``t``, (M, 3)."""
+        t = np.asarray(t, dtype=np.float64)
+        out = np.stack([np.interp(t, self.grid_t, self.up[:, i]) for i in range(3)], axis=-1)
+        return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def _lowpass(x: np.ndarray, cutoff_hz: float, fs: float, order: int) -> np.ndarray:
+    """Zero-phase Butterworth low-pass along axis 0 (``sosfiltfilt``); short signals fall back gracefully."""
+    from scipy.signal import butter, sosfiltfilt
+
+    n = x.shape[0]
+    if n < 2:
+        return x.copy()
+    if cutoff_hz >= 0.5 * fs:  # nothing to remove at this rate
+        return x.copy()
+    sos = butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
+    padlen = min(3 * (2 * len(sos) + 1), n - 1)  # scipy's default, shortened for short signals
+    return sosfiltfilt(sos, x, axis=0, padlen=padlen)
+
+
+def _gravity_lowpass(acc: np.ndarray, cutoff_hz: float, fs: float) -> np.ndarray:
+    """Low-pass of the accelerometer for gravity, padded with constant ends.
+
+    A 2nd-order Butterworth (4th order after the forward-backward pass). The signal is padded
+    with its mean over the first/last second on either side (length ``3 / cutoff_hz`` s), which
+    avoids the start/end transients that odd padding gives when the cut-off period is longer
+    than the recording.
+    """
+    from scipy.signal import butter, sosfiltfilt
+
+    n = acc.shape[0]
+    if n < 2 or cutoff_hz >= 0.5 * fs:
+        return acc.copy()
+    edge = max(1, min(n, int(round(fs))))
+    npad = int(np.ceil(3.0 * fs / cutoff_hz))
+    head = np.repeat(acc[:edge].mean(axis=0, keepdims=True), npad, axis=0)
+    tail = np.repeat(acc[-edge:].mean(axis=0, keepdims=True), npad, axis=0)
+    sos = butter(2, cutoff_hz, btype="low", fs=fs, output="sos")
+    out = sosfiltfilt(sos, np.concatenate([head, acc, tail]), axis=0, padtype=None)
+    return out[npad:npad + n]
+
+
+def _cumtrapz(y: np.ndarray, dt: float) -> np.ndarray:
+    """Cumulative trapezoidal integral of evenly spaced samples, starting at 0."""
+    out = np.zeros_like(y)
+    if len(y) > 1:
+        out[1:] = np.cumsum(0.5 * (y[1:] + y[:-1]) * dt)
+    return out
+
+
+def _tilt_quat(up: np.ndarray) -> np.ndarray:
+    """(M, 4) smallest rotations taking each device-frame up-vector ``up`` (M, 3) onto world +z."""
+    up = np.asarray(up, dtype=np.float64).reshape(-1, 3)
+    ez = np.array([0.0, 0.0, 1.0])
+    axis = np.cross(up, ez)
+    s = np.linalg.norm(axis, axis=1)
+    c = np.clip(up @ ez, -1.0, 1.0)
+    angle = np.arctan2(s, c)
+    safe = np.where(s[:, None] > 1e-9, axis / np.maximum(s[:, None], 1e-12), np.array([1.0, 0.0, 0.0]))
+    return quat_normalize(np.concatenate([np.cos(angle / 2)[:, None], np.sin(angle / 2)[:, None] * safe], axis=1))
+
+
+def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
+    """Steps, step units and heading change of one IMU stream from time ``t0`` (no start pose needed).
+
+    Parameters
+    ----------
+    imu : Stream
+        ``imu`` stream, (N, 6) accelerometer m/s^2 then gyroscope rad/s, device frame.
+    t0 : float
+        Start time, seconds; samples before it are used for filtering and bias only.
+    conf : dict
+        A :class:`PDRLocalizer` configuration.
+
+    Returns
+    -------
+    PDRTrace
+    """
+    vals = np.asarray(imu.load(), dtype=np.float64)
+    t_raw = np.asarray(imu.t, dtype=np.float64)
+    if vals.ndim != 2 or vals.shape[1] != 6:
+        raise DataError(f"imu values must be (N, 6) accelerometer m/s^2 then gyroscope rad/s, got shape {vals.shape}",
+                        field="streams/imu/values")
+    t_raw, first = np.unique(t_raw, return_index=True)
+    vals = vals[first]
+    empty = PDRTrace(t0=float(t0), grid_t=np.array([float(t0)]), fs=float("nan"), up=np.array([[0.0, 0.0, 1.0]]),
+                     gravity=np.array([np.nan]), vertical_acc=np.zeros(1), yaw_rate=np.zeros(1),
+                     heading_change=np.zeros(1), gyro_bias=np.zeros(3), step_t=np.zeros(0),
+                     step_duration=np.zeros(0), step_units=np.zeros(0))
+    if len(t_raw) < 2 or t_raw[-1] <= t0:
+        return empty
+
+    fs = conf["resample_hz"]
+    if fs is None:
+        fs = 1.0 / float(np.median(np.diff(t_raw)))
+    fs = float(fs)
+    if not np.isfinite(fs) or fs <= 0:
+        raise ConfigError(f"resample_hz must be a positive rate in Hz, got {conf['resample_hz']!r}")
+    # regular grid over the whole stream, aligned so that t0 is a grid point when inside
+    k_lo = int(np.ceil((t_raw[0] - t0) * fs - 1e-9))
+    k_hi = int(np.floor((t_raw[-1] - t0) * fs + 1e-9))
+    grid = t0 + np.arange(k_lo, k_hi + 1) / fs
+    if len(grid) < 2:
+        return empty
+    x = np.stack([np.interp(grid, t_raw, vals[:, c]) for c in range(6)], axis=1)
+    acc, gyro = x[:, :3], x[:, 3:]
+
+    # 2. gravity and up-vector
+    g_dev = _gravity_lowpass(acc, conf["gravity_lowpass_hz"], fs)
+    g_norm = np.linalg.norm(g_dev, axis=1)
+    up = g_dev / np.maximum(g_norm, 1e-9)[:, None]
+
+    # 3. vertical acceleration
+    a_v = np.einsum("ij,ij->i", acc, up) - g_norm
+    a = _lowpass(a_v, conf["step_lowpass_hz"], fs, order=4)
+
+    # 6a. gyro bias from an initial still period (starting at t0)
+    bias = np.zeros(3)
+    win = float(conf["gyro_bias_window_s"] or 0.0)
+    if win > 0:
+        sel = (grid >= t0 - 1e-9) & (grid <= t0 + win + 1e-9)
+        if sel.sum() >= 5:
+            acc_std = float(np.std(np.linalg.norm(acc[sel], axis=1)))
+            gyr_std = float(np.max(np.std(gyro[sel], axis=0)))
+            if acc_std < conf["still_acc_std"] and gyr_std < conf["still_gyro_std"]:
+                bias = gyro[sel].mean(axis=0)
+    yaw_rate = np.einsum("ij,ij->i", gyro - bias, up)
+
+    # keep the part from t0 on
+    keep = grid >= t0 - 1e-9
+    grid, up, g_norm, a, yaw_rate = grid[keep], up[keep], g_norm[keep], a[keep], yaw_rate[keep]
+    heading_change = _cumtrapz(yaw_rate, 1.0 / fs)
+
+    # 4. steps
+    from scipy.signal import find_peaks
+
+    distance = max(1, int(np.ceil(conf["min_step_interval_s"] * fs - 1e-9)))
+    peaks, _ = find_peaks(a, height=conf["step_threshold"], distance=distance) if len(a) >= 3 else (np.zeros(0, int), {})
+    step_t = grid[peaks]
+    prev = np.concatenate([[t0], step_t[:-1]])
+    dur = np.minimum(step_t - prev, conf["max_step_interval_s"])
+    # 5. Weinberg units (a_max - a_min)^(1/4) over (t_k - d_k, t_k]
+    units = np.zeros(len(peaks))
+    for k, p in enumerate(peaks):
+        lo = max(0, p - int(round(dur[k] * fs)))
+        a_min = float(np.min(a[lo:p + 1]))
+        units[k] = max(float(a[p]) - a_min, 0.0) ** 0.25
+    return PDRTrace(t0=float(t0), grid_t=grid, fs=fs, up=up, gravity=g_norm, vertical_acc=a, yaw_rate=yaw_rate,
+                    heading_change=heading_change, gyro_bias=bias, step_t=step_t, step_duration=dur,
+                    step_units=units)
+
+
+class PDRLocalizer(Localizer):
+    """Pedestrian dead reckoning: step detection, Weinberg step length, gyro heading about gravity.
+
+    See the module docstring of :mod:`omniloc.methods.pdr` for the equations. Needs one ``imu``
+    stream per recording and the start pose: position (and floor) at the start time from the
+    ground truth, heading from the ground-truth orientation's yaw — or, when given,
+    ``start_position`` / ``start_heading_deg`` / ``start_floor`` from the configuration, which
+    then take precedence over the ground truth.
+
+    Configuration (``default_conf``)
+    --------------------------------
+    imu_stream : str or None
+        Name of the IMU stream; None takes the stream called ``imu`` if it is an imu stream,
+        else the only stream of kind ``imu``.
+    resample_hz : float or None
+        Rate (Hz) of the regular grid the IMU is interpolated onto; None = the stream's median rate.
+    gravity_lowpass_hz : float
+        Cut-off (Hz) of the zero-phase low-pass giving gravity in the device frame (default 0.3 Hz:
+        well below step frequencies of 1.5-2.5 Hz, fast enough to follow slow attitude changes).
+    step_lowpass_hz : float
+        Cut-off (Hz) of the zero-phase 4th-order Butterworth applied to the vertical acceleration
+        before peak picking and Weinberg (default 3 Hz).
+    step_threshold : float
+        Minimum peak height (m/s^2) of the filtered vertical acceleration (gravity removed) for a step.
+    min_step_interval_s : float
+        Minimum time between two steps, seconds (0.3 s = at most 3.3 steps/s).
+    max_step_interval_s : float
+        Longest duration given to one step, seconds: the Weinberg a_min window and the interval over
+        which a step's displacement is spread in the output.
+    step_length_k : float
+        Weinberg constant ``K`` in m / (m/s^2)^(1/4), used when not calibrated by :meth:`fit`.
+    heading_offset_deg : float
+        Walking direction minus device heading (degrees, counter-clockwise), used when not calibrated.
+    gyro_bias_window_s : float
+        Length (s) of the start period used to estimate the gyroscope bias when the device is
+        still there; 0 disables bias estimation.
+    still_acc_std : float
+        Still when the standard deviation of the accelerometer norm over that window is below this (m/s^2)...
+    still_gyro_std : float
+        ... and the largest per-axis standard deviation of the gyroscope is below this (rad/s).
+    fit_step_length : bool
+        Whether :meth:`fit` calibrates ``K`` from training ground truth.
+    fit_heading_offset : bool
+        Whether :meth:`fit` calibrates the heading offset from training ground truth.
+    start_position : list[float] or None
+        ``[x, y, z]`` metres used as start position instead of the ground truth (needed when the
+        recording has no ground-truth position).
+    start_heading_deg : float or None
+        Device heading at the start (degrees counter-clockwise from east = world x) instead of the
+        ground-truth yaw (needed when the recording has no ground-truth orientation).
+    start_floor : int or None
+        Floor reported for the whole recording instead of the ground-truth start floor.
+    output : str or float
+        When to estimate: ``"steps"`` (the start time and every step time), ``"poses"`` (the
+        recording's pose times from the start on), or a rate in Hz (a regular grid from the start).
+    orientation : str
+        ``"yaw"``: estimated orientation is a rotation about z by the device heading;
+        ``"gravity"``: the same yaw combined with the roll and pitch of the estimated gravity direction.
+
+    Learned state
+    -------------
+    step_length_k_ : float
+        Weinberg ``K`` in m / (m/s^2)^(1/4).
+    heading_offset_ : float
+        Walking direction minus device heading, radians.
+    n_train_steps_ : int
+        Number of training steps used by the calibration (0 = defaults).
+
+    Examples
+    --------
+    >>> loc = omniloc.methods.create("pdr").fit(train)     # or .fit(None) for the defaults
+    >>> est = loc.predict(recording)
+    """
+
+    name = "pdr"
+    required_streams = ("imu",)
+    default_conf = {
+        "imu_stream": None,
+        "resample_hz": None,
+        "gravity_lowpass_hz": 0.3,
+        "step_lowpass_hz": 3.0,
+        "step_threshold": 1.0,
+        "min_step_interval_s": 0.3,
+        "max_step_interval_s": 1.0,
+        "step_length_k": 0.5,
+        "heading_offset_deg": 0.0,
+        "gyro_bias_window_s": 1.0,
+        "still_acc_std": 0.2,
+        "still_gyro_std": 0.05,
+        "fit_step_length": True,
+        "fit_heading_offset": True,
+        "start_position": None,
+        "start_heading_deg": None,
+        "start_floor": None,
+        "output": "steps",
+        "orientation": "yaw",
+    }
+    presets = {
+        # the configured K and offset, no calibration even when training data is given
+        "uncalibrated": {"fit_step_length": False, "fit_heading_offset": False},
+        # estimates at the recording's pose times (compares point by point with other methods)
+        "at_poses": {"output": "poses"},
+        # slow walkers / phone in a bag: softer peaks, longer steps allowed
+        "gentle": {"step_threshold": 0.6, "max_step_interval_s": 1.5},
+    }
+
+    # ------------------------------------------------------------------ helpers
+    def _check_conf(self):
+        c = self.conf
+        out = c["output"]
+        if not (out in ("steps", "poses") or (isinstance(out, (int, float)) and not isinstance(out, bool) and out > 0)):
+            raise ConfigError(f"pdr conf 'output' must be 'steps', 'poses' or a rate in Hz > 0, got {out!r}")
+        if c["orientation"] not in ("yaw", "gravity"):
+            raise ConfigError(f"pdr conf 'orientation' must be 'yaw' or 'gravity', got {c['orientation']!r}")
+        for key in ("gravity_lowpass_hz", "step_lowpass_hz", "min_step_interval_s", "max_step_interval_s",
+                    "step_length_k"):
+            if not isinstance(c[key], (int, float)) or isinstance(c[key], bool) or not c[key] > 0:
+                raise ConfigError(f"pdr conf {key!r} must be a positive number, got {c[key]!r}")
+        if c["start_position"] is not None and np.shape(c["start_position"]) != (3,):
+            raise ConfigError(f"pdr conf 'start_position' must be [x, y, z] metres, got {c['start_position']!r}")
+
+    def _imu(self, rec: Recording) -> Stream:
+        name = self.conf["imu_stream"]
+        if name is None and "imu" in rec.streams and rec.streams["imu"].kind == "imu":
+            name = "imu"
+        if name is None and not rec.streams_of_kind("imu"):
+            raise DataError(f"PDR needs an 'imu' stream (accelerometer + gyroscope); recording '{rec.name}' has "
+                            f"streams {sorted(rec.streams)}", field="streams/imu")
+        return self._require_stream(rec, "imu", name)
+
+    def _start(self, rec: Recording, imu: Stream) -> tuple[float, np.ndarray, float, int | None, int | None]:
+        """Start time, position (3,), device heading (rad), floor and building of a recording."""
+        c = self.conf
+        if len(imu.t) == 0:
+            raise DataError(f"imu stream of recording '{rec.name}' is empty", field="streams/imu")
+        if len(rec.t):
+            t0 = max(float(rec.t[0]), float(imu.t[0]))
+            if t0 > rec.t[-1]:
+                t0 = float(rec.t[0])
+        else:
+            t0 = float(imu.t[0])
+        gt = interpolate_pose(rec, np.array([t0])) if len(rec.t) else {}
+        if c["start_position"] is not None:
+            pos = np.asarray(c["start_position"], dtype=np.float64)
+        elif "position" in gt and np.all(np.isfinite(gt["position"][0])):
+            pos = gt["position"][0]
+        else:
+            raise DataError(f"PDR starts from a known pose but recording '{rec.name}' has no ground-truth position; "
+                            "set conf 'start_position' to [x, y, z] metres", field="position")
+        if c["start_heading_deg"] is not None:
+            psi0 = np.radians(float(c["start_heading_deg"]))
+        elif "orientation" in gt:
+            psi0 = float(yaw_from_quat(gt["orientation"][0]))
+        else:
+            raise DataError(f"PDR starts from a known pose but recording '{rec.name}' has no ground-truth orientation; "
+                            "set conf 'start_heading_deg' (device heading, degrees counter-clockwise from east)",
+                            field="orientation")
+        floor = c["start_floor"] if c["start_floor"] is not None else (int(gt["floor"][0]) if "floor" in gt else None)
+        building = int(gt["building"][0]) if "building" in gt else None
+        return t0, pos, psi0, floor, building
+
+    def _steps(self, rec: Recording):
+        imu = self._imu(rec)
+        t0, pos0, psi0, floor, building = self._start(rec, imu)
+        return run_pdr(imu, t0, self.conf), pos0, psi0, floor, building
+
+    # ------------------------------------------------------------------ interface
+    def fit(self, train: Dataset | None = None, val: Dataset | None = None) -> "PDRLocalizer":
+        """Calibrate the step length constant ``K`` and the heading offset on training recordings.
+
+        Training recordings need an imu stream and ground-truth positions (and orientations for
+        the heading offset). With ``train`` None or empty, or calibration switched off, the
+        configured ``step_length_k`` and ``heading_offset_deg`` are used.
+
+        Calibration, over all training steps ``k`` (``t_{-1}`` = the start time):
+
+        * ``K = sum_k c_k / sum_k u_k`` where ``u_k = (a_max - a_min)^(1/4)`` and
+          ``c_k = |p(t_k) - p(t_{k-1})|`` is the horizontal ground-truth distance (m) between
+          consecutive steps; the ratio of total true distance to total Weinberg units is robust
+          to per-step ground-truth noise and absorbs missed or extra steps.
+        * ``delta = arg(sum_k c_k exp(i (phi_k - psi_k)))`` where ``phi_k`` is the direction of the
+          ground-truth displacement of step ``k`` and ``psi_k`` the ground-truth device yaw at
+          ``t_k``: the ``c_k``-weighted circular mean of walking direction minus device heading.
+
+        Parameters
+        ----------
+        train : Dataset, optional
+        val : Dataset, optional
+            Unused (PDR has nothing to early-stop).
+
+        Returns
+        -------
+        self
+        """
+        self._check_conf()
+        c = self.conf
+        k_default = float(c["step_length_k"])
+        off_default = float(np.radians(c["heading_offset_deg"]))
+        sum_c, sum_u, vec = 0.0, 0.0, 0.0 + 0.0j
+        n_steps = 0
+        recs = [] if train is None else list(train)
+        for rec in recs:
+            if rec.position is None:
+                continue
+            imu = self._imu(rec)
+            t0 = max(float(rec.t[0]), float(imu.t[0]))
+            tr = run_pdr(imu, t0, c)
+            if len(tr.step_t) == 0:
+                continue
+            inside = tr.step_t <= rec.t[-1]
+            st = tr.step_t[inside]
+            if len(st) == 0:
+                continue
+            times = np.concatenate([[t0], st])
+            gt = interpolate_pose(rec, times)
+            d = np.diff(gt["position"][:, :2], axis=0)
+            chord = np.hypot(d[:, 0], d[:, 1])
+            sum_c += float(chord.sum())
+            sum_u += float(tr.step_units[inside].sum())
+            n_steps += len(st)
+            if "orientation" in gt:
+                moving = chord > 0.05
+                phi = np.arctan2(d[moving, 1], d[moving, 0])
+                psi = yaw_from_quat(gt["orientation"][1:][moving])
+                vec += complex(np.sum(chord[moving] * np.exp(1j * (phi - psi))))
+        self.step_length_k_ = k_default
+        self.heading_offset_ = off_default
+        if c["fit_step_length"] and sum_u > 0 and sum_c > 0:
+            self.step_length_k_ = sum_c / sum_u
+        if c["fit_heading_offset"] and abs(vec) > 0:
+            self.heading_offset_ = float(np.angle(vec))
+        self.n_train_steps_ = int(n_steps)
+        return self
+
+    def trace(self, rec: Recording) -> PDRTrace:
+        """The intermediate signals (steps, up-vector, heading change) of a recording."""
+        self._check_conf()
+        imu = self._imu(rec)
+        t0 = self._start(rec, imu)[0]
+        return run_pdr(imu, t0, self.conf)
+
+    def predict_recording(self, rec: Recording) -> Estimate:
+        """PDR positions (and device yaw) of one recording from its start pose; see the module docstring."""
+        self._check_conf()
+        c = self.conf
+        tr, pos0, psi0, floor, building = self._steps(rec)
+        K, delta = float(self.step_length_k_), float(self.heading_offset_)
+        t0 = tr.t0
+
+        # step positions p_k = p_{k-1} + L_k (cos h, sin h)
+        psi_steps = psi0 + tr.heading_change_at(tr.step_t)
+        h = psi_steps + delta
+        length = K * tr.step_units
+        xy = pos0[:2] + np.concatenate([np.zeros((1, 2)),
+                                        np.cumsum(length[:, None] * np.stack([np.cos(h), np.sin(h)], 1), axis=0)])
+
+        # output times
+        if c["output"] == "steps":
+            t_out = np.concatenate([[t0], tr.step_t])
+        elif c["output"] == "poses":
+            t_out = rec.t[rec.t >= t0 - 1e-9] if len(rec.t) else np.array([t0])
+            if len(t_out) == 0:
+                t_out = np.array([t0])
+        else:
+            t_end = float(max(tr.grid_t[-1], t0))
+            t_out = t0 + np.arange(int(np.floor((t_end - t0) * float(c["output"]) + 1e-9)) + 1) / float(c["output"])
+
+        # piecewise-linear motion: from p_{k-1} at t_k - d_k to p_k at t_k
+        if len(tr.step_t):
+            kt = np.empty(2 * len(tr.step_t) + 1)
+            kt[0] = t0
+            kt[1::2] = tr.step_t - tr.step_duration
+            kt[2::2] = tr.step_t
+            kxy = np.empty((len(kt), 2))
+            kxy[0] = xy[0]
+            kxy[1::2] = xy[:-1]
+            kxy[2::2] = xy[1:]
+            # knots are non-decreasing; np.interp takes the right-most of equal times, so make them strictly increasing
+            kt = kt + np.arange(len(kt)) * 1e-12
+            pos_xy = np.stack([np.interp(t_out, kt, kxy[:, i]) for i in range(2)], axis=1)
+            if c["output"] == "steps":
+                pos_xy = xy  # exact step positions
+        else:
+            pos_xy = np.repeat(xy[:1], len(t_out), axis=0)
+        position = np.concatenate([pos_xy, np.full((len(t_out), 1), pos0[2])], axis=1)
+
+        psi = psi0 + tr.heading_change_at(t_out)
+        if c["orientation"] == "gravity" and np.isfinite(tr.fs):
+            q_tilt = _tilt_quat(tr.up_at(t_out))
+            orientation = quat_normalize(quat_multiply(quat_from_yaw(psi - yaw_from_quat(q_tilt)), q_tilt))
+        else:
+            orientation = quat_from_yaw(psi)
+        n = len(t_out)
+        return Estimate(
+            np.repeat(rec.name, n), t_out, position, orientation,
+            None if floor is None else np.full(n, int(floor)),
+            None if building is None else np.full(n, int(building)),
+        )
