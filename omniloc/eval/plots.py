@@ -144,7 +144,8 @@ def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, reco
             on = (r.floor == f) if r.floor is not None else np.ones(len(r), bool)
             pos = np.where(on[:, None], r.position, np.nan)
             ax.plot(pos[:, 0], pos[:, 1], "-", color="green", lw=2, label="ground truth")
-            ax.plot(*r.position[0, :2], "go", ms=6)
+            if on[0]:
+                ax.plot(*r.position[0, :2], "go", ms=6, label="start")
             for (label, est), c in zip(estimates.items(), colors):
                 e = est.for_recording(r.name)
                 if not len(e):

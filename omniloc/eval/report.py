@@ -60,11 +60,13 @@ def write_markdown(path, title: str, blocks: list[str]) -> Path:
 
 
 def evaluate_estimates(estimates: dict[str, Estimate], truth: Dataset, out_dir, title: str = "Evaluation",
-                       dims: int = 2, n_trajectories: int = 2, notes: list[str] | None = None) -> dict[str, dict]:
+                       dims: int = 2, n_trajectories: int = 2, notes: list[str] | None = None,
+                       appendix: list[str] | None = None) -> dict[str, dict]:
     """Metrics, error CDF, trajectory plots and ``report.md`` for one or more methods on one test set.
 
     Writes into ``out_dir``: ``metrics.json`` (label -> metrics), ``error_cdf.png``,
-    ``trajectory_<recording>.png`` for the first ``n_trajectories`` recordings, ``report.md``.
+    ``trajectory_<recording>.png`` for the first ``n_trajectories`` recordings, ``report.md``
+    (``notes`` go under the metrics table, ``appendix`` blocks at the end).
 
     Returns
     -------
@@ -88,5 +90,5 @@ def evaluate_estimates(estimates: dict[str, Estimate], truth: Dataset, out_dir, 
         fname = f"trajectory_{''.join(c if c.isalnum() or c in '-_' else '_' for c in name)}.png"
         plot_trajectories(truth, estimates, out_dir / fname, recording=name)
         blocks.append(f"![trajectory {name}]({fname})")
-    write_markdown(out_dir / "report.md", title, blocks)
+    write_markdown(out_dir / "report.md", title, blocks + (appendix or []))
     return metrics

@@ -415,7 +415,9 @@ class PDRLocalizer(Localizer):
         the heading offset). With ``train`` None or empty, or calibration switched off, the
         configured ``step_length_k`` and ``heading_offset_deg`` are used.
 
-        Calibration, over all training steps ``k`` (``t_{-1}`` = the start time):
+        Calibration, over the training steps ``k`` of continuous walking (those that follow the
+        previous step by at most ``max_step_interval_s``; the first step after a standstill is left
+        out because its a_min window and displacement include standing):
 
         * ``K = sum_k c_k / sum_k u_k`` where ``u_k = (a_max - a_min)^(1/4)`` and
           ``c_k = |p(t_k) - p(t_{k-1})|`` is the horizontal ground-truth distance (m) between
@@ -454,17 +456,20 @@ class PDRLocalizer(Localizer):
             st = tr.step_t[inside]
             if len(st) == 0:
                 continue
-            times = np.concatenate([[t0], st])
-            gt = interpolate_pose(rec, times)
-            d = np.diff(gt["position"][:, :2], axis=0)
+            # pairs of consecutive steps of continuous walking: (t_{k-1}, t_k] is one step
+            pair = np.flatnonzero(np.diff(st) <= c["max_step_interval_s"] + 1e-9) + 1
+            if len(pair) == 0:
+                continue
+            gt = interpolate_pose(rec, st)
+            d = gt["position"][pair, :2] - gt["position"][pair - 1, :2]
             chord = np.hypot(d[:, 0], d[:, 1])
             sum_c += float(chord.sum())
-            sum_u += float(tr.step_units[inside].sum())
-            n_steps += len(st)
+            sum_u += float(tr.step_units[inside][pair].sum())
+            n_steps += len(pair)
             if "orientation" in gt:
                 moving = chord > 0.05
                 phi = np.arctan2(d[moving, 1], d[moving, 0])
-                psi = yaw_from_quat(gt["orientation"][1:][moving])
+                psi = yaw_from_quat(gt["orientation"][pair][moving])
                 vec += complex(np.sum(chord[moving] * np.exp(1j * (phi - psi))))
         self.step_length_k_ = k_default
         self.heading_offset_ = off_default

@@ -1,0 +1,37 @@
+"""Bench suite ``sim-office``: methods on the simulated office, and the simulator's own speed.
+
+Runs every registered method whose sensors the office has (``knn`` from WiFi with full position
+labels, ``pdr`` from the IMU with a known start pose) on the test recordings, and measures the
+simulator's throughput: WiFi / magnetometer / IMU samples per second and camera RGB-D frames per
+second at 64x64 (targets: >= 10,000 samples/s and >= 500 frames/s on 2 cores).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..eval import plot_trajectories
+from ._runner import SuiteResult, run_method
+
+
+def run(out: Path, quick: bool = False, data_root: Path | None = None) -> SuiteResult:
+    from ..demo import suitable_methods
+    from ..sim import sensor_throughput, simulate
+
+    res = SuiteResult("sim-office", out, quick)
+    preset = "quick" if quick else None
+    ds = simulate("office", seed=0, preset=preset)
+    train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
+    label = "sim-office" + ("-quick" if quick else "")
+    res.extra["data"] = ds.summary()
+    runs = [res.add(run_method(name, train, test, label, val=val)) for name in suitable_methods(ds)]
+    res.sections.append(res.cdf(runs, test, "error_cdf.png", "simulated office: 2-D position error CDF"))
+    first = next(iter(test)).name
+    plot_trajectories(test, {r.label: r.estimate for r in runs}, out / "trajectory.png", recording=first)
+    res.sections.append(f"![trajectory {first}](trajectory.png)")
+    speed = sensor_throughput(n=2_000 if quick else 20_000, seed=0)
+    res.extra["simulator"] = speed
+    res.sections.append("Simulator throughput on this machine: " + ", ".join(
+        f"{k} {v:,.0f}" for k, v in speed.items()) + ". Targets: >= 10,000 samples/s per sensor, "
+        ">= 500 camera frames/s (64x64).")
+    return res

@@ -1,0 +1,400 @@
+"""UJIIndoorLoc (WiFi RSS fingerprints, 3 buildings, 4-5 floors) -> :class:`omniloc.data.Dataset`.
+
+The CSV format (``trainingData.csv``, ``validationData.csv``, plain or gzip-compressed) has one
+row per fingerprint and the columns ``WAP001`` ... ``WAPnnn`` (RSS in dBm, ``100`` = not
+detected), ``LONGITUDE``, ``LATITUDE``, ``FLOOR``, ``BUILDINGID``, ``SPACEID``,
+``RELATIVEPOSITION``, ``USERID``, ``PHONEID`` and ``TIMESTAMP`` (UNIX seconds).
+
+How the CSV is mapped
+---------------------
+**Recordings.** One :class:`~omniloc.data.Recording` per ``(USERID, PHONEID)`` group, named
+``u{USERID:02d}-p{PHONEID:02d}`` (``u11-p13``). Its rows are sorted by ``TIMESTAMP`` (stable:
+fingerprints captured in the same second keep their file order) and its pose timeline is
+``t = TIMESTAMP - t0`` seconds with ``t0`` the group's first timestamp (kept in
+``meta["t0_unix"]``); several fingerprints often share one second, so ``t`` is non-decreasing
+with repeats. The validation file has ``USERID = 0`` everywhere: its recordings are the
+``PHONEID`` groups (``u00-p13``).
+
+**WiFi.** Each recording has one stream ``"wifi"`` (kind ``wifi``) with one scan per row at the
+row's time: ``values`` (N, A) float32 dBm, ``ids`` the column names (``WAP001``...). ``100``
+("not detected") becomes NaN. Detected values must lie in ``rss_range`` (default -120..0 dBm;
+the data holds -104..0). The few **0 dBm** entries (137 of ~10 million in the training file,
+physically implausible: the phone was next to the access point or the driver reported a bogus
+value) are kept as 0 dBm by default, because they do say "heard, and very strong";
+``zero_dbm="nan"`` treats them as not heard instead. The count is written to the provenance.
+
+**Positions.** ``LONGITUDE``/``LATITUDE`` are WGS-84 / Pseudo-Mercator (EPSG:3857) metres,
+kept in those units, as most papers report UJIIndoorLoc errors in them. EPSG:3857 stretches
+lengths by ``1 / cos(latitude)``: at the campus (39.99 deg N) one EPSG:3857 "metre" is about
+0.766 ground metres, so distances and errors are **inflated by about 1.31** with respect to true
+ground distances (multiply by ``provenance["ground_metres_per_unit"]`` for ground metres). To keep
+numbers small they are shifted to a fixed local origin (``origin``, default
+``(-7700, 4864700)`` EPSG:3857 m, chosen once for the whole dataset so that the training and the
+validation file share one frame): ``x = LONGITUDE - origin[0]`` (east), ``y = LATITUDE -
+origin[1]`` (north). The dataset gives no heights: ``z = FLOOR * floor_height_m`` with
+``floor_height_m = 0`` by default, i.e. ``z = 0`` and the floor lives in the ``floor`` field
+(the metrics use 2-D errors plus the floor hit rate).
+
+**Labels.** ``floor`` = ``FLOOR``, ``building`` = ``BUILDINGID``, ``zone`` =
+``"B{building}-F{floor}-S{SPACEID}"``. ``RELATIVEPOSITION`` (1 inside / 2 in front of the door)
+is not kept. ``meta`` = ``{"user", "phone", "t0_unix", "source_file"}``.
+
+**Splits.** :func:`load_ujiindoorloc` returns a dataset without splits;
+:func:`split_by_groups` adds ``train``/``test`` by recording, and :func:`import_ujiindoorloc`
+(the ``omniloc import ujiindoorloc`` command) does both.
+
+Every problem with a file raises :class:`~omniloc.DataError` naming the file, the column and,
+for bad values, the data row (1-based, the header not counted) and the file line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..._errors import DataError
+from ..dataset import Dataset
+from ..recording import Recording
+from ..stream import Stream
+
+__all__ = ["load_ujiindoorloc", "read_ujiindoorloc_csv", "split_by_groups", "import_ujiindoorloc",
+           "DEFAULT_ORIGIN", "NOT_DETECTED", "LABEL_COLUMNS"]
+
+#: RSS value that means "access point not detected" in UJIIndoorLoc files.
+NOT_DETECTED = 100
+#: Fixed local origin (EPSG:3857 metres, x east, y north) of every UJIIndoorLoc import.
+DEFAULT_ORIGIN = (-7700.0, 4864700.0)
+#: The non-RSS columns, in file order.
+LABEL_COLUMNS = ("LONGITUDE", "LATITUDE", "FLOOR", "BUILDINGID", "SPACEID", "RELATIVEPOSITION", "USERID", "PHONEID",
+                 "TIMESTAMP")
+_INT_COLUMNS = ("FLOOR", "BUILDINGID", "SPACEID", "RELATIVEPOSITION", "USERID", "PHONEID", "TIMESTAMP")
+_WAP_RE = re.compile(r"^WAP(\d+)$")
+_EARTH_RADIUS_M = 6378137.0  # EPSG:3857 sphere
+_TRAINING_FILES = ("trainingData.csv.gz", "trainingData.csv")
+
+_SOURCE = {
+    "dataset": "UJIIndoorLoc",
+    "origin": "UCI Machine Learning Repository, dataset 310, doi:10.24432/C5MS59",
+    "citation": "J. Torres-Sospedra, R. Montoliu, A. Martinez-Uso, J. P. Avariento, T. J. Arnau, "
+                "M. Benedito-Bordonau, J. Huerta. UJIIndoorLoc: A New Multi-building and Multi-floor Database for "
+                "WLAN Fingerprint-based Indoor Localization Problems. IPIN 2014, pp. 261-270.",
+    "licence": "CC BY 4.0",
+}
+
+
+def _line(row: int) -> str:
+    """Human position of 0-based data row ``row``: 1-based data row and file line (header = line 1)."""
+    return f"data row {row + 1} (line {row + 2} of the file)"
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_ujiindoorloc_csv(csv_path, rss_range: tuple[float, float] = (-120.0, 0.0)):
+    """Read and validate a UJIIndoorLoc CSV (plain or gzip) into a pandas DataFrame.
+
+    Parameters
+    ----------
+    csv_path : str or Path
+        The CSV file; gzip compression is detected from the file's first bytes.
+    rss_range : (float, float)
+        Accepted range (dBm, inclusive) of detected RSS values; ``100`` (not detected) is
+        always accepted.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        The file's rows, label columns as int64 (coordinates float64) and RSS columns as int64
+        or float64, in file order.
+    wap_columns : list[str]
+        The RSS columns ``WAP001`` ... ``WAPnnn`` in file order.
+
+    Raises
+    ------
+    DataError
+        Missing file, unreadable or truncated file, missing columns, empty or non-numeric values,
+        non-integer labels, RSS outside ``rss_range`` and not ``100``.
+    """
+    import pandas as pd
+
+    path = Path(csv_path)
+    if not path.exists():
+        raise DataError("file not found; expected a UJIIndoorLoc CSV (plain or .gz)", file=path)
+    if not path.is_file():
+        raise DataError("not a file; expected a UJIIndoorLoc CSV (plain or .gz)", file=path)
+    gz = _is_gzip(path)
+    try:
+        frame = pd.read_csv(path, compression="gzip" if gz else None, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DataError("empty file; expected a CSV with a header row naming WAP001..WAPnnn and "
+                        f"{', '.join(LABEL_COLUMNS)}", file=path) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"truncated or corrupted gzip stream ({type(e).__name__}: {e}); expected a complete "
+                        "gzip-compressed CSV", file=path) from None
+    except pd.errors.ParserError as e:
+        raise DataError(f"not a well-formed CSV ({e}); expected one value per column on every row", file=path) from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"not a text CSV ({e}); expected a UTF-8/ASCII CSV, optionally gzip-compressed",
+                        file=path) from None
+    except OSError as e:
+        raise DataError(f"could not read the file ({type(e).__name__}: {e})", file=path) from None
+
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    missing = [c for c in LABEL_COLUMNS if c not in columns]
+    if missing:
+        raise DataError(f"missing column; expected the UJIIndoorLoc columns WAP001..WAPnnn, {', '.join(LABEL_COLUMNS)}",
+                        file=path, field=missing[0] if len(missing) == 1 else ", ".join(missing))
+    waps = [c for c in columns if _WAP_RE.match(c)]
+    if not waps:
+        raise DataError("missing RSS columns; expected WAP001..WAPnnn (one per access point)", file=path,
+                        field="WAP001")
+    numbers = sorted(int(_WAP_RE.match(c).group(1)) for c in waps)
+    expected = list(range(1, len(waps) + 1))
+    if numbers != expected:
+        gap = next((n for n, e in zip(numbers + [None], expected) if n != e), None)
+        want = f"WAP{gap:03d}" if gap is not None and gap <= len(waps) else f"WAP{expected[-1]:03d}"
+        first_missing = next(e for e in expected if e not in set(numbers)) if set(expected) - set(numbers) else None
+        name = f"WAP{first_missing:03d}" if first_missing is not None else want
+        raise DataError(f"missing column; expected contiguous RSS columns WAP001..WAP{max(numbers):03d}",
+                        file=path, field=name)
+
+    n = len(frame)
+    if n == 0:
+        raise DataError("no data rows; expected at least one fingerprint after the header", file=path)
+
+    def bad_row(mask) -> int:
+        return int(np.flatnonzero(mask)[0])
+
+    for col in list(LABEL_COLUMNS) + waps:
+        s = frame[col]
+        if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            num = pd.to_numeric(s, errors="coerce")
+            bad = num.isna().to_numpy() & s.notna().to_numpy()
+            if bad.any():
+                r = bad_row(bad)
+                raise DataError(f"{_line(r)} holds {s.iloc[r]!r}; expected a number", file=path, field=col)
+            s = num
+        vals = s.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(vals)):
+            r = bad_row(~np.isfinite(vals))
+            raise DataError(f"{_line(r)} is empty or not finite; expected a number", file=path, field=col)
+        if col in _INT_COLUMNS or col in waps:
+            frac = vals != np.round(vals)
+            if frac.any():
+                r = bad_row(frac)
+                raise DataError(f"{_line(r)} holds {vals[r]:g}; expected an integer", file=path, field=col)
+        if col in waps:
+            lo, hi = rss_range
+            bad = (vals != NOT_DETECTED) & ((vals < lo) | (vals > hi))
+            if bad.any():
+                r = bad_row(bad)
+                raise DataError(f"{_line(r)} holds {vals[r]:g}; expected an RSS in dBm within [{lo:g}, {hi:g}] "
+                                f"or {NOT_DETECTED} for 'not detected'", file=path, field=col)
+        frame[col] = vals.astype(np.int64) if (col in _INT_COLUMNS or col in waps) else vals
+    for col in ("LONGITUDE", "LATITUDE"):
+        vals = frame[col].to_numpy()
+        bad = np.abs(vals) > 20037508.35  # outside the EPSG:3857 square
+        if bad.any():
+            r = bad_row(bad)
+            raise DataError(f"{_line(r)} holds {vals[r]:g}; expected EPSG:3857 metres within +-20037508",
+                            file=path, field=col)
+    for col in ("FLOOR", "BUILDINGID", "USERID", "PHONEID", "SPACEID"):
+        vals = frame[col].to_numpy()
+        if (vals < 0).any():
+            r = bad_row(vals < 0)
+            raise DataError(f"{_line(r)} holds {vals[r]}; expected a non-negative integer", file=path, field=col)
+    return frame, waps
+
+
+def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float, float] = DEFAULT_ORIGIN,
+                      floor_height_m: float = 0.0, zero_dbm: str = "keep",
+                      rss_range: tuple[float, float] = (-120.0, 0.0)) -> Dataset:
+    """Read a UJIIndoorLoc CSV into a :class:`~omniloc.data.Dataset` (no splits; see the module docstring).
+
+    Parameters
+    ----------
+    csv_path : str or Path
+        ``trainingData.csv(.gz)``, ``validationData.csv(.gz)`` or any CSV with those columns.
+    name : str, optional
+        Dataset name; default ``"ujiindoorloc-<file stem>"``.
+    origin : (float, float)
+        EPSG:3857 metres subtracted from (LONGITUDE, LATITUDE); stored in the provenance.
+    floor_height_m : float
+        ``z = FLOOR * floor_height_m`` (0: every ``z`` is 0, the floor is in ``floor``).
+    zero_dbm : {"keep", "nan"}
+        What the implausible 0 dBm readings become: kept as 0 dBm, or NaN (not heard).
+    rss_range : (float, float)
+        Accepted detected RSS range in dBm (anything else but ``100`` is a :class:`DataError`).
+
+    Returns
+    -------
+    Dataset
+        One recording per (USERID, PHONEID), ordered by USERID then PHONEID; provenance with the
+        source, licence, file checksum, origin, scale note and RSS handling.
+    """
+    if zero_dbm not in ("keep", "nan"):
+        raise ValueError(f"zero_dbm must be 'keep' or 'nan', got {zero_dbm!r}")
+    path = Path(csv_path)
+    frame, waps = read_ujiindoorloc_csv(path, rss_range=rss_range)
+    stem = path.name.split(".")[0]
+    name = name or f"ujiindoorloc-{stem}"
+
+    rss = frame[waps].to_numpy(dtype=np.float32)
+    heard = rss != NOT_DETECTED
+    n_zero = int(np.count_nonzero(rss == 0))
+    rss[~heard] = np.nan
+    if zero_dbm == "nan":
+        rss[rss == 0] = np.nan
+    x = frame["LONGITUDE"].to_numpy() - float(origin[0])
+    y = frame["LATITUDE"].to_numpy() - float(origin[1])
+    floor = frame["FLOOR"].to_numpy(np.int64)
+    building = frame["BUILDINGID"].to_numpy(np.int64)
+    space = frame["SPACEID"].to_numpy(np.int64)
+    user = frame["USERID"].to_numpy(np.int64)
+    phone = frame["PHONEID"].to_numpy(np.int64)
+    ts = frame["TIMESTAMP"].to_numpy(np.int64)
+    pos = np.c_[x, y, floor * float(floor_height_m)]
+    zone = np.char.add(np.char.add(np.char.add("B", building.astype(str)), np.char.add("-F", floor.astype(str))),
+                       np.char.add("-S", space.astype(str)))
+    ap_ids = np.array(waps)
+
+    recordings = {}
+    keys = np.unique(np.c_[user, phone], axis=0)
+    for u, p in keys:
+        rows = np.flatnonzero((user == u) & (phone == p))
+        rows = rows[np.argsort(ts[rows], kind="stable")]
+        t0 = int(ts[rows[0]])
+        t = (ts[rows] - t0).astype(np.float64)
+        rec_name = f"u{u:02d}-p{p:02d}"
+        recordings[rec_name] = Recording(
+            rec_name, t, position=pos[rows], floor=floor[rows], building=building[rows], zone=zone[rows],
+            streams={"wifi": Stream("wifi", t.copy(), rss[rows], ids=ap_ids,
+                                    meta={"unit": "dBm", "not_heard": "NaN (100 in the CSV)",
+                                          "zero_dbm": zero_dbm, "source_columns": f"{waps[0]}..{waps[-1]}"})},
+            meta={"user": int(u), "phone": int(p), "t0_unix": t0, "source_file": path.name},
+        )
+
+    lat = math.degrees(2.0 * math.atan(math.exp((float(np.mean(y)) + float(origin[1])) / _EARTH_RADIUS_M))
+                       - math.pi / 2)
+    scale = math.cos(math.radians(lat))
+    provenance = {
+        **_SOURCE,
+        "importer": "omniloc.data.loaders.ujiindoorloc",
+        "files": [{"path": str(path), "sha256": _sha256(path), "rows": int(len(frame)), "access_points": len(waps)}],
+        "crs": "EPSG:3857 (WGS-84 / Pseudo-Mercator) metres, shifted to a local origin",
+        "origin_epsg3857_m": [float(origin[0]), float(origin[1])],
+        "position": "x = LONGITUDE - origin[0] (east), y = LATITUDE - origin[1] (north), "
+                    f"z = FLOOR * {float(floor_height_m):g} m",
+        "floor_height_m": float(floor_height_m),
+        "latitude_deg": round(lat, 5),
+        "ground_metres_per_unit": round(scale, 6),
+        "scale_note": f"EPSG:3857 lengths are 1/cos(latitude) = {1 / scale:.3f} times ground lengths here; "
+                      "positions and errors are kept in EPSG:3857 units as most UJIIndoorLoc papers report them; "
+                      "multiply by ground_metres_per_unit for ground metres",
+        "rss": {"unit": "dBm", "not_detected_value": NOT_DETECTED, "not_detected_as": "NaN",
+                "accepted_range_dbm": [float(rss_range[0]), float(rss_range[1])],
+                "zero_dbm_entries": n_zero, "zero_dbm": zero_dbm,
+                "detected_fraction": round(float(heard.mean()), 6)},
+        "recordings": "one per (USERID, PHONEID), sorted by TIMESTAMP; t = TIMESTAMP - t0 (meta t0_unix)",
+        "dropped_columns": ["RELATIVEPOSITION"],
+    }
+    return Dataset(name, recordings, {}, {}, provenance)
+
+
+def split_by_groups(dataset: Dataset, test_fraction: float = 0.1, seed: int = 0, *, n_trials: int = 512) -> Dataset:
+    """Add ``train`` and ``test`` splits by recording (a UJIIndoorLoc recording = one USERID/PHONEID group).
+
+    The test split holds whole recordings whose number of samples is as close as possible to
+    ``test_fraction`` of all samples: among ``n_trials`` random orders of the recordings (seeded),
+    the one whose shortest prefix reaching the target comes closest is taken. Deterministic for a
+    given ``seed``. ``test_fraction = 0`` puts everything in ``train``, ``1`` everything in ``test``;
+    otherwise both splits get at least one recording when the dataset has two or more.
+
+    Returns
+    -------
+    Dataset
+        A copy with ``splits["train"]`` and ``splits["test"]`` (names in dataset order); the
+        split settings are added to the provenance under ``"split"``.
+    """
+    if not 0.0 <= test_fraction <= 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction}")
+    names = list(dataset.recordings)
+    sizes = np.array([len(dataset.recordings[n]) for n in names], dtype=np.int64)
+    total = int(sizes.sum())
+    if test_fraction == 0.0 or len(names) == 0:
+        test = set()
+    elif test_fraction == 1.0 or len(names) == 1:
+        test = set(names) if test_fraction >= 0.5 or len(names) == 0 else set()
+    else:
+        target = test_fraction * total
+        rng = np.random.default_rng(seed)
+        best, best_err = None, np.inf
+        for _ in range(n_trials):
+            order = rng.permutation(len(names))
+            cum = np.cumsum(sizes[order])[:-1]  # leave at least one recording for train
+            j = int(np.argmin(np.abs(cum - target)))
+            err = abs(float(cum[j]) - target)
+            if err < best_err - 1e-9:
+                best, best_err = order[: j + 1], err
+        test = {names[i] for i in best}
+    test_names = [n for n in names if n in test]
+    train_names = [n for n in names if n not in test]
+    out = dataset.with_split(train=train_names, test=test_names)
+    n_test = int(sum(len(dataset.recordings[n]) for n in test_names))
+    out.provenance["split"] = {"by": "recording (USERID/PHONEID group)", "test_fraction": float(test_fraction),
+                               "seed": int(seed), "test_rows": n_test, "total_rows": total,
+                               "achieved_test_fraction": round(n_test / total, 6) if total else 0.0}
+    if not test_names:
+        out.splits.pop("test", None)
+    if not train_names:
+        out.splits.pop("train", None)
+    return out
+
+
+def import_ujiindoorloc(src, *, test_fraction: float = 0.1, seed: int = 0, name: str | None = None,
+                        **load_opts) -> Dataset:
+    """``omniloc import ujiindoorloc SRC``: read a folder or a CSV and split it by recording.
+
+    Parameters
+    ----------
+    src : str or Path
+        A folder holding ``trainingData.csv.gz`` or ``trainingData.csv`` (e.g.
+        ``../shared/data/ujiindoorloc``), or one UJIIndoorLoc CSV file (e.g. a
+        ``validationData.csv``; use ``test_fraction=1`` to put all of it in ``test``).
+    test_fraction, seed
+        See :func:`split_by_groups`.
+    name : str, optional
+        Dataset name; default ``"ujiindoorloc"`` for a folder, ``"ujiindoorloc-<stem>"`` for a file.
+    **load_opts
+        Passed to :func:`load_ujiindoorloc` (``origin``, ``floor_height_m``, ``zero_dbm``, ``rss_range``).
+    """
+    src = Path(src)
+    if src.is_dir():
+        found = [src / f for f in _TRAINING_FILES if (src / f).is_file()]
+        if not found:
+            raise DataError(f"no UJIIndoorLoc training file in this folder; expected one of {list(_TRAINING_FILES)}",
+                            file=src)
+        csv, name = found[0], name or "ujiindoorloc"
+    elif src.exists():
+        csv = src
+    else:
+        raise DataError("not found; expected a UJIIndoorLoc folder or CSV file", file=src)
+    ds = load_ujiindoorloc(csv, name=name, **load_opts)
+    return split_by_groups(ds, test_fraction=test_fraction, seed=seed)

@@ -1,0 +1,47 @@
+"""The bench suites run end to end with --quick and write results.json as DESIGN.md specifies."""
+
+import json
+
+import pytest
+
+from omniloc.bench import run_suite
+
+
+def _check_results(out, suite):
+    res = json.loads((out / "results.json").read_text())
+    assert res["suite"] == suite and res["quick"] is True and res["omniloc_version"]
+    assert res["runs"], "a suite must run at least one method"
+    for run in res["runs"]:
+        assert {"method", "dataset", "conf", "metrics", "timing"} <= set(run)
+        assert run["metrics"]["n_test"] > 0
+        assert "predict_ms_per_sample" in run["timing"]
+    assert (out / "report.md").exists() and (out / "error_cdf.png").stat().st_size > 1000
+    return res
+
+
+def test_ujiindoorloc_quick(tmp_path, data_root):
+    res = _check_results(tmp_path, "ujiindoorloc") if run_suite(
+        "ujiindoorloc", tmp_path, quick=True, data_root=data_root) else None
+    knn = res["runs"][0]
+    assert knn["method"] == "knn"
+    # even on a fifth of the training recordings, fingerprinting must find buildings and be far better than chance
+    assert knn["metrics"]["building_hit_rate"] > 0.95
+    assert knn["metrics"]["pos_err_median_m"] < 20
+
+
+def test_sim_office_quick(tmp_path):
+    run_suite("sim-office", tmp_path, quick=True)
+    res = _check_results(tmp_path, "sim-office")
+    methods = {r["method"] for r in res["runs"]}
+    assert {"knn", "pdr"} <= methods
+    assert set(res["simulator"]) >= {"wifi_samples_per_s", "imu_samples_per_s", "magnetometer_samples_per_s",
+                                     "camera_frames_per_s"}
+
+
+def test_existing_output_needs_overwrite(tmp_path):
+    from omniloc._io import OutputExistsError
+
+    (tmp_path / "x").write_text("keep me")
+    with pytest.raises(OutputExistsError):
+        run_suite("sim-office", tmp_path, quick=True)
+    assert (tmp_path / "x").read_text() == "keep me"
