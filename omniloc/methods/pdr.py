@@ -6,12 +6,14 @@ The pipeline, for one recording (all equations in SI units):
    gyroscope rate ``w`` in rad/s, device frame) is linearly interpolated onto a regular grid of
    rate ``fs`` Hz (the stream's median rate unless ``resample_hz`` is set), so that the filters
    below see evenly spaced samples even in irregular phone logs.
-2. **Gravity.** ``g_dev(t) = LP_{f_g}(f)(t)`` (m/s^2, device frame): a zero-phase Butterworth
-   low-pass of the accelerometer at ``gravity_lowpass_hz``. At rest the accelerometer reads
+2. **Gravity.** ``g_dev(t) = LP_{f_g}(f)(t)`` (m/s^2, device frame): a zero-phase low-pass of
+   the accelerometer at ``gravity_lowpass_hz`` (2nd-order Butterworth run forwards and backwards,
+   the ends padded with the mean of their first/last second). At rest the accelerometer reads
    +g along "up", so ``u(t) = g_dev / |g_dev|`` is the unit up-vector in the device frame. No
    assumption is made on the phone's attitude.
 3. **Vertical acceleration.** ``a_v(t) = f(t) . u(t) - |g_dev(t)|`` (m/s^2), then
-   ``a(t) = LP_{f_s}(a_v)(t)`` with the step low-pass ``step_lowpass_hz``.
+   ``a(t) = LP_{f_s}(a_v)(t)``, a zero-phase 4th-order Butterworth low-pass at ``step_lowpass_hz``.
+   (Zero-phase filtering looks a few seconds ahead: this PDR processes whole recordings.)
 4. **Steps.** A step ``k`` is a peak of ``a`` at time ``t_k`` with ``a(t_k) > step_threshold``
    (m/s^2), at least ``min_step_interval_s`` after the previous one (``scipy.signal.find_peaks``).
    Its duration is ``d_k = min(t_k - t_{k-1}, max_step_interval_s)`` seconds (``t_{-1}`` being
@@ -20,9 +22,14 @@ The pipeline, for one recording (all equations in SI units):
    ``a_max,k = a(t_k)`` and ``a_min,k = min a(t)`` over ``(t_k - d_k, t_k]``; ``K`` in
    m / (m/s^2)^(1/4).
 6. **Heading.** The yaw rate is the gyroscope projected on the up axis,
-   ``r(t) = (w(t) - b) . u(t)`` (rad/s, counter-clockwise seen from above), with ``b`` the gyro
-   bias averaged over an initial still period (zero when the start is not still). The device
-   heading is ``psi(t) = psi_0 + integral_{t_0}^{t} r dt`` (trapezoidal rule), where ``psi_0``
+   ``r(t) = (w(t) - b(t)) . u(t)`` (rad/s, counter-clockwise seen from above), with ``b(t)`` the
+   gyroscope bias (rad/s, device frame): the mean gyroscope over the still windows seen so far
+   (causal; ``gyro_bias="still"``), over a still window at the start only (``"start"``), or zero
+   (``"none"``). A window of ``gyro_bias_window_s`` seconds is still when the standard deviation
+   of ``|f|`` is below ``still_acc_std``, every per-axis standard deviation of ``w`` is below
+   ``still_gyro_std`` and ``|mean w|`` is below ``still_gyro_max`` (turning on the spot is not
+   still). The device heading is ``psi(t) = psi_0 + integral_{t_0}^{t} r dt`` (trapezoidal
+   rule), where ``psi_0``
    is the yaw of the ground-truth ``world_from_device`` orientation at the start time ``t_0``
    (the heading of the device x axis projected on the horizontal plane). The walking direction
    is ``h(t) = psi(t) + delta``, with ``delta`` the heading offset (device x vs. walking
@@ -30,8 +37,8 @@ The pipeline, for one recording (all equations in SI units):
 7. **Position.** ``p_k = p_{k-1} + L_k (cos h(t_k), sin h(t_k), 0)`` metres from
    ``p_{-1} = p_0``, the ground-truth position at ``t_0``. Between ``t_k - d_k`` and ``t_k`` the
    position moves linearly from ``p_{k-1}`` to ``p_k`` (used when estimates are asked at other
-   times than the steps). Height ``z`` and the floor stay those of the start: PDR does not
-   observe floor changes (stairs, lifts).
+   times than the steps; after the end of the IMU stream the last position is held). Height ``z``
+   and the floor stay those of the start: PDR does not observe floor changes (stairs, lifts).
 
 "Training" a PDR means calibrating ``K`` and ``delta`` on recordings with ground truth
 (:meth:`PDRLocalizer.fit`); with no training data the configured defaults are used.
@@ -72,7 +79,11 @@ class PDRTrace:
     heading_change : (G,) rad
         ``integral_{t0}^{t} r dt`` (trapezoidal).
     gyro_bias : (3,) rad/s
-        Bias subtracted from the gyroscope (device frame).
+        Bias subtracted from the gyroscope at the end of the recording (device frame).
+    gyro_bias_t : (G, 3) rad/s
+        Bias subtracted at each grid time (constant unless ``gyro_bias="still"``).
+    still : (G,) bool
+        Grid times that end a still window.
     step_t : (S,) seconds
         Step times ``t_k``.
     step_duration : (S,) seconds
@@ -151,6 +162,58 @@ def _tilt_quat(up: np.ndarray) -> np.ndarray:
     return quat_normalize(np.concatenate([np.cos(angle / 2)[:, None], np.sin(angle / 2)[:, None] * safe], axis=1))
 
 
+def _rolling_mean(x: np.ndarray, n: int) -> np.ndarray:
+    """Mean over the trailing window of ``n`` samples ending at each sample (NaN for the first n-1)."""
+    c = np.cumsum(np.concatenate([np.zeros((1,) + x.shape[1:]), x]), axis=0)
+    out = np.full(x.shape, np.nan)
+    if len(x) >= n:
+        out[n - 1:] = (c[n:] - c[:-n]) / n
+    return out
+
+
+def _gyro_bias(grid: np.ndarray, acc: np.ndarray, gyro: np.ndarray, t0: float, fs: float,
+               conf: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Gyroscope bias (G, 3) rad/s at each grid time and the still-window ends (G,) bool.
+
+    A trailing window of ``n = round(gyro_bias_window_s * fs)`` samples ending at grid time ``i``
+    is still when ``std |f| < still_acc_std`` (m/s^2), ``max_axis std w < still_gyro_std`` and
+    ``|mean w| < still_gyro_max`` (rad/s). Mode ``"still"``: ``b(t_i)`` is the mean gyroscope over
+    all still windows ending in ``[t0, t_i]`` (each window represented by its mean), so the bias
+    at a time uses only data up to that time; mode ``"start"``: the mean of the window
+    ``[t0, t0 + window]`` if it is still, from ``t0`` on; ``"none"``: zero.
+    """
+    g = len(grid)
+    mode = conf["gyro_bias"]
+    bias = np.zeros((g, 3))
+    still = np.zeros(g, dtype=bool)
+    n = int(round(float(conf["gyro_bias_window_s"] or 0.0) * fs))
+    if mode == "none" or n < 5 or g < n:
+        return bias, still
+    if mode == "start":
+        sel = np.flatnonzero(grid >= t0 - 1e-9)[:n]
+        if len(sel) == n:
+            acc_n = np.linalg.norm(acc[sel], axis=1)
+            w = gyro[sel]
+            if (np.std(acc_n) < conf["still_acc_std"] and np.max(np.std(w, axis=0)) < conf["still_gyro_std"]
+                    and np.linalg.norm(w.mean(axis=0)) < conf["still_gyro_max"]):
+                still[sel[-1]] = True
+                bias[sel[0]:] = w.mean(axis=0)
+        return bias, still
+    acc_n = np.linalg.norm(acc, axis=1)
+    m_a = _rolling_mean(acc_n, n)
+    sd_a = np.sqrt(np.maximum(_rolling_mean(acc_n ** 2, n) - m_a ** 2, 0.0))
+    m_w = _rolling_mean(gyro, n)
+    sd_w = np.sqrt(np.maximum(_rolling_mean(gyro ** 2, n) - m_w ** 2, 0.0)).max(axis=1)
+    with np.errstate(invalid="ignore"):
+        still = ((sd_a < conf["still_acc_std"]) & (sd_w < conf["still_gyro_std"])
+                 & (np.linalg.norm(m_w, axis=1) < conf["still_gyro_max"]) & (grid - (n - 1) / fs >= t0 - 1e-9))
+    count = np.cumsum(still)
+    total = np.cumsum(np.where(still[:, None], m_w, 0.0), axis=0)
+    ok = count > 0
+    bias[ok] = total[ok] / count[ok, None]
+    return bias, still
+
+
 def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
     """Steps, step units and heading change of one IMU stream from time ``t0`` (no start pose needed).
 
@@ -159,7 +222,7 @@ def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
     imu : Stream
         ``imu`` stream, (N, 6) accelerometer m/s^2 then gyroscope rad/s, device frame.
     t0 : float
-        Start time, seconds; samples before it are used for filtering and bias only.
+        Start time, seconds; samples before it are used for filtering only.
     conf : dict
         A :class:`PDRLocalizer` configuration.
 
@@ -176,7 +239,8 @@ def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
     vals = vals[first]
     empty = PDRTrace(t0=float(t0), grid_t=np.array([float(t0)]), fs=float("nan"), up=np.array([[0.0, 0.0, 1.0]]),
                      gravity=np.array([np.nan]), vertical_acc=np.zeros(1), yaw_rate=np.zeros(1),
-                     heading_change=np.zeros(1), gyro_bias=np.zeros(3), step_t=np.zeros(0),
+                     heading_change=np.zeros(1), gyro_bias=np.zeros(3), gyro_bias_t=np.zeros((1, 3)),
+                     still=np.zeros(1, bool), step_t=np.zeros(0),
                      step_duration=np.zeros(0), step_units=np.zeros(0))
     if len(t_raw) < 2 or t_raw[-1] <= t0:
         return empty
@@ -205,28 +269,21 @@ def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
     a_v = np.einsum("ij,ij->i", acc, up) - g_norm
     a = _lowpass(a_v, conf["step_lowpass_hz"], fs, order=4)
 
-    # 6a. gyro bias from an initial still period (starting at t0)
-    bias = np.zeros(3)
-    win = float(conf["gyro_bias_window_s"] or 0.0)
-    if win > 0:
-        sel = (grid >= t0 - 1e-9) & (grid <= t0 + win + 1e-9)
-        if sel.sum() >= 5:
-            acc_std = float(np.std(np.linalg.norm(acc[sel], axis=1)))
-            gyr_std = float(np.max(np.std(gyro[sel], axis=0)))
-            if acc_std < conf["still_acc_std"] and gyr_std < conf["still_gyro_std"]:
-                bias = gyro[sel].mean(axis=0)
-    yaw_rate = np.einsum("ij,ij->i", gyro - bias, up)
+    # 6a. gyro bias from still windows
+    bias_t, still = _gyro_bias(grid, acc, gyro, t0, fs, conf)
+    yaw_rate = np.einsum("ij,ij->i", gyro - bias_t, up)
 
     # keep the part from t0 on
     keep = grid >= t0 - 1e-9
     grid, up, g_norm, a, yaw_rate = grid[keep], up[keep], g_norm[keep], a[keep], yaw_rate[keep]
+    bias_t, still = bias_t[keep], still[keep]
     heading_change = _cumtrapz(yaw_rate, 1.0 / fs)
 
     # 4. steps
     from scipy.signal import find_peaks
 
     distance = max(1, int(np.ceil(conf["min_step_interval_s"] * fs - 1e-9)))
-    peaks, _ = find_peaks(a, height=conf["step_threshold"], distance=distance) if len(a) >= 3 else (np.zeros(0, int), {})
+    peaks = find_peaks(a, height=conf["step_threshold"], distance=distance)[0] if len(a) >= 3 else np.zeros(0, int)
     step_t = grid[peaks]
     prev = np.concatenate([[t0], step_t[:-1]])
     dur = np.minimum(step_t - prev, conf["max_step_interval_s"])
@@ -237,7 +294,8 @@ def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
         a_min = float(np.min(a[lo:p + 1]))
         units[k] = max(float(a[p]) - a_min, 0.0) ** 0.25
     return PDRTrace(t0=float(t0), grid_t=grid, fs=fs, up=up, gravity=g_norm, vertical_acc=a, yaw_rate=yaw_rate,
-                    heading_change=heading_change, gyro_bias=bias, step_t=step_t, step_duration=dur,
+                    heading_change=heading_change, gyro_bias=bias_t[-1], gyro_bias_t=bias_t, still=still,
+                    step_t=step_t, step_duration=dur,
                     step_units=units)
 
 
@@ -274,13 +332,17 @@ class PDRLocalizer(Localizer):
         Weinberg constant ``K`` in m / (m/s^2)^(1/4), used when not calibrated by :meth:`fit`.
     heading_offset_deg : float
         Walking direction minus device heading (degrees, counter-clockwise), used when not calibrated.
+    gyro_bias : str
+        Gyroscope bias estimate: ``"still"`` (running mean over every still window so far, causal;
+        default), ``"start"`` (one still window at the start, the classic calibration) or ``"none"``.
     gyro_bias_window_s : float
-        Length (s) of the start period used to estimate the gyroscope bias when the device is
-        still there; 0 disables bias estimation.
+        Length (s) of a still window; 0 disables bias estimation.
     still_acc_std : float
-        Still when the standard deviation of the accelerometer norm over that window is below this (m/s^2)...
+        A window is still when the standard deviation of the accelerometer norm is below this (m/s^2),
     still_gyro_std : float
-        ... and the largest per-axis standard deviation of the gyroscope is below this (rad/s).
+        the largest per-axis standard deviation of the gyroscope below this (rad/s),
+    still_gyro_max : float
+        and the norm of the mean gyroscope below this (rad/s; rules out turning on the spot).
     fit_step_length : bool
         Whether :meth:`fit` calibrates ``K`` from training ground truth.
     fit_heading_offset : bool
@@ -327,9 +389,11 @@ class PDRLocalizer(Localizer):
         "max_step_interval_s": 1.0,
         "step_length_k": 0.5,
         "heading_offset_deg": 0.0,
+        "gyro_bias": "still",
         "gyro_bias_window_s": 1.0,
         "still_acc_std": 0.2,
         "still_gyro_std": 0.05,
+        "still_gyro_max": 0.05,
         "fit_step_length": True,
         "fit_heading_offset": True,
         "start_position": None,
@@ -343,7 +407,7 @@ class PDRLocalizer(Localizer):
         "uncalibrated": {"fit_step_length": False, "fit_heading_offset": False},
         # estimates at the recording's pose times (compares point by point with other methods)
         "at_poses": {"output": "poses"},
-        # slow walkers / phone in a bag: softer peaks, longer steps allowed
+        # slow walking (weaker vertical acceleration): a lower peak threshold, longer steps allowed
         "gentle": {"step_threshold": 0.6, "max_step_interval_s": 1.5},
     }
 
@@ -353,6 +417,8 @@ class PDRLocalizer(Localizer):
         out = c["output"]
         if not (out in ("steps", "poses") or (isinstance(out, (int, float)) and not isinstance(out, bool) and out > 0)):
             raise ConfigError(f"pdr conf 'output' must be 'steps', 'poses' or a rate in Hz > 0, got {out!r}")
+        if c["gyro_bias"] not in ("still", "start", "none"):
+            raise ConfigError(f"pdr conf 'gyro_bias' must be 'still', 'start' or 'none', got {c['gyro_bias']!r}")
         if c["orientation"] not in ("yaw", "gravity"):
             raise ConfigError(f"pdr conf 'orientation' must be 'yaw' or 'gravity', got {c['orientation']!r}")
         for key in ("gravity_lowpass_hz", "step_lowpass_hz", "min_step_interval_s", "max_step_interval_s",

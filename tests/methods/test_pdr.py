@@ -35,7 +35,7 @@ def amplitude_for(step_length, k=K_DEFAULT):
 def synth_walk(*, still_before=2.0, walk=10.0, still_after=1.0, step_hz=2.0, step_length=0.7, amp=None,
                yaw0_deg=30.0, turn_deg=0.0, turn_span=None, tilt=(1.0, 0.0, 0.0, 0.0), fs=100.0,
                acc_noise=0.05, gyro_noise=0.005, gyro_bias=(0.0, 0.0, 0.0), start=(3.0, -2.0, 1.2), floor=1,
-               seed=0, name="walk", pose_hz=10.0):
+               pause=None, seed=0, name="walk", pose_hz=10.0):
     """A Recording with an ``imu`` stream and ground truth; returns (recording, info dict)."""
     rng = np.random.default_rng(seed)
     amp = amplitude_for(step_length) if amp is None else amp
@@ -43,6 +43,8 @@ def synth_walk(*, still_before=2.0, walk=10.0, still_after=1.0, step_hz=2.0, ste
     t = np.arange(int(round(duration * fs)) + 1) / fs
     t_w0, t_w1 = still_before, still_before + walk
     walking = (t >= t_w0) & (t < t_w1)
+    if pause is not None:  # standing still (possibly turning on the spot) inside the walk
+        walking &= ~((t >= pause[0]) & (t < pause[1]))
     v = step_length * step_hz * walking  # m/s
     # heading: constant rate over turn_span (seconds, absolute) else constant
     yaw0 = np.radians(yaw0_deg)
@@ -137,6 +139,27 @@ def test_turn_without_bias_correction_drifts():
     assert np.degrees(off) - 90.0 == pytest.approx(np.degrees(0.02 * 13.0), abs=2.0)  # 13 s of bias
 
 
+def test_gyro_bias_from_a_pause_is_causal_and_ignores_turning_on_the_spot():
+    # no still start; a 6-s pause in which the walker turns 90 deg on the spot (2 s at 45 deg/s)
+    bias = (0.004, -0.006, 0.02)
+    rec, info = synth_walk(still_before=0.3, walk=14.0, pause=(4.0, 10.0), turn_deg=90.0, turn_span=(6.5, 8.5),
+                           gyro_bias=bias, seed=16)
+    tr = fitted().trace(rec)
+    assert not tr.still[(tr.grid_t > 6.6) & (tr.grid_t < 9.4)].any()  # the turn on the spot is not still
+    assert tr.still[(tr.grid_t > 5.5) & (tr.grid_t < 6.4)].all() and tr.still[tr.grid_t > 9.6].any()
+    before, after = tr.gyro_bias_t[tr.grid_t < 4.0], tr.gyro_bias_t[tr.grid_t > 10.0]
+    np.testing.assert_array_equal(before, 0.0)  # nothing known yet: the estimate is causal
+    np.testing.assert_allclose(after, np.repeat(np.array([bias]), len(after), 0), atol=1.5e-3)
+    turn = np.degrees(tr.heading_change_at(9.5) - tr.heading_change_at(5.0))
+    assert turn == pytest.approx(90.0, abs=1.5)
+    # without the pause's bias: 'start' has no still start, so it drifts like 'none'
+    for mode in ("start", "none"):
+        tr_m = fitted({"gyro_bias": mode}).trace(rec)
+        np.testing.assert_array_equal(tr_m.gyro_bias_t, 0.0)
+        drift = np.degrees(tr_m.heading_change_at(9.5) - tr_m.heading_change_at(5.0)) - 90.0
+        assert drift == pytest.approx(np.degrees(0.02 * 4.5), abs=1.0)
+
+
 def test_tilted_phone_steps_and_heading_about_gravity():
     # phone pitched 40 deg and rolled 25 deg relative to the walking frame: gravity is far from device z
     tilt = quat_multiply(quat_axis_angle([0, 1, 0], np.radians(40)), quat_axis_angle([1, 0, 0], np.radians(25)))
@@ -208,7 +231,7 @@ def test_fit_calibrates_heading_offset():
     loc = fitted(train=Dataset("train", {"train": train}))
     assert np.degrees(loc.heading_offset_) == pytest.approx(90.0, abs=2.0)
     est = loc.predict(test)
-    assert np.linalg.norm(est.position[-1, :2] - rec_xy_at(rec, est.t[-1])) < 0.04 * info["path_length"]
+    assert np.linalg.norm(est.position[-1, :2] - rec_xy_at(test, est.t[-1])) < 0.04 * info["path_length"]
     # device heading is still reported as the orientation
     assert np.degrees(yaw_from_quat(est.orientation[-1])) == pytest.approx(10.0, abs=2.0)
     # and the configured offset is used without training data
@@ -285,6 +308,8 @@ def test_config_errors_and_registry():
     assert isinstance(create("pdr"), PDRLocalizer)
     with pytest.raises(ConfigError):
         create("pdr", {"step_lenght_k": 0.5})
+    with pytest.raises(ConfigError, match="gyro_bias"):
+        create("pdr", {"gyro_bias": "always"}).fit(None)
     with pytest.raises(ConfigError, match="output"):
         create("pdr", {"output": "everywhere"}).fit(None)
     with pytest.raises(RuntimeError, match="fit"):

@@ -1,0 +1,58 @@
+"""Importers of public dataset formats into :class:`omniloc.data.Dataset`.
+
+``omniloc import KIND SRC --out DIR`` calls :func:`import_dataset`. Loaders depend only on
+numpy/pandas (never torch), and each one documents how the source's fields, units and
+coordinates are mapped.
+
+>>> ds = import_dataset("ujiindoorloc", "../shared/data/ujiindoorloc", test_fraction=0.1, seed=0)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..._errors import ConfigError
+from ..dataset import Dataset
+from .ujiindoorloc import import_ujiindoorloc, load_ujiindoorloc, split_by_groups
+
+__all__ = ["LOADERS", "import_dataset", "available", "load_ujiindoorloc", "split_by_groups"]
+
+#: kind -> importer ``f(src, **opts) -> Dataset``
+LOADERS: dict[str, Callable[..., Dataset]] = {
+    "ujiindoorloc": import_ujiindoorloc,
+}
+
+
+def available() -> list[str]:
+    """Names of the importable formats."""
+    return sorted(LOADERS)
+
+
+def import_dataset(kind: str, src, **opts) -> Dataset:
+    """Import ``src`` (a folder or file of format ``kind``) as a validated :class:`Dataset`.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`LOADERS` (``"ujiindoorloc"``).
+    src : str or Path
+        The source folder or file.
+    **opts
+        Passed to the importer (all accept ``test_fraction`` and ``seed`` for the split by recording).
+
+    Raises
+    ------
+    ConfigError
+        Unknown ``kind`` or option.
+    DataError
+        Unreadable or invalid source data (the message names the file and field).
+    """
+    if kind not in LOADERS:
+        raise ConfigError(f"unknown dataset format {kind!r}; available: {available()}")
+    try:
+        ds = LOADERS[kind](src, **opts)
+    except TypeError as e:
+        if "unexpected keyword argument" in str(e):
+            raise ConfigError(f"{kind} import: {e}") from None
+        raise
+    return ds.validate()

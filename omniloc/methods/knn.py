@@ -1,0 +1,580 @@
+"""WiFi fingerprinting by k nearest neighbours (kNN), with the signal representations of
+Torres-Sospedra et al. (2015) and an optional building -> floor -> position cascade.
+
+Method
+------
+**Fingerprints.** :meth:`KNNLocalizer.fit` collects every scan of the ``wifi`` stream of every
+training recording, with its ground truth at the scan time (the recording's own pose when the
+scan times are the pose timeline, as in imported fingerprint datasets; otherwise
+:func:`omniloc.data.interpolate_pose`, dropping scans outside the pose timeline). The access
+point (AP) vocabulary is every AP heard at least once in training; at prediction the query's APs
+are matched by id (unknown APs are ignored). NaN means "not heard" and is never used as a value.
+
+**Representations** (``rss`` in dBm, ``min`` = ``min_rss``, the lowest RSS of the training data
+unless set; not-heard APs are 0 in every representation):
+
+- ``positive``: ``pos = rss - min + 1`` (so 1 for the weakest reading).
+- ``exponential``: ``exp(pos / alpha) / exp(-min / alpha)``.
+- ``powed``: ``(pos / -min) ** beta``.
+- ``dbm``: the RSS itself, not-heard mapped to ``not_heard_dbm`` (readings below it are clipped to it).
+  Internally shifted by ``-not_heard_dbm`` so that not-heard is 0; Euclidean and Manhattan
+  distances do not change under that shift.
+
+**Distances** between representations ``x`` (query) and ``y`` (reference), all exact:
+``euclidean`` ``sqrt(sum (x-y)^2)``, ``manhattan`` ``sum |x-y|``, ``sorensen`` (Bray-Curtis)
+``sum |x-y| / sum (x+y)``. The data are sparse (a scan hears ~3.5 % of the APs of UJIIndoorLoc),
+so ``sum min(x, y)`` is accumulated per AP over the (query, reference) pairs that both hear it
+and ``sum |x-y| = sum x + sum y - 2 sum min(x, y)``; Euclidean uses a sparse product. Each query
+batch gets its full distance row to every reference, so the cascade below costs no extra search.
+
+**Estimate.** With neighbour distances ``d_i`` the weights are ``w_i = 1`` (``uniform``) or
+``w_i = d_i ** -p`` (``distance``: ``p = 1``; a number: ``p``); when some neighbours are at
+distance 0 only those count, equally. The position is ``sum w_i p_i / sum w_i``; building and
+floor are the labels with the largest weight sum (ties: the label of the nearest neighbour).
+Without ``cascade`` the ``k`` nearest references give position, floor and building. With
+``cascade``: the building is voted by the ``k_vote`` nearest references, the floor by the
+``k_vote`` nearest references of that building, and the position is averaged over the ``k``
+nearest references of that building and floor.
+
+**Outputs.** :meth:`KNNLocalizer.predict_recording` gives one estimate per WiFi scan at the
+scan time; :meth:`KNNLocalizer.predict_at` gives estimates at arbitrary times from the latest
+scan no older than ``max_scan_age_s``. Scans that hear fewer than ``min_detected`` known APs get
+a NaN position and floor = building = -1 (also for too-old scans in ``predict_at``).
+
+Choice of the defaults (UJIIndoorLoc, group hold-out)
+-----------------------------------------------------
+The official validation file was not used. Settings were compared on ``trainingData`` held out by
+``(USERID, PHONEID)`` recording with :func:`omniloc.data.loaders.ujiindoorloc.split_by_groups`
+(10 % of the rows in ``test``) for split seeds 0..4, trained on the rest; the numbers are the
+means over the five splits (errors in EPSG:3857 metres, ~1.31 x ground metres; see the
+loader). Command::
+
+    .venv/bin/python -m omniloc.methods.knn ../shared/data/ujiindoorloc --seeds 0 1 2 3 4
+
+RESULTS-TABLE-PLACEHOLDER
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from .._errors import ConfigError, DataError
+from ..data import Dataset, Estimate, Recording
+from ..data.align import interpolate_pose, latest_index
+from .base import Localizer
+
+__all__ = ["KNNLocalizer", "rss_to_features", "REPRESENTATIONS", "METRICS"]
+
+REPRESENTATIONS = ("dbm", "positive", "exponential", "powed")
+METRICS = ("euclidean", "manhattan", "sorensen")
+
+
+def rss_to_features(rss: np.ndarray, representation: str, min_rss: float, *, alpha: float = 24.0,
+                    beta: float = math.e, not_heard_dbm: float = -110.0) -> np.ndarray:
+    """RSS in dBm (NaN = not heard) -> non-negative features, 0 = not heard.
+
+    Parameters
+    ----------
+    rss : (N, A) dBm, NaN where not heard
+    representation : {"dbm", "positive", "exponential", "powed"}
+        See the module docstring; ``dbm`` returns ``max(rss, not_heard_dbm) - not_heard_dbm``.
+    min_rss : float
+        The ``min`` of the positive/exponential/powed representations (dBm, negative); readings
+        below it are clipped to it.
+    alpha, beta, not_heard_dbm : float
+
+    Returns
+    -------
+    (N, A) float32
+    """
+    rss = np.asarray(rss, dtype=np.float64)
+    heard = np.isfinite(rss)
+    x = np.where(heard, rss, 0.0)
+    if representation == "dbm":
+        out = np.maximum(x, not_heard_dbm) - not_heard_dbm
+    else:
+        pos = np.maximum(x, min_rss) - min_rss + 1.0
+        if representation == "positive":
+            out = pos
+        elif representation == "exponential":
+            out = np.exp((pos + min_rss) / alpha)  # = exp(pos/alpha) / exp(-min/alpha)
+        elif representation == "powed":
+            if min_rss >= 0:
+                raise ConfigError(f"the powed representation needs a negative min_rss, got {min_rss}")
+            out = (pos / -min_rss) ** beta
+        else:
+            raise ConfigError(f"unknown representation {representation!r}; expected one of {REPRESENTATIONS}")
+    return np.where(heard, out, 0.0).astype(np.float32)
+
+
+def _vote(labels: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted vote per row of (Q, k) labels sorted by distance; ties go to the nearest neighbour's label."""
+    if labels.size == 0:
+        return np.full(len(labels), -1, dtype=np.int64)
+    lab, inv = np.unique(labels, return_inverse=True)
+    inv = inv.reshape(labels.shape)
+    q, n_lab = labels.shape[0], len(lab)
+    score = np.bincount((np.arange(q)[:, None] * n_lab + inv).ravel(), weights=w.ravel(),
+                        minlength=q * n_lab).reshape(q, n_lab)
+    best = score >= score.max(axis=1, keepdims=True) * (1 - 1e-12)
+    first = np.argmax(np.take_along_axis(best, inv, axis=1), axis=1)  # nearest neighbour with a best label
+    return lab[inv[np.arange(q), first]].astype(np.int64)
+
+
+class KNNLocalizer(Localizer):
+    """WiFi fingerprinting by k nearest neighbours (see the module docstring for the equations).
+
+    Parameters
+    ----------
+    conf : dict, optional
+        Merged over :attr:`default_conf`:
+
+        stream : str or None
+            Name of the WiFi stream; None = the recording's only ``wifi`` stream.
+        representation : {"dbm", "positive", "exponential", "powed"}
+            Signal representation (Torres-Sospedra et al. 2015).
+        metric : {"euclidean", "manhattan", "sorensen"}
+            Distance between representations (``sorensen`` = Bray-Curtis).
+        k : int
+            Neighbours averaged for the position (>= 1).
+        k_vote : int or None
+            Neighbours voting for building and floor in the cascade; None = ``k``.
+        weights : "uniform", "distance" or float
+            Neighbour weights: equal, ``1 / d``, or ``1 / d ** p`` for a number ``p`` (>= 0).
+        cascade : bool
+            Building vote, then floor vote within that building, then position from the
+            neighbours on that building and floor. False: the ``k`` nearest give all three.
+        min_detected : int
+            Scans hearing fewer known APs are left out of training and get no estimate
+            (NaN position, floor and building -1) at prediction.
+        max_scan_age_s : float
+            :meth:`predict_at` uses the latest scan at most this old (seconds).
+        min_rss : float or None
+            ``min`` of the positive/exponential/powed representations (dBm); None = the lowest
+            RSS heard in the training data (learned, in ``min_rss_``).
+        not_heard_dbm : float
+            Value of a not-heard AP in the ``dbm`` representation.
+        alpha : float
+            ``exponential`` parameter (24 in the paper).
+        beta : float
+            ``powed`` exponent (e in the paper).
+        batch_size : int
+            Queries per distance batch (memory: ``batch_size x references`` float64).
+    preset : str, optional
+        One of :attr:`presets`: ``"uji"`` (the defaults, chosen on UJIIndoorLoc held out by
+        recording), ``"paper"`` (the best setting of Torres-Sospedra et al. 2015 on the official
+        UJIIndoorLoc validation file: powed + Sorensen, 13-NN, plain centroid), ``"cascade"``
+        (building -> floor -> position) and ``"fast"`` (Euclidean: about half the time per query).
+
+    Attributes
+    ----------
+    ap_ids_ : (A,) str
+        Access point vocabulary (APs heard in training).
+    X_data_, X_indices_, X_indptr_ : arrays
+        Reference features as a CSR matrix (N, A), sorted by building then floor.
+    positions_ : (N, 3) float64 m
+    floors_, buildings_ : (N,) int64
+    min_rss_ : float
+        The ``min`` used by the representation.
+    """
+
+    name = "knn"
+    required_streams = ("wifi",)
+    default_conf = {
+        "stream": None,
+        "representation": "positive",
+        "metric": "sorensen",
+        "k": 11,
+        "k_vote": None,
+        "weights": "distance",
+        "cascade": False,
+        "min_detected": 1,
+        "max_scan_age_s": 5.0,
+        "min_rss": None,
+        "not_heard_dbm": -110.0,
+        "alpha": 24.0,
+        "beta": math.e,
+        "batch_size": 256,
+    }
+    presets = {
+        "uji": {"representation": "positive", "metric": "sorensen", "k": 11, "weights": "distance", "cascade": False},
+        "paper": {"representation": "powed", "metric": "sorensen", "k": 13, "weights": "uniform", "cascade": False},
+        "cascade": {"cascade": True, "k_vote": None},
+        "fast": {"metric": "euclidean"},
+    }
+
+    def __init__(self, conf: dict | None = None, preset: str | None = None):
+        super().__init__(conf, preset)
+        self._check_conf()
+        self._cache: dict[str, Any] = {}
+
+    def _check_conf(self) -> None:
+        c = self.conf
+        if c["representation"] not in REPRESENTATIONS:
+            raise ConfigError(f"knn representation must be one of {REPRESENTATIONS}, got {c['representation']!r}")
+        if c["metric"] not in METRICS:
+            raise ConfigError(f"knn metric must be one of {METRICS}, got {c['metric']!r}")
+        for key in ("k", "batch_size"):
+            if isinstance(c[key], bool) or not isinstance(c[key], (int, np.integer)) or c[key] < 1:
+                raise ConfigError(f"knn {key} must be an integer >= 1, got {c[key]!r}")
+        if c["k_vote"] is not None and (isinstance(c["k_vote"], bool) or not isinstance(c["k_vote"], (int, np.integer))
+                                        or c["k_vote"] < 1):
+            raise ConfigError(f"knn k_vote must be None or an integer >= 1, got {c['k_vote']!r}")
+        w = c["weights"]
+        if not (w in ("uniform", "distance") or (isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0)):
+            raise ConfigError(f"knn weights must be 'uniform', 'distance' or a power >= 0, got {w!r}")
+        if isinstance(c["min_detected"], bool) or not isinstance(c["min_detected"], (int, np.integer)) \
+                or c["min_detected"] < 0:
+            raise ConfigError(f"knn min_detected must be an integer >= 0, got {c['min_detected']!r}")
+        if not (isinstance(c["max_scan_age_s"], (int, float)) and c["max_scan_age_s"] >= 0):
+            raise ConfigError(f"knn max_scan_age_s must be a number >= 0 (seconds), got {c['max_scan_age_s']!r}")
+        if c["min_rss"] is not None and not (isinstance(c["min_rss"], (int, float)) and c["min_rss"] < 0):
+            raise ConfigError(f"knn min_rss must be None or a negative dBm value, got {c['min_rss']!r}")
+        for key in ("alpha", "beta"):
+            if not (isinstance(c[key], (int, float)) and c[key] > 0):
+                raise ConfigError(f"knn {key} must be a positive number, got {c[key]!r}")
+        if c["stream"] is not None and not isinstance(c["stream"], str):
+            raise ConfigError(f"knn stream must be None or a stream name, got {c['stream']!r}")
+
+    # ------------------------------------------------------------------ features
+    def _features(self, rss: np.ndarray) -> np.ndarray:
+        c = self.conf
+        return rss_to_features(rss, c["representation"], float(self.min_rss_), alpha=float(c["alpha"]),
+                               beta=float(c["beta"]), not_heard_dbm=float(c["not_heard_dbm"]))
+
+    def _scans(self, rec: Recording):
+        """(times (M,), RSS (M, A) on the AP vocabulary, NaN = not heard) of a recording's WiFi stream."""
+        s = self._require_stream(rec, "wifi", self.conf["stream"])
+        vals = np.asarray(s.load(), dtype=np.float32)
+        maps = self._cache.setdefault("id_maps", {})
+        key = tuple(s.ids.tolist())
+        if key not in maps:  # stream columns -> vocabulary columns, once per distinct id list
+            col = {a: i for i, a in enumerate(self.ap_ids_.tolist())}
+            src = [(j, col[a]) for j, a in enumerate(key) if a in col]
+            maps[key] = tuple(np.array(v, dtype=np.int64) for v in zip(*src)) if src else None
+        out = np.full((len(s.t), len(self.ap_ids_)), np.nan, dtype=np.float32)
+        if maps[key] is not None:
+            js, cs = maps[key]
+            out[:, cs] = vals[:, js]
+        return s.t, out
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, train: Dataset, val: Dataset | None = None) -> "KNNLocalizer":
+        """Store the reference fingerprints of ``train`` (``val`` is not used)."""
+        c = self.conf
+        ids: dict[str, int] = {}
+        parts = []
+        for rec in train:
+            s = self._require_stream(rec, "wifi", c["stream"])
+            if len(s) == 0:
+                continue
+            if rec.position is None:
+                raise DataError(f"training recording '{rec.name}' has no ground-truth position", field="position")
+            if len(s.t) == len(rec.t) and np.array_equal(s.t, rec.t):  # scans on the pose timeline (fingerprints)
+                gt = {"position": rec.position, "floor": rec.floor, "building": rec.building}
+                ok = np.ones(len(s), dtype=bool)
+            else:
+                gt = interpolate_pose(rec, s.t)
+                ok = gt["inside"]
+            ok &= np.all(np.isfinite(gt["position"]), axis=1)
+            n = len(s)
+            floor = gt.get("floor") if gt.get("floor") is not None else np.zeros(n, dtype=np.int64)
+            building = gt.get("building") if gt.get("building") is not None else np.zeros(n, dtype=np.int64)
+            for a in s.ids.tolist():
+                ids.setdefault(a, len(ids))
+            parts.append((np.array([ids[a] for a in s.ids.tolist()], dtype=np.int64), np.asarray(s.load())[ok],
+                          gt["position"][ok], np.asarray(floor)[ok], np.asarray(building)[ok]))
+        if not parts or sum(len(p[1]) for p in parts) == 0:
+            raise DataError(f"no WiFi scans with ground truth in training dataset '{train.name}'", field="streams/wifi")
+        n_total = sum(len(p[1]) for p in parts)
+        rss = np.full((n_total, len(ids)), np.nan, dtype=np.float32)
+        row = 0
+        for cols, vals, *_ in parts:
+            rss[row:row + len(vals)][:, cols] = vals
+            row += len(vals)
+        pos = np.concatenate([p[2] for p in parts]).astype(np.float64)
+        floors = np.concatenate([p[3] for p in parts]).astype(np.int64)
+        buildings = np.concatenate([p[4] for p in parts]).astype(np.int64)
+
+        heard_ap = np.isfinite(rss).any(axis=0)
+        if not heard_ap.any():
+            raise DataError(f"no access point is heard in training dataset '{train.name}'", field="streams/wifi")
+        rss = rss[:, heard_ap]
+        ap_ids = np.array(list(ids), dtype=str)[heard_ap]
+        keep = np.isfinite(rss).sum(axis=1) >= c["min_detected"]
+        if not keep.any():
+            raise DataError(f"no training scan hears at least min_detected={c['min_detected']} access points",
+                            field="streams/wifi")
+        order = np.lexsort((np.arange(keep.sum()), floors[keep], buildings[keep]))
+        rss, pos, floors, buildings = rss[keep][order], pos[keep][order], floors[keep][order], buildings[keep][order]
+
+        self.ap_ids_ = ap_ids
+        self.min_rss_ = float(c["min_rss"]) if c["min_rss"] is not None else float(np.nanmin(rss))
+        if self.min_rss_ >= 0:  # only 0 dBm readings: keep the representations defined
+            self.min_rss_ = -1.0
+        from scipy import sparse
+
+        X = sparse.csr_matrix(self._features(rss))
+        X.sort_indices()
+        self.X_data_ = X.data.astype(np.float32)
+        self.X_indices_ = X.indices.astype(np.int32)
+        self.X_indptr_ = X.indptr.astype(np.int64)
+        self.positions_ = pos
+        self.floors_ = floors
+        self.buildings_ = buildings
+        self._cache = {}
+        return self
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        super()._set_state(state)
+        self.ap_ids_ = np.asarray(self.ap_ids_, dtype=str)
+        self.min_rss_ = float(self.min_rss_)
+        self._cache = {}
+
+    # ------------------------------------------------------------------ search
+    def _index(self) -> dict[str, Any]:
+        """Search structures rebuilt from the state (not saved)."""
+        if "n" in self._cache:
+            return self._cache
+        from scipy import sparse
+
+        n, a = len(self.positions_), len(self.ap_ids_)
+        X = sparse.csr_matrix((self.X_data_.astype(np.float64), self.X_indices_, self.X_indptr_), shape=(n, a))
+        Xc = X.tocsc()
+        Xc.sort_indices()
+        blocks_b, blocks_bf = {}, {}
+        key = np.c_[self.buildings_, self.floors_]
+        for b in np.unique(self.buildings_):
+            idx = np.flatnonzero(self.buildings_ == b)
+            blocks_b[int(b)] = (int(idx[0]), int(idx[-1]) + 1)
+        for b, f in np.unique(key, axis=0):
+            idx = np.flatnonzero((key[:, 0] == b) & (key[:, 1] == f))
+            blocks_bf[(int(b), int(f))] = (int(idx[0]), int(idx[-1]) + 1)
+        self._cache.update({"n": n, "X": X, "XT": X.T.tocsr(), "Xc": Xc, "sum": np.asarray(X.sum(axis=1)).ravel(),
+                       "sq": np.asarray(X.multiply(X).sum(axis=1)).ravel(), "blocks_b": blocks_b,
+                       "blocks_bf": blocks_bf})
+        return self._cache
+
+    def _distances(self, Q: np.ndarray) -> np.ndarray:
+        """Exact (q, N) distances from features ``Q`` (q, A) to every reference; exact matches are 0."""
+        ix = self._index()
+        metric = self.conf["metric"]
+        Q = np.asarray(Q, dtype=np.float64)
+        if metric == "euclidean":
+            from scipy import sparse
+
+            dot = (sparse.csr_matrix(Q) @ ix["XT"]).toarray()
+            qs = np.einsum("ij,ij->i", Q, Q)
+            scale = qs[:, None] + ix["sq"][None, :]
+            d2 = scale - 2.0 * dot
+            d2[d2 <= 1e-10 * scale] = 0.0
+            return np.sqrt(d2)
+        Xc = ix["Xc"]
+        m = np.zeros((len(Q), ix["n"]))
+        for j in np.flatnonzero((Q > 0).any(axis=0)):
+            lo, hi = Xc.indptr[j], Xc.indptr[j + 1]
+            if lo == hi:
+                continue
+            iq = np.flatnonzero(Q[:, j] > 0)
+            m[np.ix_(iq, Xc.indices[lo:hi])] += np.minimum.outer(Q[iq, j], Xc.data[lo:hi])
+        scale = Q.sum(axis=1)[:, None] + ix["sum"][None, :]
+        l1 = scale - 2.0 * m
+        l1[l1 <= 1e-10 * scale] = 0.0
+        if metric == "manhattan":
+            return l1
+        return np.divide(l1, scale, out=np.where(scale > 0, 1.0, 0.0) * (l1 > 0), where=scale > 0)
+
+    @staticmethod
+    def _nearest(D: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest columns of ``D[:, lo:hi]`` per row, sorted by distance (indices into all columns)."""
+        sub = D[:, lo:hi]
+        k = min(k, sub.shape[1])
+        idx = np.argpartition(sub, k - 1, axis=1)[:, :k] if k < sub.shape[1] else np.tile(np.arange(sub.shape[1]),
+                                                                                          (len(sub), 1))
+        d = np.take_along_axis(sub, idx, axis=1)
+        o = np.lexsort((idx, d), axis=1)  # by distance, then reference order
+        return np.take_along_axis(idx, o, axis=1) + lo, np.take_along_axis(d, o, axis=1)
+
+    def _weights(self, d: np.ndarray) -> np.ndarray:
+        w = self.conf["weights"]
+        if w == "uniform":
+            return np.ones_like(d)
+        p = 1.0 if w == "distance" else float(w)
+        exact = d <= 0
+        with np.errstate(divide="ignore"):
+            out = np.where(exact, 1.0, 1.0 / np.power(np.where(exact, 1.0, d), p))
+        has_exact = exact.any(axis=1)
+        out[has_exact] = exact[has_exact].astype(np.float64)
+        return out
+
+    def _estimate(self, Q: np.ndarray):
+        """Position (q, 3), floor (q,), building (q,) for query features ``Q`` (q, A)."""
+        c = self.conf
+        k, kv = int(c["k"]), int(c["k_vote"] or c["k"])
+        ix = self._index()
+        nq = len(Q)
+        pos = np.full((nq, 3), np.nan)
+        floor = np.full(nq, -1, dtype=np.int64)
+        building = np.full(nq, -1, dtype=np.int64)
+        step = int(c["batch_size"])
+        for s0 in range(0, nq, step):
+            D = self._distances(Q[s0:s0 + step])
+            rows = np.arange(s0, min(s0 + step, nq))
+            if not c["cascade"]:
+                idx, d = self._nearest(D, k)
+                w = self._weights(d)
+                pos[rows] = np.einsum("qk,qkc->qc", w, self.positions_[idx]) / w.sum(axis=1, keepdims=True)
+                floor[rows] = _vote(self.floors_[idx], w)
+                building[rows] = _vote(self.buildings_[idx], w)
+                continue
+            idx, d = self._nearest(D, kv)
+            bq = _vote(self.buildings_[idx], self._weights(d))
+            building[rows] = bq
+            for b in np.unique(bq):
+                sel = np.flatnonzero(bq == b)
+                lo, hi = ix["blocks_b"][int(b)]
+                idx, d = self._nearest(D[sel], kv, lo, hi)
+                fq = _vote(self.floors_[idx], self._weights(d))
+                floor[rows[sel]] = fq
+                for f in np.unique(fq):
+                    sf = sel[fq == f]
+                    lo, hi = ix["blocks_bf"][(int(b), int(f))]
+                    idx, d = self._nearest(D[sf], k, lo, hi)
+                    w = self._weights(d)
+                    pos[rows[sf]] = np.einsum("qk,qkc->qc", w, self.positions_[idx]) / w.sum(axis=1, keepdims=True)
+        return pos, floor, building
+
+    def _predict_rss(self, rss: np.ndarray):
+        """Estimates for (M, A) RSS rows on the vocabulary; rows with too few heard APs get NaN / -1."""
+        ok = np.isfinite(rss).sum(axis=1) >= max(int(self.conf["min_detected"]), 1)
+        pos = np.full((len(rss), 3), np.nan)
+        floor = np.full(len(rss), -1, dtype=np.int64)
+        building = np.full(len(rss), -1, dtype=np.int64)
+        if ok.any():
+            pos[ok], floor[ok], building[ok] = self._estimate(self._features(rss[ok]))
+        return pos, floor, building
+
+    # ------------------------------------------------------------------ predict
+    def predict_recording(self, rec: Recording) -> Estimate:
+        """One estimate per WiFi scan of ``rec``, at the scan time."""
+        self._check_fitted()
+        t, rss = self._scans(rec)
+        pos, floor, building = self._predict_rss(rss)
+        return Estimate(np.full(len(t), rec.name), t, pos, floor=floor, building=building)
+
+    def predict_at(self, rec: Recording, t_query) -> Estimate:
+        """Estimates at arbitrary times ``t_query`` (seconds) from the latest scan at most ``max_scan_age_s`` old.
+
+        Times with no such scan get a NaN position and floor = building = -1.
+        """
+        self._check_fitted()
+        t_query = np.asarray(t_query, dtype=np.float64).reshape(-1)
+        s = self._require_stream(rec, "wifi", self.conf["stream"])
+        idx = latest_index(s, t_query, float(self.conf["max_scan_age_s"]))
+        _, rss = self._scans(rec)
+        used = np.unique(idx[idx >= 0])
+        pos = np.full((len(t_query), 3), np.nan)
+        floor = np.full(len(t_query), -1, dtype=np.int64)
+        building = np.full(len(t_query), -1, dtype=np.int64)
+        if len(used):
+            p, f, b = self._predict_rss(rss[used])
+            where = np.searchsorted(used, idx[idx >= 0])
+            pos[idx >= 0], floor[idx >= 0], building[idx >= 0] = p[where], f[where], b[where]
+        return Estimate(np.full(len(t_query), rec.name), t_query, pos, floor=floor, building=building)
+
+
+# ---------------------------------------------------------------------------------------------- comparison
+def _score(est: Estimate, test: Dataset) -> dict[str, float]:
+    """Mean / median 2-D error and hit rates against the recordings' own rows (scans = poses)."""
+    gt_pos = np.concatenate([r.position for r in test])
+    gt_f = np.concatenate([r.floor for r in test])
+    gt_b = np.concatenate([r.building for r in test])
+    err = np.linalg.norm(est.position[:, :2] - gt_pos[:, :2], axis=1)
+    ok = np.isfinite(err)
+    return {"mean": float(err[ok].mean()), "median": float(np.median(err[ok])), "floor": float(np.mean(est.floor == gt_f)),
+            "building": float(np.mean(est.building == gt_b)), "coverage": float(ok.mean())}
+
+
+def compare(src, seeds=(0,), configs: list[dict] | None = None, test_fraction: float = 0.1) -> list[dict]:
+    """Score kNN settings on UJIIndoorLoc ``trainingData`` held out by (USERID, PHONEID) recording.
+
+    Returns one row per configuration with the metrics averaged over ``seeds`` (and per seed).
+    """
+    from ..data.loaders import import_dataset
+
+    configs = configs or _default_grid()
+    base = import_dataset("ujiindoorloc", src, test_fraction=0.0)
+    from ..data.loaders.ujiindoorloc import split_by_groups
+
+    rows = []
+    splits = []
+    for seed in seeds:
+        ds = split_by_groups(base, test_fraction=test_fraction, seed=seed)
+        splits.append((seed, ds.split("train"), ds.split("test")))
+    for conf in configs:
+        per = []
+        for seed, train, test in splits:
+            loc = KNNLocalizer(conf)
+            t0 = time.perf_counter()
+            loc.fit(train)
+            t1 = time.perf_counter()
+            est = loc.predict(test)
+            t2 = time.perf_counter()
+            sc = _score(est, test)
+            sc.update(seed=seed, fit_s=t1 - t0, ms_per_sample=1e3 * (t2 - t1) / max(len(est), 1), n_test=len(est))
+            per.append(sc)
+        avg = {k: float(np.mean([p[k] for p in per])) for k in ("mean", "median", "floor", "building", "coverage",
+                                                                 "ms_per_sample")}
+        rows.append({"conf": conf, **avg, "per_seed": per})
+        print(_fmt_row(rows[-1]), flush=True)
+    return rows
+
+
+def _default_grid() -> list[dict]:
+    """The settings of the table in the module docstring."""
+    best = {"metric": "sorensen", "k": 11, "weights": "distance", "cascade": False}
+    grid = [{"representation": "dbm", "metric": "euclidean", "k": 1, "weights": "uniform", "cascade": False}]
+    grid += [{"representation": rep, **best} for rep in REPRESENTATIONS]
+    grid += [{"representation": rep, **best, "metric": "euclidean"} for rep in REPRESENTATIONS]
+    grid += [{"representation": "positive", **best, "metric": "manhattan"}]
+    grid += [{"representation": "positive", **best, "k": k} for k in (1, 5, 21)]
+    grid += [{"representation": "positive", **best, "cascade": True}]
+    grid += [{"representation": "powed", "metric": "sorensen", "k": 13, "weights": "uniform", "cascade": False}]
+    return grid
+
+
+def _fmt_conf(conf: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in conf.items())
+
+
+def _fmt_row(r: dict) -> str:
+    return (f"| {_fmt_conf(r['conf'])} | {r['mean']:.2f} | {r['median']:.2f} | {100 * r['floor']:.1f} | "
+            f"{100 * r['building']:.1f} | {r['ms_per_sample']:.2f} |")
+
+
+def _main(argv=None) -> None:
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m omniloc.methods.knn",
+                                description="Compare kNN settings on UJIIndoorLoc trainingData held out by recording.")
+    p.add_argument("src", help="folder with trainingData.csv(.gz) or the CSV itself")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--grid", default=None, help="JSON list of conf dicts (default: representations x metrics)")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    a = p.parse_args(argv)
+    configs = json.loads(a.grid) if a.grid else None
+    print("| settings | mean 2-D err (m) | median (m) | floor hit % | building hit % | ms/sample |")
+    print("|---|---|---|---|---|---|")
+    rows = compare(a.src, seeds=a.seeds, configs=configs)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    _main()
