@@ -60,10 +60,11 @@ def run_demo(out, seed: int = 0, overwrite: bool = False, command: str = "omnilo
             estimates[name] = loc.predict(test)
         progress.update(task, description="writing the report")
         figures = []
+        aps = ds.provenance.get("access_points", {})
+        ap_xy, ap_floor = np.asarray(aps.get("position", np.zeros((0, 3))))[:, :2], np.asarray(aps.get("floor", []))
         for plan in ds.floor_plans.values():
-            aps = ds.provenance.get("access_points", {}).get(plan.name)
             f = f"floor_plan_{plan.name}.png"
-            plot_floor_plan(plan, out / f, points=np.asarray(aps)[:, :2] if aps else None)
+            plot_floor_plan(plan, out / f, points=ap_xy[ap_floor == plan.floor] if len(ap_floor) else None)
             figures.append(f"![{plan.name}]({f})")
         rec = next(iter(test))
         if "rgb" in rec.streams:

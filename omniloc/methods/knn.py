@@ -51,7 +51,53 @@ loader). Command::
 
     .venv/bin/python -m omniloc.methods.knn ../shared/data/ujiindoorloc --seeds 0 1 2 3 4
 
-RESULTS-TABLE-PLACEHOLDER
+Test sets: 2,314 / 1,932 / 2,107 / 1,873 / 1,657 scans (8.3-11.6 % of 19,937) from 2-3 recordings
+per seed. Users covered different parts of the campus, so 17-70 % of a test set's scans
+are at reference points that no training user visited: errors are larger than on the official
+validation file (which revisits the training areas), and floors suffer most (seed 4 holds out
+most of building 1 floor 2, which has few training scans: ~39 % floor hits there). Hit rates count
+the 0-0.7 % of test scans that hear no access point (no estimate) as misses; errors are over the
+others. ``ms/sample`` is the batched :meth:`~KNNLocalizer.predict` time on 2 CPU cores during the
+sweep. ``*`` = the default (preset ``uji``).
+
+======================================================  =========  ========  =======  ========  =========
+settings (representation, metric, k, weights, cascade)  mean err   median    floor    building  ms/sample
+                                                        (m)        (m)       hit %    hit %
+======================================================  =========  ========  =======  ========  =========
+dbm, euclidean, k=1, uniform, flat                          12.75      9.08     72.1      99.7       0.24
+dbm, sorensen, k=11, distance, flat                         10.63      8.02     74.3      99.7       0.46
+positive, sorensen, k=11, distance, flat *                  10.61      8.12     74.6      99.7       0.42
+exponential, sorensen, k=11, distance, flat                 10.85      8.07     75.1      99.7       0.51
+powed, sorensen, k=11, distance, flat                       11.72      7.90     76.2      99.7       0.59
+dbm, euclidean, k=11, distance, flat                        12.10      8.56     71.8      99.6       0.22
+positive, euclidean, k=11, distance, flat                   12.06      8.31     71.8      99.5       0.23
+exponential, euclidean, k=11, distance, flat                12.72      8.50     71.7      99.5       0.22
+powed, euclidean, k=11, distance, flat                      14.80      9.26     71.5      99.0       0.31
+positive, manhattan, k=11, distance, flat                   13.03      8.57     72.0      98.8       0.42
+positive, sorensen, k=1, distance, flat                     11.44      8.07     74.9      99.7       0.39
+positive, sorensen, k=5, distance, flat                     10.83      7.90     74.8      99.7       0.42
+positive, sorensen, k=21, distance, flat                    10.63      8.20     74.5      99.7       0.42
+positive, sorensen, k=11, distance, cascade                 10.96      8.17     74.6      99.7       0.45
+powed, sorensen, k=13, uniform, flat (preset ``paper``)     11.74      8.00     75.9      99.7       0.42
+======================================================  =========  ========  =======  ========  =========
+
+Findings: Sorensen beats Euclidean and Manhattan for every representation (1.4-3.1 m lower mean
+error, 2.5-4.7 points more floors). With Sorensen, positive, dbm and exponential are within 0.25 m;
+powed is about 1 m worse in mean error but best on floors (76 %), and powed + Sorensen with 13-NN is the
+best setting reported by Torres-Sospedra et al. (2015) on the official validation file (preset
+``paper``; on this group hold-out it trails the default by 1.1 m). ``k`` between 5
+and 21 changes the mean by less than 0.25 m. The cascade gives the same floor and building rates
+and a 0.35 m larger mean error here (it is worse on each of the five splits): a wrong
+floor vote confines the position to that floor's references, while the flat average of
+neighbours on stacked floors still lands near the truth in 2-D. Hence the default: positive +
+Sorensen, 11 distance-weighted neighbours, no cascade.
+
+Speed of the default measured alone on split seed 0 (17,561 references, 2,314 queries, 2 CPU
+cores): fit 0.5 s, predict 0.46 ms per scan batched (one recording = one batch of up to
+``batch_size`` scans), 0.9 ms for a call with a single scan; Euclidean (preset ``fast``) 0.23 ms.
+For comparison, scikit-learn's brute-force ``NearestNeighbors`` needs about 5 ms (Manhattan)
+and 8 ms (Bray-Curtis) per query on data of this size and sparsity, and faiss ``IndexFlat``
+0.9 ms (L1) and 2.5 ms (Bray-Curtis) on this split (top-10 search only); this module computes exact full distance rows, which also makes the cascade free.
 """
 
 from __future__ import annotations
@@ -150,7 +196,8 @@ class KNNLocalizer(Localizer):
             neighbours on that building and floor. False: the ``k`` nearest give all three.
         min_detected : int
             Scans hearing fewer known APs are left out of training and get no estimate
-            (NaN position, floor and building -1) at prediction.
+            (NaN position, floor and building -1) at prediction; a scan that hears no known
+            AP never gets one.
         max_scan_age_s : float
             :meth:`predict_at` uses the latest scan at most this old (seconds).
         min_rss : float or None
@@ -166,8 +213,8 @@ class KNNLocalizer(Localizer):
             Queries per distance batch (memory: ``batch_size x references`` float64).
     preset : str, optional
         One of :attr:`presets`: ``"uji"`` (the defaults, chosen on UJIIndoorLoc held out by
-        recording), ``"paper"`` (the best setting of Torres-Sospedra et al. 2015 on the official
-        UJIIndoorLoc validation file: powed + Sorensen, 13-NN, plain centroid), ``"cascade"``
+        recording), ``"paper"`` (the best setting reported by Torres-Sospedra et al. 2015 on
+        UJIIndoorLoc: powed + Sorensen, 13-NN; equal weights here), ``"cascade"``
         (building -> floor -> position) and ``"fast"`` (Euclidean: about half the time per query).
 
     Attributes

@@ -24,7 +24,7 @@ def test_ujiindoorloc_quick(tmp_path, data_root):
         "ujiindoorloc", tmp_path, quick=True, data_root=data_root) else None
     knn = res["runs"][0]
     assert knn["method"] == "knn"
-    # even on a fifth of the training recordings, fingerprinting must find buildings and be far better than chance
+    # on two held-out user/phone recordings: buildings found, errors far below the 400 m campus extent
     assert knn["metrics"]["building_hit_rate"] > 0.95
     assert knn["metrics"]["pos_err_median_m"] < 20
 
