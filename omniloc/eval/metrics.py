@@ -13,6 +13,10 @@ __all__ = ["match_truth", "position_errors", "compute_metrics", "competition_sco
 def match_truth(est: Estimate, truth: Dataset) -> dict[str, np.ndarray]:
     """Ground truth of ``truth`` at every estimate's recording and time.
 
+    Ground truth is interpolated at the estimate times (:func:`omniloc.data.interpolate_pose`),
+    except for a recording whose estimates are exactly its pose times, one per pose: those are
+    matched row by row (UJIIndoorLoc has poses that share a timestamp but not a position).
+
     Returns
     -------
     dict with ``position`` (M, 3) m (NaN where the recording has no position or the time is
@@ -27,7 +31,14 @@ def match_truth(est: Estimate, truth: Dataset) -> dict[str, np.ndarray]:
     for name in dict.fromkeys(est.recording.tolist()):
         idx = np.flatnonzero(est.recording == name)
         order.append(idx)
-        gt = interpolate_pose(truth[name], est.t[idx])
+        rec = truth[name]
+        if len(idx) == len(rec) and np.array_equal(est.t[idx], rec.t):
+            # estimates aligned one-to-one with the poses (e.g. one per fingerprint): match row by row,
+            # which stays exact when several poses share a timestamp
+            gt = {k: getattr(rec, k) for k in ("position", "orientation", "floor", "building")
+                  if getattr(rec, k) is not None}
+        else:
+            gt = interpolate_pose(rec, est.t[idx])
         if "position" in gt:
             out["position"][idx] = gt["position"]
         for k in parts:

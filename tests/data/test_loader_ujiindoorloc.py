@@ -144,6 +144,8 @@ def test_split_by_groups_full_training_file(data_root):
         test_sets.add(tuple(s.splits["test"]))
     assert len(test_sets) > 1  # seeds give different held-out recordings
     assert ds.provenance["rss"]["zero_dbm_entries"] == 137
+    # the checksum of the uncompressed CSV given in SOURCE.md
+    assert ds.provenance["files"][0]["sha256_csv"] == "45ca0128bd12019c976bb4793e407c979c82995d7a5940ab7288620247905168"
 
 
 def test_import_registry(slice_text, tmp_path):

@@ -71,3 +71,13 @@ def test_evaluate_writes_report_and_plots(tmp_path):
     assert "| m | 10 |" in metrics_table(metrics)
     plot_frames(np.zeros((3, 8, 8, 3), np.uint8), tmp_path / "frames.png", depth=np.ones((3, 8, 8)))
     assert (tmp_path / "frames.png").exists()
+
+
+def test_estimates_aligned_with_poses_match_row_by_row_despite_duplicate_times():
+    t = np.array([0.0, 1.0, 1.0, 2.0])
+    rec = Recording("a", t, position=[[0, 0, 0], [1, 0, 0], [5, 5, 0], [2, 0, 0]])
+    ds = Dataset("dup", {"a": rec})
+    est = Estimate("a", t, rec.position.copy())
+    assert compute_metrics(est, ds)["pos_err_mean_m"] == 0.0
+    # not aligned (one estimate at the duplicated time): interpolation takes the first pose at that time
+    np.testing.assert_allclose(match_truth(Estimate("a", [1.0], [[1, 0, 0]]), ds)["position"], [[1, 0, 0]])

@@ -98,9 +98,10 @@ def _is_gzip(path: Path) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, gz: bool = False) -> str:
+    """SHA-256 of a file's bytes, or of its decompressed content when ``gz``."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -178,6 +179,7 @@ def read_ujiindoorloc_csv(csv_path, rss_range: tuple[float, float] = (-120.0, 0.
     def bad_row(mask) -> int:
         return int(np.flatnonzero(mask)[0])
 
+    wap_set = set(waps)
     for col in list(LABEL_COLUMNS) + waps:
         s = frame[col]
         if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
@@ -191,19 +193,19 @@ def read_ujiindoorloc_csv(csv_path, rss_range: tuple[float, float] = (-120.0, 0.
         if not np.all(np.isfinite(vals)):
             r = bad_row(~np.isfinite(vals))
             raise DataError(f"{_line(r)} is empty or not finite; expected a number", file=path, field=col)
-        if col in _INT_COLUMNS or col in waps:
+        if col in _INT_COLUMNS or col in wap_set:
             frac = vals != np.round(vals)
             if frac.any():
                 r = bad_row(frac)
                 raise DataError(f"{_line(r)} holds {vals[r]:g}; expected an integer", file=path, field=col)
-        if col in waps:
+        if col in wap_set:
             lo, hi = rss_range
             bad = (vals != NOT_DETECTED) & ((vals < lo) | (vals > hi))
             if bad.any():
                 r = bad_row(bad)
                 raise DataError(f"{_line(r)} holds {vals[r]:g}; expected an RSS in dBm within [{lo:g}, {hi:g}] "
                                 f"or {NOT_DETECTED} for 'not detected'", file=path, field=col)
-        frame[col] = vals.astype(np.int64) if (col in _INT_COLUMNS or col in waps) else vals
+        frame[col] = vals.astype(np.int64) if (col in _INT_COLUMNS or col in wap_set) else vals
     for col in ("LONGITUDE", "LATITUDE"):
         vals = frame[col].to_numpy()
         bad = np.abs(vals) > 20037508.35  # outside the EPSG:3857 square
@@ -293,7 +295,8 @@ def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float,
     provenance = {
         **_SOURCE,
         "importer": "omniloc.data.loaders.ujiindoorloc",
-        "files": [{"path": str(path), "sha256": _sha256(path), "rows": int(len(frame)), "access_points": len(waps)}],
+        "files": [{"path": str(path), "sha256": _sha256(path), "sha256_csv": _sha256(path, _is_gzip(path)),
+                   "rows": int(len(frame)), "access_points": len(waps)}],
         "crs": "EPSG:3857 (WGS-84 / Pseudo-Mercator) metres, shifted to a local origin",
         "origin_epsg3857_m": [float(origin[0]), float(origin[1])],
         "position": "x = LONGITUDE - origin[0] (east), y = LATITUDE - origin[1] (north), "
