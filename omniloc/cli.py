@@ -88,7 +88,7 @@ def _print_metrics(rows: dict[str, dict], title: str):
         table.add_row(label, *[_fmt(k, r.get(k)) for k in keys])
     from rich.console import Console
 
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 # ---------------------------------------------------------------------------------------------- demo
@@ -260,7 +260,7 @@ def bench(
 
     results = run_suite(suite, out, quick=quick, data_root=data_root, overwrite=overwrite,
                         command=_command_line(), test_file=test_file)
-    rows = {f"{r.get('label', r['method'])} on {r['dataset']}": r["metrics"] for r in results["runs"]}
+    rows = {r.get("label", r["method"]): r["metrics"] for r in results["runs"]}
     _print_metrics(rows, f"bench {suite} ({out / 'results.json'})")
 
 
