@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import tempfile
@@ -12,27 +11,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import __version__
+from .._conf import merge_conf
 from .._errors import ConfigError, DataError
 from .._io import replace_dir, write_json
 from ..data import Dataset, Estimate, Recording
 
 __all__ = ["Localizer", "merge_conf"]
-
-
-def merge_conf(default: dict, conf: dict | None, *, where: str = "conf") -> dict:
-    """Deep-merge ``conf`` over ``default`` into a new dict (neither input is mutated).
-
-    Unknown keys raise :class:`ConfigError` so that typos do not pass silently.
-    """
-    out = copy.deepcopy(default)
-    for key, val in (conf or {}).items():
-        if key not in out:
-            raise ConfigError(f"unknown {where} key {key!r}; known keys: {sorted(out)}")
-        if isinstance(out[key], dict) and isinstance(val, dict):
-            out[key] = merge_conf(out[key], val, where=f"{where}.{key}")
-        else:
-            out[key] = copy.deepcopy(val)
-    return out
 
 
 class Localizer:

@@ -1,46 +1,12 @@
-"""Configuration merging for the simulator (private).
-
-A copy of the rule every omniloc configuration follows: a user dict is deep-merged over the
-documented defaults into a *new* dict; unknown keys raise :class:`~omniloc.ConfigError`.
-"""
+"""Random streams for the simulator (private); configuration merging is :func:`omniloc._conf.merge_conf`."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
-from .._errors import ConfigError
+from .._conf import merge_conf
 
 __all__ = ["merge_conf", "make_rng"]
-
-
-def merge_conf(default: dict, conf: dict | None, *, where: str = "conf") -> dict:
-    """Deep-merge ``conf`` over ``default`` into a new dict; neither input is mutated.
-
-    Parameters
-    ----------
-    default : dict
-        The documented defaults.
-    conf : dict or None
-        User values. Nested dicts merge key by key; any other value (lists included) replaces.
-    where : str
-        Name used in error messages.
-
-    Raises
-    ------
-    ConfigError
-        For a key that is not in ``default``.
-    """
-    out = copy.deepcopy(default)
-    for key, val in (conf or {}).items():
-        if key not in out:
-            raise ConfigError(f"unknown {where} key {key!r}; known keys: {sorted(out)}")
-        if isinstance(out[key], dict) and isinstance(val, dict):
-            out[key] = merge_conf(out[key], val, where=f"{where}.{key}")
-        else:
-            out[key] = copy.deepcopy(val)
-    return out
 
 
 def make_rng(seed: int, *keys: int) -> np.random.Generator:
