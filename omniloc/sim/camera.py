@@ -63,6 +63,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .._conf import merge_conf
 from .._errors import ConfigError, DataError
 from ..data.floorplan import FloorPlan
 from ..data.transforms import quat_from_yaw, quat_to_matrix
@@ -385,12 +386,9 @@ def render_throughput(floor_plan: FloorPlan, n: int = 500, seed: int = 0, width:
 
 # ------------------------------------------------------------------------------------- internals
 def _config(conf: dict | None) -> dict:
-    cfg = dict(DEFAULT_CONF)
-    if conf:
-        unknown = sorted(set(conf) - set(DEFAULT_CONF))
-        if unknown:
-            raise ConfigError(f"unknown camera conf key(s) {unknown}; known: {sorted(DEFAULT_CONF)}")
-        cfg.update(conf)
+    cfg = merge_conf(DEFAULT_CONF, conf, where="camera conf")
+    if conf and isinstance(conf.get("seed"), np.random.Generator):
+        cfg["seed"] = conf["seed"]  # share the caller's generator (merge_conf copies values)
     for key in ("max_elements", "chunk_frames", "wall_chunk", "tilt_oversample"):
         if cfg[key] is not None and int(cfg[key]) < 1:
             raise ConfigError(f"camera conf {key!r} must be a positive integer, got {cfg[key]!r}")
