@@ -258,8 +258,9 @@ def bench(
     """Run a benchmark suite and write results.json, report.md and plots."""
     from .bench import run_suite
 
-    results = run_suite(suite, out, quick=quick, data_root=data_root, overwrite=overwrite,
-                        command=_command_line(), test_file=test_file)
+    with _console().status(f"running bench {suite}" + (" (quick)" if quick else "")):
+        results = run_suite(suite, out, quick=quick, data_root=data_root, overwrite=overwrite,
+                            command=_command_line(), test_file=test_file)
     rows = {r.get("label", r["method"]): r["metrics"] for r in results["runs"]}
     _print_metrics(rows, f"bench {suite} ({out / 'results.json'})")
 
