@@ -133,7 +133,9 @@ def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, reco
         except Exception:
             panels.append((f, None))
     ncol = len(panels)
-    plt, (fig, axes) = _figure(1, ncol, figsize=(7 * ncol, 6), squeeze=False)
+    sizes = [p.size_m for _, p in panels if p is not None]
+    aspect = min(max(max(h / max(w, 1e-6) for w, h in sizes), 0.3), 2.0) if sizes else 0.8
+    plt, (fig, axes) = _figure(1, ncol, figsize=(7 * ncol, 7 * aspect + 1.2), squeeze=False)
     colors = ["tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink"]
     for ax, (f, plan) in zip(axes[0], panels):
         if plan is not None:
@@ -156,8 +158,8 @@ def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, reco
                     on_e = np.rint(tf) == f
                 else:
                     on_e = ef == f
-                p = e.position[on_e]
-                style = ".-" if len(p) < 400 else "-"
+                p = np.where(on_e[:, None], e.position, np.nan)  # gaps where the walk is on another floor
+                style = ".-" if on_e.sum() < 400 else "-"
                 ax.plot(p[:, 0], p[:, 1], style, color=c, lw=0.8, ms=2.5, alpha=0.8, label=label)
         if plan is None and r.position is not None:
             ax.set_aspect("equal")
