@@ -1,4 +1,5 @@
-"""kNN WiFi fingerprinting: known answers on tiny fingerprints, representations, NaN handling, cascade, save/load."""
+"""kNN WiFi fingerprinting: known answers on tiny fingerprints, representations, NaN handling, cascade,
+logistic floor model, save/load."""
 
 import math
 
@@ -7,7 +8,7 @@ import pytest
 
 from omniloc import ConfigError, DataError, methods
 from omniloc.data import Dataset, Recording, Stream
-from omniloc.methods.knn import KNNLocalizer, _vote, rss_to_features
+from omniloc.methods.knn import KNNLocalizer, _unit_rows, _vote, rss_to_features
 
 NAN = np.nan
 
@@ -148,7 +149,7 @@ def two_buildings():
 def test_cascade_picks_building_then_floor_then_position():
     refs, ids = two_buildings()
     q = fingerprints("q", [[NAN, -50, NAN, -60]], [[0, 0]], ids)  # building 1, floor 1 pattern
-    conf = {"metric": "euclidean", "k": 5, "k_vote": 1, "weights": "uniform"}
+    conf = {"metric": "euclidean", "k": 5, "k_vote": 1, "weights": "uniform", "floor_model": "knn"}
     est = KNNLocalizer({**conf, "cascade": True}).fit(refs).predict(q)
     assert est.building[0] == 1 and est.floor[0] == 1
     np.testing.assert_allclose(est.position[0], [200.5, 0, 0])  # mean of the two (1, 1) references only
@@ -156,11 +157,100 @@ def test_cascade_picks_building_then_floor_then_position():
     # the 5 nearest are the two (1, 1) and the three (1, 0) references: they give position and floor
     assert flat.building[0] == 1 and flat.floor[0] == 0
     np.testing.assert_allclose(flat.position[0], [(200 + 201 + 100 + 101 + 102) / 5, 0, 0])
+    # the logistic floor model reads floor 1 from AP f1, whatever the neighbours; the position stays flat
+    logit = KNNLocalizer({**conf, "floor_model": "logistic"}).fit(refs).predict(q)
+    assert logit.building[0] == 1 and logit.floor[0] == 1
+    np.testing.assert_array_equal(logit.position, flat.position)
     # with a large vote the building-0 majority wins without the cascade, the cascade still finds building 1
-    conf = {"metric": "euclidean", "k": 11, "weights": "uniform"}
+    conf = {"metric": "euclidean", "k": 11, "weights": "uniform", "floor_model": "knn"}
     assert KNNLocalizer({**conf, "cascade": False}).fit(refs).predict(q).building[0] == 0
     est = KNNLocalizer({**conf, "cascade": True, "k_vote": 3}).fit(refs).predict(q)
     assert est.building[0] == 1 and est.floor[0] == 1
+
+
+def atrium():
+    """Two floors around an atrium: APs s1..s3 are heard alike on both floors (their pattern gives the area,
+    A at x = 0 or B at x = 20), AP f1 only on floor 1, f2 only on floor 2. Floor 1 is surveyed in both
+    areas, floor 2 only in area B (4 scans per floor and area)."""
+    ids = ["s1", "s2", "s3", "f1", "f2"]
+    area = {0: [-50, -60, -80], 20: [-80, -60, -50]}
+    rss, pos, floor = [], [], []
+    for f, x in [(1, 0), (1, 20), (2, 20)]:
+        for i in range(4):
+            r = [v - i for v in area[x]] + [NAN, NAN]
+            r[2 + f] = -60 - i
+            rss.append(r)
+            pos.append([x + i, 0])
+            floor.append(f)
+    return dataset(fingerprints("ref", rss, pos, ids, floor)), ids
+
+
+def test_logistic_floor_model_reads_the_floor_aps():
+    refs, ids = atrium()
+    # floor 2 in area A, where floor 2 was never surveyed; then floor 1 in both areas, floor 2 in area B
+    q = fingerprints("q", [[-50, -60, -80, NAN, -60], [-52, -62, -82, NAN, -63], [-50, -60, -80, -60, NAN],
+                           [-80, -60, -50, -60, NAN], [-80, -60, -50, NAN, -60]], np.zeros((5, 2)), ids)
+    truth = [2, 2, 1, 1, 2]
+    for k in (1, 3, 11):
+        base = {"k": k, "weights": "uniform"}
+        vote = KNNLocalizer({**base, "floor_model": "knn"}).fit(refs).predict(q)
+        assert vote.floor[:2].tolist() == [1, 1]  # the atrium APs make the floor-1 scans of area A the nearest
+        est = KNNLocalizer({**base, "floor_model": "logistic"}).fit(refs).predict(q)
+        assert est.floor.tolist() == truth  # the floor APs decide: the atrium APs are weak floor evidence
+        np.testing.assert_array_equal(est.position, vote.position)  # the floor model does not move the position
+    loc = KNNLocalizer({"k": 3, "weights": "uniform"}).fit(refs)
+    np.testing.assert_allclose(loc.predict(q).position[0], [1, 0, 0])  # area A, from the floor-1 neighbours
+    # the state is plain arrays: one row per floor (a binary model: floor 1 is the zero row)
+    assert loc.floor_coef_.shape == (2, 5) and loc.floor_labels_.tolist() == [1, 2]
+    assert loc.floor_buildings_.tolist() == [0, 0] and loc.floor_intercept_.shape == (2,)
+    np.testing.assert_array_equal(loc.floor_coef_[0], 0)
+    w = loc.floor_coef_[1]
+    assert w[ids.index("f2")] > 0 > w[ids.index("f1")] and abs(w[ids.index("f2")]) > 2 * np.abs(w[:3]).max()
+    # the cascade takes that floor and averages the position over its references only: area B, 20 m away
+    casc = KNNLocalizer({"k": 5, "weights": "uniform", "cascade": True}).fit(refs).predict(q)
+    assert casc.floor.tolist() == truth
+    np.testing.assert_allclose(casc.position[0], [21.5, 0, 0])  # the four floor-2 references, x = 20..23
+
+
+@pytest.mark.parametrize("n_floors", [2, 3])
+def test_logistic_floor_model_equals_scikit_learn(n_floors):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    n, a = 30 * n_floors, 12
+    floor = np.repeat(np.arange(n_floors), 30)
+    rss = np.where(rng.random((n, a)) < 0.5, rng.uniform(-95, -40, (n, a)), NAN)
+    rss[np.arange(n), floor] = -45.0  # AP f is loud on floor f
+    ids = [f"ap{i}" for i in range(a)]
+    loc = KNNLocalizer({"floor_c": 3.0}).fit(dataset(fingerprints("ref", rss, rng.uniform(0, 9, (n, 2)), ids, floor)))
+    X = _unit_rows(loc._features(rss))
+    lr = LogisticRegression(C=3.0, class_weight="balanced", max_iter=5000, tol=1e-8).fit(X, floor)
+    coef, icpt = lr.coef_, lr.intercept_
+    if n_floors == 2:  # stored as a zero row for floor 0 and the log-odds row for floor 1
+        coef, icpt = np.vstack([np.zeros(a), coef]), np.r_[0.0, icpt]
+    np.testing.assert_allclose(loc.floor_coef_, coef, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(loc.floor_intercept_, icpt, rtol=1e-6, atol=1e-6)
+    q = np.where(rng.random((40, a)) < 0.5, rng.uniform(-95, -40, (40, a)), NAN).astype(np.float32)
+    Q = loc._features(q)
+    np.testing.assert_array_equal(loc._floor_logistic(Q, np.zeros(40, dtype=np.int64)), lr.predict(_unit_rows(Q)))
+
+
+def test_logistic_floor_model_one_and_two_floor_buildings():
+    refs, ids = two_buildings()  # building 0 has one floor, building 1 two
+    loc = KNNLocalizer({"metric": "euclidean", "k": 1}).fit(refs)
+    assert loc.floor_labels_.tolist() == [0, 0, 1] and loc.floor_buildings_.tolist() == [0, 1, 1]
+    np.testing.assert_array_equal(loc.floor_coef_[:2], 0)  # constant class; binary: class 0 is the zero row
+    q = fingerprints("q", [[-50, NAN, -60, NAN], [NAN, -50, -60, NAN], [NAN, -50, NAN, -60]], np.zeros((3, 2)), ids)
+    est = loc.predict(q)
+    assert est.building.tolist() == [0, 1, 1] and est.floor.tolist() == [0, 0, 1]
+
+
+def test_unit_rows_dense_and_sparse():
+    from scipy import sparse
+
+    X = np.array([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    np.testing.assert_allclose(_unit_rows(X), [[0.6, 0.8, 0], [0, 0, 0], [0, 1, 0]])
+    np.testing.assert_allclose(_unit_rows(sparse.csr_matrix(X)).toarray(), _unit_rows(X))
 
 
 def test_vote_ties_go_to_the_nearest_neighbour():
@@ -193,7 +283,8 @@ def test_predict_at_uses_the_latest_recent_scan(three):
 
 
 @pytest.mark.parametrize("conf", [{}, {"cascade": True, "metric": "euclidean", "representation": "powed"},
-                                  {"metric": "manhattan", "representation": "dbm", "weights": 2}])
+                                  {"metric": "manhattan", "representation": "dbm", "weights": 2, "floor_model": "knn"},
+                                  {"floor_model": "knn", "cascade": True}])
 def test_save_load_round_trip(tmp_path, conf):
     refs, ids = two_buildings()
     rng = np.random.default_rng(1)
@@ -209,11 +300,33 @@ def test_save_load_round_trip(tmp_path, conf):
     np.testing.assert_array_equal(again.floor, est.floor)
     np.testing.assert_array_equal(again.building, est.building)
     np.testing.assert_array_equal(back.ap_ids_, loc.ap_ids_)
+    np.testing.assert_array_equal(back.floor_coef_, loc.floor_coef_)
+    np.testing.assert_array_equal(back.floor_labels_, loc.floor_labels_)
+
+
+def test_models_saved_without_a_floor_model_keep_the_vote(tmp_path):
+    import json
+
+    refs, ids = atrium()
+    loc = KNNLocalizer({"k": 3, "floor_model": "knn"}).fit(refs)
+    loc.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "method.json").read_text())  # as written before floor_model existed
+    for key in ("floor_model", "floor_c"):
+        meta["conf"].pop(key)
+    (tmp_path / "m" / "method.json").write_text(json.dumps(meta))
+    with np.load(tmp_path / "m" / "state.npz") as z:
+        state = {k: z[k] for k in z.files if not k.startswith("floor_")}
+    np.savez(tmp_path / "m" / "state.npz", **state)
+    back = methods.load(tmp_path / "m")
+    assert back.conf["floor_model"] == "knn"
+    q = fingerprints("q", [[-50, -60, -80, NAN, -60]], [[0, 0]], ids)
+    assert back.predict(q).floor.tolist() == loc.predict(q).floor.tolist() == [1]
 
 
 def test_conf_is_checked_and_presets_are_valid():
     for bad in [{"representation": "raw"}, {"metric": "cosine"}, {"k": 0}, {"k": 2.5}, {"weights": "gauss"},
-                {"min_detected": -1}, {"min_rss": 3}, {"k_vote": 0}]:
+                {"min_detected": -1}, {"min_rss": 3}, {"k_vote": 0}, {"floor_model": "forest"}, {"floor_c": 0},
+                {"floor_c": True}]:
         with pytest.raises(ConfigError):
             KNNLocalizer(bad)
     for preset in KNNLocalizer.presets:
