@@ -9,7 +9,10 @@ import numpy as np
 
 from ._io import prepare_output_dir
 
-__all__ = ["run_demo", "suitable_methods"]
+__all__ = ["run_demo", "suitable_methods", "DEMO_CONF"]
+
+#: the demo's office: the default world with enough walks for a test split of several recordings
+DEMO_CONF = {"n_recordings": 24}
 
 
 def suitable_methods(dataset) -> list[str]:
@@ -44,7 +47,7 @@ def run_demo(out, seed: int = 0, overwrite: bool = False, command: str = "omnilo
     with Progress(transient=True) as progress:
         task = progress.add_task("simulating the office", total=None)
         t0 = time.perf_counter()
-        ds = simulate("office", seed=seed, preset=preset)
+        ds = simulate("office", seed=seed, conf=DEMO_CONF, preset=preset)
         timings["simulate_s"] = time.perf_counter() - t0
         save_dataset(ds, out / "dataset", overwrite=True)
         train, val, test = ds.split("train"), ds.split("val"), ds.split("test")

@@ -55,3 +55,15 @@ def test_clear_errors(tmp_path):
     assert res.exit_code == 2 and "dataset.json" in res.output
     res = runner.invoke(app, ["bench", "no-such-suite", "--out", str(tmp_path / "b")])
     assert res.exit_code == 2 and "unknown bench suite" in res.output
+
+
+def test_demo_writes_report_with_figures(tmp_path):
+    from omniloc.demo import run_demo
+
+    metrics = run_demo(tmp_path / "demo", seed=0, preset="quick")
+    assert set(metrics) == {"knn", "pdr"}
+    assert metrics["knn"]["pos_err_median_m"] < 5
+    report = (tmp_path / "demo" / "report.md").read_text()
+    for fig in ("error_cdf.png", "camera_frames.png", "floor_plan_office-F0.png"):
+        assert fig in report and (tmp_path / "demo" / fig).stat().st_size > 1000
+    assert (tmp_path / "demo" / "models" / "knn" / "method.json").exists()
