@@ -53,6 +53,14 @@ def parse_conf(items: list[str] | None) -> dict:
     return conf
 
 
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    """Never overwrite an output without --overwrite (checked before any long work starts)."""
+    from ._io import OutputExistsError
+
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+
+
 def _command_line() -> str:
     return "omniloc " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
@@ -119,12 +127,10 @@ def simulate(
     overwrite: bool = typer.Option(False, help="Replace an existing dataset folder."),
 ):
     """Simulate a dataset with every modality (WiFi, IMU, magnetometer, RGB-D, top-down patch)."""
-    from ._io import OutputExistsError
     from .data import save_dataset
     from .sim import simulate as run_sim
 
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+    _refuse_existing(out, overwrite)
     with _console().status(f"simulating {world} (seed {seed})"):
         ds = run_sim(world, seed=seed, conf=parse_conf(conf), preset=preset)
         save_dataset(ds, out, overwrite=overwrite)
@@ -143,12 +149,10 @@ def import_(
     overwrite: bool = typer.Option(False, help="Replace an existing dataset folder."),
 ):
     """Convert a public dataset into the omniloc format (HDF5 per recording + dataset.json)."""
-    from ._io import OutputExistsError
     from .data import save_dataset
     from .data.loaders import import_dataset
 
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+    _refuse_existing(out, overwrite)
     with _console().status(f"importing {kind} from {src}"):
         ds = import_dataset(kind, src, test_fraction=test_fraction, seed=seed)
         save_dataset(ds, out, overwrite=overwrite)
@@ -172,11 +176,9 @@ def train(
     import time
 
     from . import methods
-    from ._io import OutputExistsError
     from .data import load_dataset
 
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+    _refuse_existing(out, overwrite)
     ds = load_dataset(data)
     tr = ds.split(split)
     val = ds.split(val_split) if val_split and val_split in ds.splits else None
@@ -227,11 +229,10 @@ def localize(
 ):
     """Run a trained model on new data and write the estimates as CSV."""
     from . import methods
-    from ._io import OutputExistsError, atomic_path
+    from ._io import atomic_path
     from .data import load_dataset
 
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+    _refuse_existing(out, overwrite)
     loc = methods.load(run)
     ds = load_dataset(data)
     if split:
