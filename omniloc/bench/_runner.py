@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
@@ -25,14 +25,12 @@ class MethodRun:
     timing: dict
     estimate: Estimate | None = None
     label: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         d = {"method": self.method, "dataset": self.dataset, "conf": self.conf, "metrics": self.metrics,
              "timing": self.timing}
         if self.label and self.label != self.method:
             d["label"] = self.label
-        d.update(self.extra)
         return d
 
 def run_method(name: str, train: Dataset, test: Dataset, dataset_label: str, conf: dict | None = None,

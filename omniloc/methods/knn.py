@@ -784,8 +784,9 @@ def _main(argv=None) -> None:
     print("|---|---|---|---|---|---|")
     rows = compare(a.src, seeds=a.seeds, configs=configs)
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        from .._io import write_json
+
+        write_json(a.json, rows)
 
 
 if __name__ == "__main__":
