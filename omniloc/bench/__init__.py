@@ -17,6 +17,7 @@ __all__ = ["SUITES", "run_suite"]
 SUITES: dict[str, str] = {
     "ujiindoorloc": "omniloc.bench.ujiindoorloc:run",
     "sim-office": "omniloc.bench.sim_office:run",
+    "maze": "omniloc.bench.maze:run",
 }
 
 

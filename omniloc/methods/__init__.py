@@ -20,6 +20,7 @@ __all__ = ["Localizer", "merge_conf", "create", "load", "available", "get_class"
 _REGISTRY: dict[str, str] = {
     "knn": "omniloc.methods.knn:KNNLocalizer",
     "pdr": "omniloc.methods.pdr:PDRLocalizer",
+    "otisomap": "omniloc.methods.otisomap:OTIsomapLocalizer",
 }
 
 

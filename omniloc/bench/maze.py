@@ -1,0 +1,168 @@
+"""Bench suite ``maze``: OT-Isomap's synthetic experiment (paper Sec. 4.1) and its ablations.
+
+The world: a 24 x 24-pixel perfect maze (1 px = 1 m), agents walking the solution path between
+two random boundary cells, observing the 7 x 7 floor-plan window around them (a patch every
+pixel, 1 px/s). Zones: the maze split into 3 x 3 squares of 8 x 8 px labelled ``Z0``..``Z8``.
+Recordings are split 80 / 20 by trajectory; OT-Isomap trains on the patches and zone labels of
+the training trajectories (no positions) and localizes the held-out ones.
+
+Runs: OT-Isomap (preset ``maze``) and the paper's ablations (no OT: Isomap + Procrustes to
+the zone centroids; Euclidean instead of Mahalanobis; raw input instead of the learned metric;
+no zone penalty), a random guess (uniform over the free pixels) for scale, the error against
+the number of training trajectories, and the Sinkhorn step's time and memory at several sizes.
+Targets (issue 3): mean error <= 0.5 px (the paper reports 0.7 px), fit <= 5 min on 2 cores.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..eval import compute_metrics, plot_trajectories
+from ._runner import MethodRun, SuiteResult, run_method
+
+#: the benchmark maze: trajectories, split by trajectory
+MAZE_CONF = {"n_recordings": 100, "splits": {"train": 0.8, "test": 0.2}}
+#: the ablations of the paper, as conf overrides of the ``maze`` preset
+ABLATIONS = {
+    "otisomap-no-ot": {"embedding": {"transport": False}},
+    "otisomap-euclidean": {"prototypes": {"distance": "euclidean"}},
+    "otisomap-raw-input": {"metric": {"enabled": False}},
+    "otisomap-no-zone-penalty": {"embedding": {"zone_penalty": 1.0}},
+}
+#: (prototypes, floor samples) at which the Sinkhorn step is timed
+SINKHORN_SIZES = [(150, 1000), (300, 2000), (300, 6000), (1000, 6000), (1000, 20000)]
+
+
+def random_guess(plan, test, seed: int = 0) -> dict:
+    """Metrics of guessing a uniformly random free-space point for every test sample."""
+    from ..data import Estimate
+
+    rng = np.random.default_rng(seed)
+    pts, _ = plan.sample_free_space(0.25, 0.0)
+    ests = []
+    for rec in test:
+        pick = pts[rng.integers(len(pts), size=len(rec.t))]
+        ests.append(Estimate(np.full(len(rec.t), rec.name), rec.t, np.c_[pick, rec.position[:, 2]],
+                             floor=rec.floor, building=rec.building))
+    est = Estimate.concat(ests)
+    return compute_metrics(est, test, 2), est
+
+
+def sinkhorn_step_cost(sizes=SINKHORN_SIZES, repeats: int = 5, seed: int = 0) -> list[dict]:
+    """Wall time and memory of one warm-started Sinkhorn step of OT-Isomap at ``(Ns, Nt)`` sizes.
+
+    Memory is the float32 arrays the step holds at once: cost, Gibbs exponent and plan
+    (3 x Ns x Nt x 4 bytes); with ``embedding.batch_prototypes = B`` the step holds B x Nt.
+    """
+    import torch
+
+    from ..nn.transport import SinkhornLoss
+
+    out = []
+    g = torch.Generator().manual_seed(seed)
+    for ns, nt in sizes:
+        x = torch.rand(ns, 2, generator=g, requires_grad=True)
+        y = torch.rand(nt, 2, generator=g)
+        loss = SinkhornLoss(torch.full((ns,), 1.0 / ns), torch.full((nt,), 1.0 / nt), max_iter=10, tol=1e-2)
+        times = []
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            c = ((x[:, None] - y[None]) ** 2).sum(-1)
+            val = loss(c, 0.01)
+            val.backward()
+            times.append(time.perf_counter() - t0)
+        out.append({"n_prototypes": ns, "n_floor_samples": nt, "step_ms": 1000 * float(np.median(times[1:])),
+                    "memory_mb": 3 * ns * nt * 4 / 2**20})
+    return out
+
+
+def run(out: Path, quick: bool = False, data_root: Path | None = None, n_trajectories: int | None = None,
+        seed: int = 0) -> SuiteResult:
+    from ..sim import simulate
+
+    res = SuiteResult("maze", out, quick)
+    sim_conf = dict(MAZE_CONF)
+    if n_trajectories:
+        sim_conf["n_recordings"] = int(n_trajectories)
+    if quick:
+        sim_conf = dict(sim_conf, n_recordings=20, maze={"size_px": 16})
+    ds = simulate("maze", seed=seed, conf=sim_conf)
+    train, test = ds.split("train"), ds.split("test")
+    plan = next(iter(ds.floor_plans.values())) if isinstance(ds.floor_plans, dict) else ds.floor_plans[0]
+    size = plan.raster.shape[0]
+    label = f"maze-{size}"
+    res.extra["data"] = ds.summary()
+    visited = {tuple(np.floor(p[:2]).astype(int)) for r in train for p in r.position}
+    res.extra["coverage"] = {"free_px": int((plan.raster == 0).sum()), "visited_px": len(visited)}
+    quick_conf = {"embedding": {"steps": 200}, "trainer": {"progress": False}} if quick else None
+
+    runs = [res.add(run_method("otisomap", train, test, label, conf=quick_conf, preset="maze", label="otisomap"))]
+    main = runs[0]
+    for name, over in ABLATIONS.items():
+        from .._conf import merge_conf
+
+        conf = merge_conf({"metric": {}, "prototypes": {}, "embedding": {}, "trainer": {}}, over, where="ablation")
+        if quick_conf:
+            conf = merge_conf(conf, quick_conf, where="ablation")
+        runs.append(res.add(run_method("otisomap", train, test, label, conf=conf, preset="maze", label=name)))
+    guess, guess_est = random_guess(plan, test, seed)
+    res.add(MethodRun("random-guess", label, {}, guess, {}, guess_est, "random guess"))
+    res.sections.append(res.cdf(runs, test, "error_cdf.png", f"{label}: position error CDF (px)"))
+    first = next(iter(test)).name
+    plot_trajectories(test, {"otisomap": main.estimate}, out / "trajectory.png", recording=first)
+    res.sections.append(f"![trajectory {first}](trajectory.png)")
+
+    # error against the number of training trajectories (same maze, same test trajectories)
+    counts = [6, 12] if quick else [10, 25, 50, 100, 200]
+    curve = []
+    pool = simulate("maze", seed=seed, conf=dict(sim_conf, n_recordings=max(counts) + len(ds)))
+    test_names = set(test.splits.get("test", [r.name for r in test]))
+    pool_names = [r.name for r in pool if r.name not in test_names]
+    for n in counts:
+        sub = pool.subset(pool_names[:n], name=f"{label}-{n}")
+        r = run_method("otisomap", sub, test, label, conf=quick_conf, preset="maze", label=f"otisomap-{n}")
+        curve.append({"n_trajectories": n, **{k: r.metrics[k] for k in ("pos_err_mean_m", "pos_err_median_m")},
+                      "fit_s": r.timing["fit_s"]})
+    res.extra["error_vs_trajectories"] = curve
+    _plot_curve(curve, guess["pos_err_mean_m"], out / "error_vs_trajectories.png")
+    res.sections.append("Error against the number of training trajectories (test trajectories fixed):\n\n"
+                        "| trajectories | mean px | median px | fit s |\n|---|---|---|---|\n" +
+                        "\n".join(f"| {c['n_trajectories']} | {c['pos_err_mean_m']:.2f} | {c['pos_err_median_m']:.2f} "
+                                  f"| {c['fit_s']:.0f} |" for c in curve) +
+                        "\n\n![error vs trajectories](error_vs_trajectories.png)")
+    cost = sinkhorn_step_cost(SINKHORN_SIZES[:2] if quick else SINKHORN_SIZES)
+    res.extra["sinkhorn_step"] = cost
+    res.sections.append("Sinkhorn step (10 warm-started log-domain iterations + backward), this machine:\n\n"
+                        "| prototypes | floor samples | ms / step | MB |\n|---|---|---|---|\n" +
+                        "\n".join(f"| {c['n_prototypes']} | {c['n_floor_samples']} | {c['step_ms']:.1f} | "
+                                  f"{c['memory_mb']:.1f} |" for c in cost))
+    res.sections.append(f"Training trajectories visit {len(visited)} of {int((plan.raster == 0).sum())} free pixels "
+                        "(walks between boundary cells never enter some dead ends).")
+    return res
+
+
+def _plot_curve(curve: list[dict], guess_m: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .._io import atomic_path
+
+    n = [c["n_trajectories"] for c in curve]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(n, [c["pos_err_mean_m"] for c in curve], "o-", label="mean")
+    ax.plot(n, [c["pos_err_median_m"] for c in curve], "s--", label="median")
+    ax.axhline(guess_m, color="gray", ls=":", label="random guess (mean)")
+    ax.set_xlabel("training trajectories")
+    ax.set_ylabel("position error (px)")
+    ax.set_xscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
