@@ -10,7 +10,7 @@ import copy
 
 from ._errors import ConfigError
 
-__all__ = ["merge_conf"]
+__all__ = ["merge_conf", "deep_update"]
 
 
 def merge_conf(default: dict, conf: dict | None, *, where: str = "conf") -> dict:
@@ -38,4 +38,20 @@ def merge_conf(default: dict, conf: dict | None, *, where: str = "conf") -> dict
             out[key] = merge_conf(out[key], val, where=f"{where}.{key}")
         else:
             out[key] = copy.deepcopy(val)
+    return out
+
+
+def deep_update(base: dict | None, *overrides: dict | None) -> dict:
+    """A new dict: ``overrides`` deep-merged over ``base`` in turn, without checking keys.
+
+    For combining partial user confs (e.g. a benchmark's budget and an ablation) before they
+    meet the documented defaults in :func:`merge_conf`, which does check them.
+    """
+    out = copy.deepcopy(base or {})
+    for over in overrides:
+        for key, val in (over or {}).items():
+            if isinstance(out.get(key), dict) and isinstance(val, dict):
+                out[key] = deep_update(out[key], val)
+            else:
+                out[key] = copy.deepcopy(val)
     return out

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._conf import deep_update
 from ..eval import compute_metrics, plot_trajectories
-from ._runner import MethodRun, SuiteResult, run_method
+from ._runner import SuiteResult, run_method
 
 #: the benchmark maze: trajectories, split by trajectory
 MAZE_CONF = {"n_recordings": 100, "splits": {"train": 0.8, "test": 0.2}}
@@ -102,14 +103,12 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, n_traject
     runs = [res.add(run_method("otisomap", train, test, label, conf=quick_conf, preset="maze", label="otisomap"))]
     main = runs[0]
     for name, over in ABLATIONS.items():
-        from .._conf import merge_conf
-
-        conf = merge_conf({"metric": {}, "prototypes": {}, "embedding": {}, "trainer": {}}, over, where="ablation")
-        if quick_conf:
-            conf = merge_conf(conf, quick_conf, where="ablation")
+        conf = deep_update(over, quick_conf)
         runs.append(res.add(run_method("otisomap", train, test, label, conf=conf, preset="maze", label=name)))
-    guess, guess_est = random_guess(plan, test, seed)
-    res.add(MethodRun("random-guess", label, {}, guess, {}, guess_est, "random guess"))
+    guess, _ = random_guess(plan, test, seed)
+    res.extra["random_guess"] = guess
+    res.sections.append(f"Random guess (uniform over the free space): mean {guess['pos_err_mean_m']:.2f} px, "
+                        f"median {guess['pos_err_median_m']:.2f} px.")
     res.sections.append(res.cdf(runs, test, "error_cdf.png", f"{label}: position error CDF (px)"))
     first = next(iter(test)).name
     plot_trajectories(test, {"otisomap": main.estimate}, out / "trajectory.png", recording=first)

@@ -633,6 +633,14 @@ class _EmbeddingModule(L.LightningModule):
             self.history.append([self.global_step, float(loss.detach()), float(kl.detach()), float(ot_cost.detach()), eps])
         return loss
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["omniloc_history"] = list(self.history)
+        if self.free is not None:
+            checkpoint["omniloc_free"] = self.free.detach().clone()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.history = list(checkpoint.get("omniloc_history", []))
+
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=float(self.conf["lr"]))
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(self.conf["steps"]), 1),

@@ -89,6 +89,8 @@ def fit_lightning(module, dataloader, conf: dict, stage: str, max_epochs: int = 
             warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
             trainer.fit(module, dataloader, ckpt_path=ckpt_path)
+            if ckpt_dir:          # the final state, so that a later fit resumes as complete
+                trainer.save_checkpoint(str(Path(ckpt_dir) / stage / "last.ckpt"))
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)

@@ -100,7 +100,7 @@ def zone_penalty(source_zone_fractions: torch.Tensor, target_zone: torch.Tensor,
 
 def sinkhorn_plan(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float,
                   warmstart: tuple[torch.Tensor, torch.Tensor] | None = None, max_iter: int = 200,
-                  tol: float = 1e-3) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], int]:
+                  tol: float = 1e-3, warn: bool = True) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], int]:
     """Entropic OT plan ``T = diag(a') K diag(b')``, ``K = exp(-C / reg)`` (Eq. 2-4), log domain.
 
     Parameters
@@ -116,6 +116,9 @@ def sinkhorn_plan(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: flo
     max_iter : int
     tol : float
         Stop when the target-marginal violation ``||T^T 1 - b||_2 <= tol * ||b||_2``.
+    warn : bool
+        Warn when ``max_iter`` is reached first (warm-started training steps run few iterations
+        on purpose and pass False).
 
     Returns
     -------
@@ -128,7 +131,8 @@ def sinkhorn_plan(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: flo
     c = cost.detach()
     b_norm = float(torch.linalg.vector_norm(b))
     plan, log = ot.sinkhorn(a, b, c, reg, method="sinkhorn_log", numItermax=int(max_iter),
-                            stopThr=tol * b_norm, warmstart=warmstart, log=True)
+                            stopThr=tol * b_norm, warmstart=warmstart, log=True,
+                            warn=bool(warn))
     return plan, (log["log_u"], log["log_v"]), int(log["niter"]) + 1
 
 
@@ -229,7 +233,7 @@ class SinkhornLoss:
             if warm is not None and self._reg is not None and self._reg != reg:
                 warm = (warm[0] * (self._reg / reg), warm[1] * (self._reg / reg))
             plan, self._scalings, self.last_n_iter = sinkhorn_plan(cost, a, self.b, reg, warm, self.max_iter,
-                                                                   self.tol)
+                                                                   self.tol, warn=False)
         if not bool(torch.isfinite(plan).all()):        # diverged: solve again from scratch
             self._scalings = None
             return self(cost, reg, a)

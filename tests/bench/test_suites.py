@@ -33,7 +33,7 @@ def test_sim_office_quick(tmp_path):
     run_suite("sim-office", tmp_path, quick=True)
     res = _check_results(tmp_path, "sim-office")
     methods = {r["method"] for r in res["runs"]}
-    assert {"knn", "pdr"} <= methods
+    assert {"knn", "pdr", "otisomap"} <= methods
     assert set(res["simulator"]) >= {"wifi_samples_per_s", "imu_samples_per_s", "magnetometer_samples_per_s",
                                      "camera_frames_per_s"}
 
@@ -45,3 +45,16 @@ def test_existing_output_needs_overwrite(tmp_path):
     with pytest.raises(OutputExistsError):
         run_suite("sim-office", tmp_path, quick=True)
     assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_maze_quick(tmp_path):
+    run_suite("maze", tmp_path, quick=True)
+    res = _check_results(tmp_path, "maze")
+    labels = {r.get("label", r["method"]) for r in res["runs"]}
+    assert {"otisomap", "otisomap-no-ot", "otisomap-euclidean", "otisomap-raw-input",
+            "otisomap-no-zone-penalty"} <= labels
+    main = next(r for r in res["runs"] if r["method"] == "otisomap" and "label" not in r)
+    assert main["metrics"]["pos_err_mean_m"] < res["random_guess"]["pos_err_mean_m"]
+    assert [c["n_trajectories"] for c in res["error_vs_trajectories"]] == [6, 12]
+    assert res["sinkhorn_step"][0]["step_ms"] > 0
+    assert (tmp_path / "error_vs_trajectories.png").stat().st_size > 1000

@@ -18,8 +18,9 @@ def sim_office():
 def test_method_contract(name, sim_office, tmp_path):
     cls = methods.get_class(name)
     assert cls.name == name
-    loc = methods.create(name)
-    assert not loc.is_fitted and loc.conf == cls.default_conf and loc.conf is not cls.default_conf
+    assert methods.create(name).conf == cls.default_conf and methods.create(name).conf is not cls.default_conf
+    loc = methods.create(name, preset="quick" if "quick" in cls.presets else None)   # seconds-long training
+    assert not loc.is_fitted
     with pytest.raises(RuntimeError, match="not fitted"):
         loc.predict(sim_office.split("test"))
     assert loc.fit(sim_office.split("train"), sim_office.split("val")) is loc

@@ -1,0 +1,76 @@
+"""OT-Isomap end to end on small simulated worlds."""
+
+import numpy as np
+import pytest
+
+from omniloc import DataError, methods
+from omniloc.eval import compute_metrics
+
+QUICK = {"metric": {"epochs": 3}, "embedding": {"steps": 200}, "trainer": {"progress": False}}
+
+
+@pytest.fixture(scope="module")
+def maze():
+    from omniloc.sim import simulate
+
+    return simulate("maze", seed=0, conf={"n_recordings": 24, "maze": {"size_px": 16},
+                                          "splits": {"train": 0.8, "test": 0.2}})
+
+
+@pytest.fixture(scope="module")
+def fitted(maze):
+    return methods.create("otisomap", QUICK, preset="maze").fit(maze.split("train"))
+
+
+def test_quick_maze_beats_a_random_guess_by_a_wide_margin(maze, fitted):
+    from omniloc.bench.maze import random_guess
+
+    test = maze.split("test")
+    m = compute_metrics(fitted.predict(test), test, 2)
+    guess, _ = random_guess(next(iter(maze.floor_plans.values())), test)
+    assert m["coverage"] == 1.0
+    assert m["pos_err_mean_m"] < 0.5 * guess["pos_err_mean_m"]
+    # fit learned no positions: the graph is one component and every prototype landed on the canvas
+    assert fitted.graph_info_["n_components"] >= 1 and fitted.prototype_canvas_.shape[1] == 2
+    assert np.isfinite(fitted.train_log_).all()
+
+
+def test_fit_is_deterministic(maze, fitted):
+    again = methods.create("otisomap", QUICK, preset="maze").fit(maze.split("train"))
+    test = maze.split("test")
+    np.testing.assert_allclose(again.predict(test).position, fitted.predict(test).position, atol=1e-5)
+
+
+@pytest.mark.parametrize("over", [{"embedding": {"transport": False}}, {"prototypes": {"distance": "euclidean"}},
+                                  {"metric": {"enabled": False}}, {"embedding": {"zone_penalty": 1.0}},
+                                  {"embedding": {"batch_prototypes": 16, "target_relax": 0.1}},
+                                  {"embedding": {"parametric": False, "n_init": 2}}])
+def test_ablations_and_options_run(maze, over):
+    from omniloc._conf import deep_update
+
+    loc = methods.create("otisomap", deep_update(QUICK, over), preset="maze").fit(maze.split("train"))
+    est = loc.predict(maze.split("test"))
+    assert np.isfinite(est.position).all()
+
+
+def test_zone_labels_are_required_and_streams_checked(maze):
+    train = maze.split("train")
+    rec = next(iter(train))
+    rec_no_zone = type(rec)(**{**vars(rec), "zone": None})
+    ds = train.subset([r.name for r in train])
+    ds.recordings[rec.name] = rec_no_zone
+    with pytest.raises(DataError, match="no zone labels"):
+        methods.create("otisomap", QUICK, preset="maze").fit(ds)
+    with pytest.raises(DataError, match="no stream 'wifi'"):
+        methods.create("otisomap", dict(QUICK, stream="wifi"), preset="maze").fit(train)
+
+
+def test_checkpoints_resume(maze, tmp_path):
+    conf = {**QUICK, "trainer": {"progress": False, "checkpoint_dir": str(tmp_path / "ckpt")}}
+    a = methods.create("otisomap", conf, preset="maze").fit(maze.split("train"))
+    assert (tmp_path / "ckpt" / "metric" / "last.ckpt").exists()
+    assert (tmp_path / "ckpt" / "embedding-0" / "last.ckpt").exists()
+    # a second fit resumes both stages from their last checkpoints (already complete: no new steps)
+    b = methods.create("otisomap", conf, preset="maze").fit(maze.split("train"))
+    test = maze.split("test")
+    np.testing.assert_allclose(a.predict(test).position, b.predict(test).position, atol=1e-4)
