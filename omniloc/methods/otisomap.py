@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording
+from ..data.align import interpolate_pose
 from ..nn.manifold import (classical_mds, geodesic_distances, knn_pairs, local_covariances, pushforward_distances,
                            sample_triplets, similarity_procrustes)
 from ..nn.training import TRAINER_DEFAULTS
@@ -252,7 +253,9 @@ class OTIsomapLocalizer(Localizer):
         """Panel of each canvas point (the nearest free-space sample's) and its plan coordinates."""
         from scipy.spatial import cKDTree
 
-        _, j = cKDTree(self.target_canvas_).query(canvas_xy)
+        if getattr(self, "_target_tree", None) is None:
+            self._target_tree = cKDTree(self.target_canvas_)   # built once per fitted/loaded model
+        _, j = self._target_tree.query(canvas_xy)
         panel = self.target_panel_[j]
         return panel, canvas_xy - self.panel_offset_[panel]
 
@@ -279,12 +282,10 @@ class OTIsomapLocalizer(Localizer):
             if rec.zone is None:
                 raise DataError(f"recording '{rec.name}' has no zone labels; OT-Isomap needs one per sample",
                                 field="zone")
-            near = np.clip(np.searchsorted(rec.t, t), 0, len(rec.t) - 1)
-            prev = np.clip(near - 1, 0, len(rec.t) - 1)
-            near = np.where(np.abs(rec.t[prev] - t) < np.abs(rec.t[near] - t), prev, near)
-            fl = rec.floor[near] if rec.floor is not None else np.full(len(t), -1)
-            bl = rec.building[near] if rec.building is not None else np.full(len(t), -1)
-            zones.append(np.array([f"{b}|{f}|{z}" for b, f, z in zip(bl, fl, np.asarray(rec.zone)[near])]))
+            truth = interpolate_pose(rec, t)          # zone / floor / building of the nearest pose
+            fl = truth.get("floor", np.full(len(t), -1))
+            bl = truth.get("building", np.full(len(t), -1))
+            zones.append(np.array([f"{b}|{f}|{z}" for b, f, z in zip(bl, fl, truth["zone"])]))
             xs.append(x)
             ts.append(t)
             groups.append(np.full(len(t), g))
@@ -351,6 +352,7 @@ class OTIsomapLocalizer(Localizer):
             tgt_panel.append(np.full(len(pts), i))
             tgt_key.append(np.array([f"{p.building}|{p.floor}|{z}" for z in zl]))
         self.target_canvas_ = np.concatenate(tgt)
+        self._target_tree = None
         self.target_panel_ = np.concatenate(tgt_panel).astype(np.int64)
         target_key = np.concatenate(tgt_key)
         keys = sorted(set(target_key) - {k for k in target_key if k.endswith("|")})
@@ -525,9 +527,6 @@ class OTIsomapLocalizer(Localizer):
                         building=self.panel_building_[panel])
 
     # ------------------------------------------------------------------ persistence
-    def _get_state(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
-
     def _save_extra(self, folder: Path) -> None:
         torch.save({"phi": self._phi.state_dict(),
                     "encoder": None if self._encoder is None else self._encoder.state_dict()}, folder / "weights.pt")
@@ -546,7 +545,6 @@ class OTIsomapLocalizer(Localizer):
             self._encoder.load_state_dict(w["encoder"])
         self._phi = MLP(len(self.feature_mean_), 2, self.conf["embedding"]["hidden"])
         self._phi.load_state_dict(w["phi"])
-        self.input_shape_ = [int(v) for v in np.ravel(self.input_shape_)]
 
 
 # ============================================================================ Lightning modules
