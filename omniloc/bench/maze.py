@@ -6,8 +6,9 @@ pixel, 1 px/s). Zones: the maze split into 3 x 3 squares of 8 x 8 px labelled ``
 Recordings are split 80 / 20 by trajectory; OT-Isomap trains on the patches and zone labels of
 the training trajectories (no positions) and localizes the held-out ones.
 
-Runs: OT-Isomap (preset ``maze``) and the paper's ablations (no OT: Isomap + Procrustes to
-the zone centroids; Euclidean instead of Mahalanobis; raw input instead of the learned metric;
+Runs: OT-Isomap (preset ``maze``, with the geodesic refinement), the paper's Algorithm 1 alone
+(``no-refine``), and the paper's ablations (no OT: Isomap + Procrustes to the zone centroids,
+no refinement either; Euclidean instead of Mahalanobis; raw input instead of the learned metric;
 no zone penalty), a random guess (uniform over the free pixels) for scale, the error against
 the number of training trajectories, and the Sinkhorn step's time and memory at several sizes.
 Targets (issue 3): mean error <= 0.5 px (the paper reports 0.7 px), fit <= 5 min on 2 cores.
@@ -28,7 +29,8 @@ from ._runner import SuiteResult, run_method
 MAZE_CONF = {"n_recordings": 100, "splits": {"train": 0.8, "test": 0.2}}
 #: the ablations of the paper, as conf overrides of the ``maze`` preset
 ABLATIONS = {
-    "otisomap-no-ot": {"embedding": {"transport": False}},
+    "otisomap-no-refine": {"embedding": {"refine": None}},
+    "otisomap-no-ot": {"embedding": {"transport": False, "refine": None}},
     "otisomap-euclidean": {"prototypes": {"distance": "euclidean"}},
     "otisomap-raw-input": {"metric": {"enabled": False}},
     "otisomap-no-zone-penalty": {"embedding": {"zone_penalty": 1.0}},

@@ -87,6 +87,14 @@ class OTIsomapLocalizer(Localizer):
       training samples labelled with it, spread uniformly over its free space), ``transport``
       (False = no-OT ablation: classical MDS of ``D_s`` aligned to the zone centroids by a
       similarity Procrustes, then ``phi`` regressed onto it).
+      ``refine`` (``"fgw"`` or None): after Algorithm 1, match the prototype geodesics ``D_s`` to
+      the floor plan's walking distances ``D_t`` between the ``y_j`` (an addition to the paper,
+      see :meth:`OTIsomapLocalizer._refine`): semi-relaxed fused Gromov-Wasserstein (POT),
+      started from Algorithm 1's placement, with zone mismatch as the feature cost and weight
+      ``refine_alpha`` on the structure term; then weighted-stress descent with the weight
+      exponents ``refine_powers`` in turn (global to local); ``phi`` is then fine-tuned for
+      ``refine_steps`` steps onto the refined prototype positions. ``refine_max_targets`` caps the
+      floor samples of ``D_t`` (a random subset beyond it; memory ``Nt^2``).
     * ``predict``: ``smooth_s`` (Gaussian smoothing of the 2-D track along a recording, sigma in
       seconds; 0 = none), ``batch_size``.
     * ``trainer``: :data:`omniloc.nn.training.TRAINER_DEFAULTS` (accelerator, devices,
@@ -144,6 +152,11 @@ class OTIsomapLocalizer(Localizer):
             "parametric": True,
             "batch_prototypes": None,
             "n_init": 1,
+            "refine": "fgw",
+            "refine_alpha": 0.5,
+            "refine_powers": [0.5, 1.0, 1.5, 2.0],
+            "refine_max_targets": 6000,
+            "refine_steps": 500,
         },
         "predict": {"smooth_s": 0.0, "batch_size": 1024},
         "trainer": dict(TRAINER_DEFAULTS),
@@ -388,6 +401,7 @@ class OTIsomapLocalizer(Localizer):
             raise ConfigError(f"embedding.target_mass must be 'uniform' or 'zones', got {emb['target_mass']!r}")
         b = b / b.sum()
         keep = b > 0
+        all_canvas, all_panel = self.target_canvas_, self.target_panel_
         self.target_canvas_, self.target_panel_ = self.target_canvas_[keep], self.target_panel_[keep]
         target_zone, b = target_zone[keep], b[keep]
 
@@ -395,10 +409,16 @@ class OTIsomapLocalizer(Localizer):
         proto_in = ((protos - self.feature_mean_) / self.feature_std_).astype(np.float32)
         y = self._to_unit(self.target_canvas_)
         self._fit_embedding(proto_in, d_geo, y, target_zone, frac, a, b)
-        with torch.no_grad():
-            self._phi.eval()
-            u = self._phi(torch.from_numpy(proto_in)).numpy().astype(np.float64)
-        self.prototype_canvas_ = self._from_unit(u)
+        self.refine_info_ = {}
+        if emb["refine"] is not None:
+            if emb["refine"] != "fgw":
+                raise ConfigError(f"embedding.refine must be 'fgw' or None, got {emb['refine']!r}")
+            if emb["transport"]:
+                refined = self._refine(self._predict_unit(proto_in), d_geo, plans, all_canvas, all_panel,
+                                       np.flatnonzero(keep), target_zone, frac, a, rng)
+                self._fit_regression(proto_in, self._to_unit(refined), "refine-regression",
+                                     int(emb["refine_steps"]))
+        self.prototype_canvas_ = self._from_unit(self._predict_unit(proto_in))
         self.prototype_features_ = protos
         self.prototype_geodesic_ = d_geo
         self.prototype_counts_ = counts
@@ -484,6 +504,93 @@ class OTIsomapLocalizer(Localizer):
             fit_lightning(module, torch.utils.data.DataLoader(torch.arange(steps), batch_size=1),
                           self.conf["trainer"], stage + "-regression", max_epochs=1, max_steps=steps,
                           log_every_n_steps=max(steps // 20, 1))
+
+    def _predict_unit(self, inputs: np.ndarray) -> np.ndarray:
+        """``phi`` on standardised features: (N, F) -> (N, 2) unit-canvas coordinates."""
+        with torch.no_grad():
+            self._phi.eval()
+            return self._phi(torch.from_numpy(np.asarray(inputs, dtype=np.float32))).numpy().astype(np.float64)
+
+    def _fit_regression(self, proto_in: np.ndarray, target_unit: np.ndarray, stage: str, steps: int) -> None:
+        """Fine-tune ``phi`` by mean-squared regression of the prototypes onto ``target_unit`` (N, 2)."""
+        from ..nn.training import fit_lightning
+
+        e = dict(self.conf["embedding"], steps=steps)
+        n = len(proto_in)
+        module = _EmbeddingModule(self._phi, proto_in, np.zeros((n, n)), np.zeros((1, 2)), np.zeros(1, np.int64),
+                                  np.ones((n, 1)), np.full(n, 1.0 / n), np.ones(1), e)
+        module.regression_target = torch.as_tensor(target_unit, dtype=torch.float32)
+        fit_lightning(module, torch.utils.data.DataLoader(torch.arange(steps), batch_size=1), self.conf["trainer"],
+                      stage, max_epochs=1, max_steps=steps, log_every_n_steps=max(steps // 20, 1))
+
+    def _refine(self, proto_unit, d_geo, plans, all_canvas, all_panel, kept, target_zone, frac, a, rng) -> np.ndarray:
+        """Refine Algorithm 1's prototype placement by matching geodesics (an addition to the paper).
+
+        Algorithm 1 compares ``D_s`` with *Euclidean* distances in the embedding; on a floor plan
+        whose corridors wind (a maze) no 2-D point set has Euclidean distances equal to walking
+        distances, so the loss settles with prototypes in the right zone but often in the wrong
+        corridor. Here ``D_s`` is compared with the *walking* distances ``D_t`` between the floor
+        samples ``y_j`` instead:
+
+        1. scale: ``s = argmin sum (s D_s[i, k] - D_t[j_i, j_k])^2`` with ``j_i`` the floor sample
+           nearest to prototype ``i``'s Algorithm-1 position (no labels needed);
+        2. semi-relaxed fused Gromov-Wasserstein (``ot.gromov.semirelaxed_fused_gromov_wasserstein``)
+           between ``s D_s`` and ``D_t`` with the zone mismatch ``1 - frac`` as feature cost,
+           started from the Algorithm-1 assignment;
+        3. :func:`~omniloc.nn.manifold.local_stress_refine` with ``refine_powers`` in turn, every
+           prototype kept to floor samples of its majority zone.
+
+        Returns
+        -------
+        (Ns, 2) canvas metres
+            Refined prototype positions (floor samples).
+        """
+        import ot
+
+        from ..nn.manifold import free_space_geodesics, local_stress_refine
+
+        e = self.conf["embedding"]
+        y = self.target_canvas_
+        if len(y) > int(e["refine_max_targets"]):
+            sub = np.sort(rng.choice(len(y), int(e["refine_max_targets"]), replace=False))
+        else:
+            sub = np.arange(len(y))
+        ys, zs = y[sub], target_zone[sub]
+        d_t = np.full((len(sub), len(sub)), np.inf)
+        radius = 1.5 * float(e["floor_spacing_m"])
+        for i, plan in enumerate(plans):
+            rows = np.flatnonzero(self.target_panel_[sub] == i)
+            if not len(rows):
+                continue
+            pts = all_canvas[all_panel == i]                        # every free sample of the floor
+            pos_in_panel = np.searchsorted(np.flatnonzero(all_panel == i), kept[sub[rows]])
+            dist = free_space_geodesics(pts - self.panel_offset_[i], plan.walls, radius, sources=pos_in_panel)
+            d_t[np.ix_(rows, rows)] = dist[:, pos_in_panel]
+        finite = np.isfinite(d_t)
+        big = 1.5 * d_t[finite].max() if finite.any() else 1.0
+        d_t[~finite] = big
+        from scipy.spatial import cKDTree
+
+        start = cKDTree(ys).query(self._from_unit(proto_unit))[1]
+        d_start = d_t[np.ix_(start, start)]
+        iu = np.triu_indices(len(d_geo), 1)
+        ok = d_start[iu] < big
+        num, den = float(d_geo[iu][ok] @ d_start[iu][ok]), float(d_geo[iu][ok] @ d_geo[iu][ok])
+        scale = num / den if den > 0 and num > 0 else 1.0
+        d_s = scale * d_geo
+        mismatch = np.where(zs[None] >= 0, 1.0 - frac[:, np.maximum(zs, 0)], 1.0)
+        g0 = np.zeros((len(d_geo), len(sub)))
+        g0[np.arange(len(d_geo)), start] = a
+        plan_t, log = ot.gromov.semirelaxed_fused_gromov_wasserstein(
+            mismatch, d_s / big, d_t / big, p=np.asarray(a, dtype=np.float64), alpha=float(e["refine_alpha"]),
+            G0=g0, max_iter=500, log=True)
+        assign = np.argmax(plan_t, axis=1)
+        for power in e["refine_powers"]:
+            assign, _ = local_stress_refine(assign, d_s, d_t, forbidden=mismatch > 0.5, power=float(power), rng=rng)
+        self.refine_info_ = {"scale": scale, "n_targets": int(len(sub)),
+                             "fgw_loss": float(log.get("srfgw_dist", np.nan)),
+                             "moved_m": float(np.linalg.norm(ys[assign] - ys[start], axis=1).mean())}
+        return ys[assign]
 
     @staticmethod
     def _isomap_procrustes(d_geo, y, target_zone, frac, a, b) -> np.ndarray:

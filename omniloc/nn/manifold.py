@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["sample_triplets", "local_covariances", "pushforward_distances", "knn_pairs", "connect_components",
-           "geodesic_distances", "classical_mds", "similarity_procrustes"]
+           "geodesic_distances", "classical_mds", "similarity_procrustes", "free_space_geodesics",
+           "local_stress_refine"]
 
 
 def sample_triplets(t: np.ndarray, group: np.ndarray, n_per_anchor: int, pos_max: float, neg_min: float,
@@ -357,3 +358,103 @@ def similarity_procrustes(source: np.ndarray, target: np.ndarray, weights: np.nd
     var_x = float(w @ (xc ** 2).sum(axis=1))
     scale = float((s * d).sum() / var_x) if var_x > 0 else 1.0
     return scale, r, my - scale * r @ mx
+
+
+def free_space_geodesics(points: np.ndarray, walls: np.ndarray, radius: float,
+                         sources: np.ndarray | None = None) -> np.ndarray:
+    """Shortest walkable distances between free-space sample points of one floor.
+
+    Points closer than ``radius`` are linked when the straight segment between them crosses no
+    wall; Dijkstra on that graph gives the geodesic (walking) distance, which is what the
+    prototype geodesics ``D_s`` estimate up to scale.
+
+    Parameters
+    ----------
+    points : (N, 2) metres
+        Free-space samples (e.g. :meth:`omniloc.data.FloorPlan.sample_free_space`), on a grid of
+        spacing below ``radius``.
+    walls : (W, 2, 2) metres
+    radius : float, metres
+        Link length; 1.5 x the grid spacing links the 8 grid neighbours.
+    sources : (S,) int, optional
+        Rows to compute (default: all points).
+
+    Returns
+    -------
+    (S, N) float64 metres
+        ``inf`` between points no walkable path joins.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+    from scipy.spatial import cKDTree
+
+    from ..data.floorplan import count_wall_crossings
+
+    points = np.asarray(points, dtype=np.float64)
+    n = len(points)
+    pairs = cKDTree(points).query_pairs(float(radius), output_type="ndarray") if n > 1 else np.zeros((0, 2), int)
+    if len(pairs) and len(walls):
+        pairs = pairs[count_wall_crossings(points[pairs[:, 0]], points[pairs[:, 1]], np.asarray(walls)) == 0]
+    length = np.linalg.norm(points[pairs[:, 0]] - points[pairs[:, 1]], axis=1)
+    graph = coo_matrix((length, (pairs[:, 0], pairs[:, 1])), shape=(n, n)).tocsr()
+    return dijkstra(graph, directed=False, indices=sources)
+
+
+def local_stress_refine(assignment: np.ndarray, source_distances: np.ndarray, target_distances: np.ndarray,
+                        forbidden: np.ndarray | None = None, power: float = 2.0, max_sweeps: int = 20,
+                        rng: np.random.Generator | None = None) -> tuple[np.ndarray, int]:
+    """Move each source point to the target sample that best keeps its distances (weighted stress).
+
+    Block-coordinate descent on hard assignments ``a`` of the weighted stress
+
+    ``S(a) = sum_ij w_ij (D_t[a_i, a_j] - D_s[i, j])^2``, ``w_ij = D_s[i, j]^-power``,
+
+    (Sammon's weighting at ``power = 2``: near pairs dominate). Each sweep visits the sources in
+    random order and moves each to its best allowed target given the others; it stops when a
+    sweep moves nothing. Raising ``power`` over successive calls takes a global match (power 0,
+    the Gromov-Wasserstein loss) down to local detail.
+
+    Parameters
+    ----------
+    assignment : (Ns,) int
+        Start: target index of every source.
+    source_distances : (Ns, Ns)
+        ``D_s``, already in the target's units.
+    target_distances : (Nt, Nt)
+        ``D_t`` (finite; replace ``inf`` by a large value).
+    forbidden : (Ns, Nt) bool, optional
+        Targets a source may not take (e.g. another zone); a source with every target forbidden
+        may take any.
+    power : float
+        Weight exponent; pairs at zero distance get the weight of the smallest positive one.
+    max_sweeps : int
+    rng : numpy Generator, optional
+
+    Returns
+    -------
+    assignment : (Ns,) int
+    sweeps : int
+        Sweeps run.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    a = np.asarray(assignment, dtype=np.int64).copy()
+    d_s = np.asarray(source_distances, dtype=np.float64)
+    d_t = np.asarray(target_distances, dtype=np.float64)
+    pos = d_s[d_s > 0]
+    floor = pos.min() if len(pos) else 1.0
+    w = np.maximum(d_s, floor) ** -float(power)
+    np.fill_diagonal(w, 0.0)
+    sweeps = 0
+    for sweeps in range(1, int(max_sweeps) + 1):
+        moved = 0
+        for i in rng.permutation(len(a)):
+            cost = ((d_t[:, a] - d_s[i][None]) ** 2 * w[i][None]).sum(1)
+            if forbidden is not None and not forbidden[i].all():
+                cost[forbidden[i]] = np.inf
+            j = int(np.argmin(cost))
+            if j != a[i]:
+                a[i] = j
+                moved += 1
+        if moved == 0:
+            break
+    return a, sweeps

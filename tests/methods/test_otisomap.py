@@ -35,6 +35,24 @@ def test_quick_maze_beats_a_random_guess_by_a_wide_margin(maze, fitted):
     assert np.isfinite(fitted.train_log_).all()
 
 
+def test_geodesic_refinement_improves_on_algorithm_1(maze, fitted):
+    from omniloc import ConfigError
+    from omniloc._conf import deep_update
+
+    test = maze.split("test")
+    plain = methods.create("otisomap", deep_update(QUICK, {"embedding": {"refine": None}}), preset="maze")
+    plain.fit(maze.split("train"))
+    err_plain = compute_metrics(plain.predict(test), test, 2)["pos_err_mean_m"]
+    err_refined = compute_metrics(fitted.predict(test), test, 2)["pos_err_mean_m"]
+    assert err_refined < 0.8 * err_plain
+    info = fitted.refine_info_
+    assert info["scale"] > 0 and info["n_targets"] == len(fitted.target_canvas_) and info["moved_m"] >= 0
+    assert plain.refine_info_ == {}
+    with pytest.raises(ConfigError, match="embedding.refine"):
+        methods.create("otisomap", deep_update(QUICK, {"embedding": {"refine": "icp"}}), preset="maze").fit(
+            maze.split("train"))
+
+
 def test_fit_is_deterministic(maze, fitted):
     again = methods.create("otisomap", QUICK, preset="maze").fit(maze.split("train"))
     test = maze.split("test")

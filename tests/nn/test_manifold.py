@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from omniloc.nn.manifold import (classical_mds, geodesic_distances, knn_pairs, local_covariances,
-                                 pushforward_distances, sample_triplets, similarity_procrustes)
+from omniloc.nn.manifold import (classical_mds, free_space_geodesics, geodesic_distances, knn_pairs,
+                                 local_covariances, local_stress_refine, pushforward_distances, sample_triplets,
+                                 similarity_procrustes)
 
 
 def test_pushforward_distance_eq6_known_answer():
@@ -112,3 +113,39 @@ def test_triplets_respect_the_temporal_windows():
     assert (group[n][~long] == 0).all()                    # the short walk borrows them from another one
     with pytest.raises(ValueError, match="pos_max < neg_min"):
         sample_triplets(t, group, 1, 5.0, 2.0, 3.0, rng)
+
+
+def test_free_space_geodesics_walk_around_a_wall():
+    # a 5 x 4 grid (1 m) cut by a wall x = 2 from y = 0 up to y = 2.5: the way round is the top row
+    xs, ys = np.meshgrid(np.arange(5.0) + 0.5, np.arange(4.0) + 0.5)
+    pts = np.c_[xs.ravel(), ys.ravel()]
+    walls = np.array([[[2.0, 0.0], [2.0, 2.5]]])
+    d = free_space_geodesics(pts, walls, radius=1.01)        # 4-neighbour links
+    a = int(np.flatnonzero((pts == [1.5, 0.5]).all(1))[0])
+    b = int(np.flatnonzero((pts == [2.5, 0.5]).all(1))[0])
+    assert np.linalg.norm(pts[a] - pts[b]) == pytest.approx(1.0)
+    assert d[a, b] == pytest.approx(3 + 1 + 3)                 # up three rows, across, down three
+    np.testing.assert_allclose(d, d.T)
+    # sources pick rows; a walled-off point is unreachable (inf), never silently finite
+    walls_closed = np.vstack([walls, [[[2.0, 2.5], [2.0, 4.0]]]])
+    d2 = free_space_geodesics(pts, walls_closed, radius=1.01, sources=np.array([a]))
+    assert d2.shape == (1, len(pts)) and np.isinf(d2[0, b]) and d2[0, a] == 0.0
+
+
+def test_local_stress_refine_restores_a_displaced_point_and_respects_forbidden_targets():
+    # targets: a 1-D corridor of 10 samples 1 m apart; sources: 5 points at 2, 3, 4, 5, 6 m
+    t = np.arange(10.0)
+    d_t = np.abs(t[:, None] - t[None])
+    truth = np.array([2, 3, 4, 5, 6])
+    d_s = d_t[np.ix_(truth, truth)]
+    start = truth.copy()
+    start[2] = 9                                              # one point thrown to the far end
+    a, sweeps = local_stress_refine(start, d_s, d_t, power=2.0, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(a, truth)
+    assert 1 < sweeps <= 20
+    # the same with target 4 forbidden for that point: it takes the best allowed one instead
+    forbidden = np.zeros((5, 10), bool)
+    forbidden[2, 4] = True
+    a2, _ = local_stress_refine(start, d_s, d_t, forbidden=forbidden, rng=np.random.default_rng(0))
+    assert a2[2] != 4 and a2[2] in (3, 5)
+    np.testing.assert_array_equal(np.delete(a2, 2), np.delete(truth, 2))
