@@ -141,7 +141,7 @@ def simulate(
 @app.command("import")
 @_handle_errors
 def import_(
-    kind: str = typer.Argument(..., help="Source format: ujiindoorloc (more formats come with their methods)."),
+    kind: str = typer.Argument(..., help="Source format: ujiindoorloc, sodindoorloc, indoor-competition, ipin2023."),
     src: Path = typer.Argument(..., help="The source folder or file (e.g. ../shared/data/ujiindoorloc)."),
     out: Path = typer.Option(..., "--out", help="Dataset folder to write."),
     test_fraction: float = typer.Option(0.1, help="Fraction held out as the 'test' split (by recording)."),

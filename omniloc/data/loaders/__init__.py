@@ -13,13 +13,20 @@ from typing import Callable
 
 from ..._errors import ConfigError
 from ..dataset import Dataset
+from .indoor_competition import import_indoor_competition, load_indoor_competition
+from .ipin2023 import import_ipin2023, load_ipin2023
+from .sodindoorloc import import_sodindoorloc, load_sodindoorloc
 from .ujiindoorloc import import_ujiindoorloc, load_ujiindoorloc, split_by_groups
 
-__all__ = ["LOADERS", "import_dataset", "available", "load_ujiindoorloc", "split_by_groups"]
+__all__ = ["LOADERS", "import_dataset", "available", "load_ujiindoorloc", "load_sodindoorloc",
+           "load_indoor_competition", "load_ipin2023", "split_by_groups"]
 
 #: kind -> importer ``f(src, **opts) -> Dataset``
 LOADERS: dict[str, Callable[..., Dataset]] = {
     "ujiindoorloc": import_ujiindoorloc,
+    "sodindoorloc": import_sodindoorloc,
+    "indoor-competition": import_indoor_competition,
+    "ipin2023": import_ipin2023,
 }
 
 
@@ -34,7 +41,9 @@ def import_dataset(kind: str, src, **opts) -> Dataset:
     Parameters
     ----------
     kind : str
-        One of :data:`LOADERS` (``"ujiindoorloc"``).
+        One of :data:`LOADERS`: ``"ujiindoorloc"``, ``"sodindoorloc"`` (WiFi fingerprints),
+        ``"indoor-competition"`` (Indoor Location Competition 2.0 phone traces), ``"ipin2023"``
+        (IPIN 2023 track 3 phone logs).
     src : str or Path
         The source folder or file.
     **opts

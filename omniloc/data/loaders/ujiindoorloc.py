@@ -45,6 +45,10 @@ is not kept. ``meta`` = ``{"user", "phone", "t0_unix", "source_file"}``.
 
 Every problem with a file raises :class:`~omniloc.DataError` naming the file, the column and,
 for bad values, the data row (1-based, the header not counted) and the file line.
+
+The reading and validation (:func:`read_fingerprint_csv` with a :class:`FingerprintFormat`,
+:func:`rss_to_dbm`, :func:`zone_labels`, :func:`file_provenance`) are shared with the
+UJIIndoorLoc-compatible SODIndoorLoc importer.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ import hashlib
 import math
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +69,8 @@ from ..recording import Recording
 from ..stream import Stream
 
 __all__ = ["load_ujiindoorloc", "read_ujiindoorloc_csv", "split_by_groups", "import_ujiindoorloc",
-           "DEFAULT_ORIGIN", "NOT_DETECTED", "LABEL_COLUMNS"]
+           "DEFAULT_ORIGIN", "NOT_DETECTED", "LABEL_COLUMNS", "FingerprintFormat", "UJI_FORMAT", "read_fingerprint_csv",
+           "read_csv_frame", "rss_to_dbm", "zone_labels", "file_provenance"]
 
 #: RSS value that means "access point not detected" in UJIIndoorLoc files.
 NOT_DETECTED = 100
@@ -107,6 +113,178 @@ def _sha256(path: Path, gz: bool = False) -> str:
     return h.hexdigest()
 
 
+def read_csv_frame(csv_path, what: str, header: str):
+    """Read a CSV (plain or gzip, detected from the first bytes) into a DataFrame; every failure is a DataError.
+
+    Parameters
+    ----------
+    csv_path : str or Path
+    what : str
+        What the file should be, for messages (``"a UJIIndoorLoc CSV"``).
+    header : str
+        What its header row should name, for the message about an empty file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows as pandas parsed them (no validation of the values).
+
+    Raises
+    ------
+    DataError
+        Missing file, a folder, an empty file, a truncated or corrupted gzip stream, a malformed
+        CSV, a binary file or a read error; the message names the file.
+    """
+    import pandas as pd
+
+    path = Path(csv_path)
+    if not path.exists():
+        raise DataError(f"file not found; expected {what} (plain or .gz)", file=path)
+    if not path.is_file():
+        raise DataError(f"not a file; expected {what} (plain or .gz)", file=path)
+    gz = _is_gzip(path)
+    try:
+        return pd.read_csv(path, compression="gzip" if gz else None, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"empty file; expected a CSV with a header row naming {header}", file=path) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"truncated or corrupted gzip stream ({type(e).__name__}: {e}); expected a complete "
+                        "gzip-compressed CSV", file=path) from None
+    except pd.errors.ParserError as e:
+        raise DataError(f"not a well-formed CSV ({e}); expected one value per column on every row", file=path) from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"not a text CSV ({e}); expected a UTF-8/ASCII CSV, optionally gzip-compressed",
+                        file=path) from None
+    except OSError as e:
+        raise DataError(f"could not read the file ({type(e).__name__}: {e})", file=path) from None
+
+
+@dataclass(frozen=True)
+class FingerprintFormat:
+    """The columns of a UJIIndoorLoc-style fingerprint CSV (one row per scan: RSS columns, then labels).
+
+    Parameters
+    ----------
+    name : str
+        Format name used in error messages (``"UJIIndoorLoc"``).
+    label_columns : tuple of str
+        The required non-RSS columns, in file order.
+    int_columns : tuple of str
+        Label columns that must hold integers (the others are floats, e.g. coordinates).
+    rss_regex : str
+        Regular expression matching an RSS column name, with one group for its number
+        (``r"^WAP(\\d+)$"``).
+    rss_hint : str
+        How the RSS columns are named, for messages (``"WAP001..WAPnnn"``; the part before
+        ``..`` is the field named when there is no RSS column at all).
+    nonnegative : tuple of str
+        Integer label columns that must be ``>= 0``.
+    """
+
+    name: str
+    label_columns: tuple
+    int_columns: tuple
+    rss_regex: str
+    rss_hint: str
+    nonnegative: tuple = ()
+
+
+#: The UJIIndoorLoc CSV layout.
+UJI_FORMAT = FingerprintFormat("UJIIndoorLoc", LABEL_COLUMNS, _INT_COLUMNS, _WAP_RE.pattern, "WAP001..WAPnnn",
+                               ("FLOOR", "BUILDINGID", "USERID", "PHONEID", "SPACEID"))
+
+
+def read_fingerprint_csv(csv_path, fmt: FingerprintFormat, rss_range: tuple[float, float] = (-120.0, 0.0),
+                         not_detected: tuple[int, ...] = (NOT_DETECTED,)):
+    """Read and validate a fingerprint CSV of layout ``fmt`` (plain or gzip) into a pandas DataFrame.
+
+    Shared by the UJIIndoorLoc and the UJIIndoorLoc-compatible importers (SODIndoorLoc).
+
+    Parameters
+    ----------
+    csv_path : str or Path
+        The CSV file; gzip compression is detected from the file's first bytes.
+    fmt : FingerprintFormat
+        The expected columns.
+    rss_range : (float, float)
+        Accepted range (dBm, inclusive) of detected RSS values.
+    not_detected : tuple of int
+        RSS codes meaning "not detected", accepted whatever ``rss_range`` says.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        The file's rows, integer label columns and RSS columns as int64, the other label columns
+        as float64, in file order.
+    rss_columns : list[str]
+        The RSS columns (matching ``fmt.rss_regex``) in file order.
+
+    Raises
+    ------
+    DataError
+        Missing file, unreadable or truncated file, missing columns, empty or non-numeric values,
+        non-integer labels or RSS, RSS outside ``rss_range`` and not a ``not_detected`` code,
+        negative values in ``fmt.nonnegative``. The message names the file, the column and the
+        data row (1-based, header not counted) with its file line.
+    """
+    import pandas as pd
+
+    path = Path(csv_path)
+    frame = read_csv_frame(path, f"a {fmt.name} CSV", f"{fmt.rss_hint} and {', '.join(fmt.label_columns)}")
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    missing = [c for c in fmt.label_columns if c not in columns]
+    if missing:
+        raise DataError(f"missing column; expected the {fmt.name} columns {fmt.rss_hint}, "
+                        f"{', '.join(fmt.label_columns)}", file=path, field=", ".join(missing))
+    rss_re = re.compile(fmt.rss_regex)
+    rss_columns = [c for c in columns if rss_re.match(c)]
+    if not rss_columns:
+        raise DataError(f"missing RSS columns; expected {fmt.rss_hint} (one per access point)", file=path,
+                        field=fmt.rss_hint.split("..")[0])
+    if len(frame) == 0:
+        raise DataError("no data rows; expected at least one fingerprint after the header", file=path)
+
+    def bad_row(mask) -> int:
+        return int(np.flatnonzero(mask)[0])
+
+    rss_set, codes = set(rss_columns), tuple(not_detected)
+    code_text = (f"{codes[0]}" if len(codes) == 1 else "one of " + ", ".join(str(c) for c in codes))
+    for col in list(fmt.label_columns) + rss_columns:
+        s = frame[col]
+        if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            num = pd.to_numeric(s, errors="coerce")
+            bad = num.isna().to_numpy() & s.notna().to_numpy()
+            if bad.any():
+                r = bad_row(bad)
+                raise DataError(f"{_line(r)} holds {s.iloc[r]!r}; expected a number", file=path, field=col)
+            s = num
+        vals = s.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(vals)):
+            r = bad_row(~np.isfinite(vals))
+            raise DataError(f"{_line(r)} is empty or not finite; expected a number", file=path, field=col)
+        is_int = col in fmt.int_columns or col in rss_set
+        if is_int:
+            frac = vals != np.round(vals)
+            if frac.any():
+                r = bad_row(frac)
+                raise DataError(f"{_line(r)} holds {vals[r]:g}; expected an integer", file=path, field=col)
+        if col in rss_set:
+            lo, hi = rss_range
+            bad = ~np.isin(vals, codes) & ((vals < lo) | (vals > hi))
+            if bad.any():
+                r = bad_row(bad)
+                raise DataError(f"{_line(r)} holds {vals[r]:g}; expected an RSS in dBm within [{lo:g}, {hi:g}] "
+                                f"or {code_text} for 'not detected'", file=path, field=col)
+        frame[col] = vals.astype(np.int64) if is_int else vals
+    for col in fmt.nonnegative:
+        vals = frame[col].to_numpy()
+        if (vals < 0).any():
+            r = bad_row(vals < 0)
+            raise DataError(f"{_line(r)} holds {vals[r]}; expected a non-negative integer", file=path, field=col)
+    return frame, rss_columns
+
+
 def read_ujiindoorloc_csv(csv_path, rss_range: tuple[float, float] = (-120.0, 0.0)):
     """Read and validate a UJIIndoorLoc CSV (plain or gzip) into a pandas DataFrame.
 
@@ -132,93 +310,69 @@ def read_ujiindoorloc_csv(csv_path, rss_range: tuple[float, float] = (-120.0, 0.
         Missing file, unreadable or truncated file, missing columns, empty or non-numeric values,
         non-integer labels, RSS outside ``rss_range`` and not ``100``.
     """
-    import pandas as pd
-
     path = Path(csv_path)
-    if not path.exists():
-        raise DataError("file not found; expected a UJIIndoorLoc CSV (plain or .gz)", file=path)
-    if not path.is_file():
-        raise DataError("not a file; expected a UJIIndoorLoc CSV (plain or .gz)", file=path)
-    gz = _is_gzip(path)
-    try:
-        frame = pd.read_csv(path, compression="gzip" if gz else None, low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise DataError("empty file; expected a CSV with a header row naming WAP001..WAPnnn and "
-                        f"{', '.join(LABEL_COLUMNS)}", file=path) from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise DataError(f"truncated or corrupted gzip stream ({type(e).__name__}: {e}); expected a complete "
-                        "gzip-compressed CSV", file=path) from None
-    except pd.errors.ParserError as e:
-        raise DataError(f"not a well-formed CSV ({e}); expected one value per column on every row", file=path) from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"not a text CSV ({e}); expected a UTF-8/ASCII CSV, optionally gzip-compressed",
-                        file=path) from None
-    except OSError as e:
-        raise DataError(f"could not read the file ({type(e).__name__}: {e})", file=path) from None
-
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
-    missing = [c for c in LABEL_COLUMNS if c not in columns]
-    if missing:
-        raise DataError(f"missing column; expected the UJIIndoorLoc columns WAP001..WAPnnn, {', '.join(LABEL_COLUMNS)}",
-                        file=path, field=missing[0] if len(missing) == 1 else ", ".join(missing))
-    waps = [c for c in columns if _WAP_RE.match(c)]
-    if not waps:
-        raise DataError("missing RSS columns; expected WAP001..WAPnnn (one per access point)", file=path,
-                        field="WAP001")
+    frame, waps = read_fingerprint_csv(path, UJI_FORMAT, rss_range=rss_range, not_detected=(NOT_DETECTED,))
     numbers = {int(_WAP_RE.match(c).group(1)) for c in waps}
     gaps = sorted(set(range(1, max(numbers) + 1)) - numbers)
     if gaps:
         raise DataError(f"missing column; expected contiguous RSS columns WAP001..WAP{max(numbers):03d}",
                         file=path, field=f"WAP{gaps[0]:03d}")
-
-    n = len(frame)
-    if n == 0:
-        raise DataError("no data rows; expected at least one fingerprint after the header", file=path)
-
-    def bad_row(mask) -> int:
-        return int(np.flatnonzero(mask)[0])
-
-    wap_set = set(waps)
-    for col in list(LABEL_COLUMNS) + waps:
-        s = frame[col]
-        if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-            num = pd.to_numeric(s, errors="coerce")
-            bad = num.isna().to_numpy() & s.notna().to_numpy()
-            if bad.any():
-                r = bad_row(bad)
-                raise DataError(f"{_line(r)} holds {s.iloc[r]!r}; expected a number", file=path, field=col)
-            s = num
-        vals = s.to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(vals)):
-            r = bad_row(~np.isfinite(vals))
-            raise DataError(f"{_line(r)} is empty or not finite; expected a number", file=path, field=col)
-        if col in _INT_COLUMNS or col in wap_set:
-            frac = vals != np.round(vals)
-            if frac.any():
-                r = bad_row(frac)
-                raise DataError(f"{_line(r)} holds {vals[r]:g}; expected an integer", file=path, field=col)
-        if col in wap_set:
-            lo, hi = rss_range
-            bad = (vals != NOT_DETECTED) & ((vals < lo) | (vals > hi))
-            if bad.any():
-                r = bad_row(bad)
-                raise DataError(f"{_line(r)} holds {vals[r]:g}; expected an RSS in dBm within [{lo:g}, {hi:g}] "
-                                f"or {NOT_DETECTED} for 'not detected'", file=path, field=col)
-        frame[col] = vals.astype(np.int64) if (col in _INT_COLUMNS or col in wap_set) else vals
     for col in ("LONGITUDE", "LATITUDE"):
         vals = frame[col].to_numpy()
         bad = np.abs(vals) > 20037508.35  # outside the EPSG:3857 square
         if bad.any():
-            r = bad_row(bad)
+            r = int(np.flatnonzero(bad)[0])
             raise DataError(f"{_line(r)} holds {vals[r]:g}; expected EPSG:3857 metres within +-20037508",
                             file=path, field=col)
-    for col in ("FLOOR", "BUILDINGID", "USERID", "PHONEID", "SPACEID"):
-        vals = frame[col].to_numpy()
-        if (vals < 0).any():
-            r = bad_row(vals < 0)
-            raise DataError(f"{_line(r)} holds {vals[r]}; expected a non-negative integer", file=path, field=col)
     return frame, waps
+
+
+def rss_to_dbm(raw: np.ndarray, not_detected: int = NOT_DETECTED) -> np.ndarray:
+    """Integer RSS codes -> float32 dBm with NaN where the code is ``not_detected``.
+
+    Parameters
+    ----------
+    raw : (N, A) int
+        RSS as stored in the CSV (dBm, or the not-detected code).
+    not_detected : int
+        The code meaning "access point not heard" (``100`` in UJIIndoorLoc).
+
+    Returns
+    -------
+    (N, A) float32 dBm, NaN = not heard
+    """
+    raw = np.asarray(raw)
+    rss = raw.astype(np.float32)
+    rss[raw == not_detected] = np.nan
+    return rss
+
+
+def zone_labels(building: np.ndarray, floor: np.ndarray, space: np.ndarray) -> np.ndarray:
+    """``"B{building}-F{floor}-S{space}"`` for each row of three (N,) integer arrays -> (N,) str."""
+    def cat(*parts):
+        out = parts[0]
+        for p in parts[1:]:
+            out = np.char.add(out, p)
+        return out
+
+    return cat("B", np.asarray(building).astype(str), "-F", np.asarray(floor).astype(str), "-S",
+               np.asarray(space).astype(str))
+
+
+def file_provenance(path, rows: int, **extra) -> dict:
+    """Provenance entry of one source file: path, SHA-256 of its bytes and of its (decompressed) CSV, rows.
+
+    Parameters
+    ----------
+    path : str or Path
+    rows : int
+        Number of data rows read.
+    **extra
+        Further JSON-serialisable keys (``access_points``...).
+    """
+    path = Path(path)
+    return {"path": str(path), "sha256": _sha256(path), "sha256_csv": _sha256(path, _is_gzip(path)),
+            "rows": int(rows), **extra}
 
 
 def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float, float] = DEFAULT_ORIGIN,
@@ -254,10 +408,10 @@ def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float,
     stem = path.name.split(".")[0]
     name = name or f"ujiindoorloc-{stem}"
 
-    rss = frame[waps].to_numpy(dtype=np.float32)
-    heard = rss != NOT_DETECTED
-    n_zero = int(np.count_nonzero(rss == 0))
-    rss[~heard] = np.nan
+    raw = frame[waps].to_numpy()
+    heard = raw != NOT_DETECTED
+    n_zero = int(np.count_nonzero(raw == 0))
+    rss = rss_to_dbm(raw, NOT_DETECTED)
     if zero_dbm == "nan":
         rss[rss == 0] = np.nan
     x = frame["LONGITUDE"].to_numpy() - float(origin[0])
@@ -269,8 +423,7 @@ def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float,
     phone = frame["PHONEID"].to_numpy(np.int64)
     ts = frame["TIMESTAMP"].to_numpy(np.int64)
     pos = np.c_[x, y, floor * float(floor_height_m)]
-    zone = np.char.add(np.char.add(np.char.add("B", building.astype(str)), np.char.add("-F", floor.astype(str))),
-                       np.char.add("-S", space.astype(str)))
+    zone = zone_labels(building, floor, space)
     ap_ids = np.array(waps)
 
     recordings = {}
@@ -295,8 +448,7 @@ def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float,
     provenance = {
         **_SOURCE,
         "importer": "omniloc.data.loaders.ujiindoorloc",
-        "files": [{"path": str(path), "sha256": _sha256(path), "sha256_csv": _sha256(path, _is_gzip(path)),
-                   "rows": int(len(frame)), "access_points": len(waps)}],
+        "files": [file_provenance(path, len(frame), access_points=len(waps))],
         "crs": "EPSG:3857 (WGS-84 / Pseudo-Mercator) metres, shifted to a local origin",
         "origin_epsg3857_m": [float(origin[0]), float(origin[1])],
         "position": "x = LONGITUDE - origin[0] (east), y = LATITUDE - origin[1] (north), "
