@@ -254,6 +254,10 @@ def bench(
     data_root: Optional[Path] = typer.Option(None, envvar="OMNILOC_DATA",
                                              help="Folder of public datasets (default ../shared/data)."),
     test_file: Optional[Path] = typer.Option(None, help="ujiindoorloc: evaluate on this CSV; train on all of trainingData."),
+    test_site: Optional[Path] = typer.Option(None, help="indoor-competition: also evaluate on this site folder, "
+                                             "after training on --finetune-fraction of its paths."),
+    finetune_fraction: Optional[float] = typer.Option(None, help="indoor-competition with --test-site: share of "
+                                                      "that site's training paths to train on (default 0.5)."),
     overwrite: bool = typer.Option(False, help="Replace the contents of an existing output folder."),
 ):
     """Run a benchmark suite and write results.json, report.md and plots."""
@@ -261,7 +265,8 @@ def bench(
 
     with _console().status(f"running bench {suite}" + (" (quick)" if quick else "")):
         results = run_suite(suite, out, quick=quick, data_root=data_root, overwrite=overwrite,
-                            command=_command_line(), test_file=test_file)
+                            command=_command_line(), test_file=test_file, test_site=test_site,
+                            finetune_fraction=finetune_fraction)
     rows = {r.get("label", r["method"]): r["metrics"] for r in results["runs"]}
     _print_metrics(rows, f"bench {suite} ({out / 'results.json'})")
 

@@ -18,6 +18,9 @@ SUITES: dict[str, str] = {
     "ujiindoorloc": "omniloc.bench.ujiindoorloc:run",
     "sim-office": "omniloc.bench.sim_office:run",
     "maze": "omniloc.bench.maze:run",
+    "indoor-competition": "omniloc.bench.indoor_competition:run",
+    "transfer": "omniloc.bench.transfer:run",
+    "robustness": "omniloc.bench.robustness:run",
 }
 
 

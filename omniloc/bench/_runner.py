@@ -25,6 +25,7 @@ class MethodRun:
     timing: dict
     estimate: Estimate | None = None
     label: str | None = None
+    localizer: object | None = None        # the fitted method (not written to results.json)
 
     def to_json(self) -> dict:
         d = {"method": self.method, "dataset": self.dataset, "conf": self.conf, "metrics": self.metrics,
@@ -55,7 +56,7 @@ def run_method(name: str, train: Dataset, test: Dataset, dataset_label: str, con
     dt = time.perf_counter() - t0
     timing["predict_ms_per_sample"] = 1000.0 * dt / max(len(est), 1)
     metrics = compute_metrics(est, test, dims)
-    return MethodRun(name, dataset_label, localizer.conf, metrics, timing, est, label or name)
+    return MethodRun(name, dataset_label, localizer.conf, metrics, timing, est, label or name, localizer)
 
 class SuiteResult:
     """Collects the runs of one suite and writes ``results.json``, ``report.md`` and CDF plots."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._conf import deep_update
 from ..eval import plot_trajectories
 from ._runner import SuiteResult, run_method
 
@@ -19,6 +20,9 @@ from ._runner import SuiteResult, run_method
 #: OT-Isomap (its full-size throughput is measured separately)
 BENCH_CONF = {"n_recordings": 40, "duration_s": 120.0, "sensors": ["imu", "magnetometer", "wifi", "camera"],
               "camera": {"rate_hz": 2.0, "width": 32, "height": 32}}
+#: MTLoc runs: the fused model and its single-branch baselines (label -> branches)
+MTLOC_RUNS = {"mtloc": ["imu", "magnetometer", "wifi"], "mtloc-wifi-only": ["wifi"], "mtloc-imu-only": ["imu"],
+              "mtloc-mag-only": ["magnetometer"]}
 #: OT-Isomap runs: zone labels only, one modality each
 OTISOMAP_RUNS = {"otisomap-wifi": "wifi", "otisomap-camera": "camera"}
 
@@ -33,6 +37,10 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None) -> SuiteR
     label = "sim-office" + ("-quick" if quick else "")
     res.extra["data"] = ds.summary()
     runs = [res.add(run_method(name, train, test, label, val=val)) for name in suitable_methods(ds)]
+    mtloc_base = {"trainer": {"progress": not quick}}
+    for run_label, branches in MTLOC_RUNS.items():
+        runs.append(res.add(run_method("mtloc", train, test, label, conf=deep_update(mtloc_base, {"branches": branches}),
+                                       preset="quick" if quick else None, label=run_label, val=val)))
     quick_conf = {"metric": {"epochs": 2}, "embedding": {"steps": 100}, "trainer": {"progress": False}} if quick else None
     for run_label, preset in OTISOMAP_RUNS.items():
         runs.append(res.add(run_method("otisomap", train, test, label, conf=quick_conf, preset=preset,

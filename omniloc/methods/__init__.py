@@ -21,6 +21,7 @@ _REGISTRY: dict[str, str] = {
     "knn": "omniloc.methods.knn:KNNLocalizer",
     "pdr": "omniloc.methods.pdr:PDRLocalizer",
     "otisomap": "omniloc.methods.otisomap:OTIsomapLocalizer",
+    "mtloc": "omniloc.methods.mtloc:MTLocLocalizer",
 }
 
 

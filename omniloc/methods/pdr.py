@@ -299,6 +299,23 @@ def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
                     step_units=units)
 
 
+#: metres of ground-truth track that give the start heading when there is no orientation truth
+TRACK_HEADING_M = 2.0
+
+
+def _track_direction(rec: Recording, t0: float, start: np.ndarray) -> float | None:
+    """Direction (rad, counter-clockwise from east) from ``start`` to the first ground-truth position
+    after ``t0`` at least :data:`TRACK_HEADING_M` away horizontally; None when there is none."""
+    if rec.position is None:
+        return None
+    later = rec.position[rec.t >= t0, :2] - np.asarray(start)[:2]
+    far = np.flatnonzero(np.hypot(later[:, 0], later[:, 1]) >= TRACK_HEADING_M)
+    if len(far) == 0:
+        return None
+    d = later[far[0]]
+    return float(np.arctan2(d[1], d[0]))
+
+
 class PDRLocalizer(Localizer):
     """Pedestrian dead reckoning: step detection, Weinberg step length, gyro heading about gravity.
 
@@ -352,7 +369,9 @@ class PDRLocalizer(Localizer):
         recording has no ground-truth position).
     start_heading_deg : float or None
         Device heading at the start (degrees counter-clockwise from east = world x) instead of the
-        ground-truth yaw (needed when the recording has no ground-truth orientation).
+        ground-truth yaw. Without either (real phone traces with waypoints only), the heading is
+        the direction of the ground-truth track over its first :data:`TRACK_HEADING_M` metres
+        minus the heading offset, i.e. the device is assumed to face where the walker goes.
     start_floor : int or None
         Floor reported for the whole recording instead of the ground-truth start floor.
     output : str or float
@@ -460,6 +479,9 @@ class PDRLocalizer(Localizer):
             psi0 = np.radians(float(c["start_heading_deg"]))
         elif "orientation" in gt:
             psi0 = float(yaw_from_quat(gt["orientation"][0]))
+        elif (phi0 := _track_direction(rec, t0, pos)) is not None:
+            # no orientation truth: the device is assumed to face the walking direction (minus the offset)
+            psi0 = phi0 - float(getattr(self, "heading_offset_", np.radians(c["heading_offset_deg"])))
         else:
             raise DataError(f"PDR starts from a known pose but recording '{rec.name}' has no ground-truth orientation; "
                             "set conf 'start_heading_deg' (device heading, degrees counter-clockwise from east)",

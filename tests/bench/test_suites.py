@@ -33,7 +33,7 @@ def test_sim_office_quick(tmp_path):
     run_suite("sim-office", tmp_path, quick=True)
     res = _check_results(tmp_path, "sim-office")
     methods = {r["method"] for r in res["runs"]}
-    assert {"knn", "pdr", "otisomap"} <= methods
+    assert {"knn", "pdr", "otisomap", "mtloc"} <= methods
     assert set(res["simulator"]) >= {"wifi_samples_per_s", "imu_samples_per_s", "magnetometer_samples_per_s",
                                      "camera_frames_per_s"}
 
@@ -58,3 +58,32 @@ def test_maze_quick(tmp_path):
     assert [c["n_trajectories"] for c in res["error_vs_trajectories"]] == [6, 12]
     assert res["sinkhorn_step"][0]["step_ms"] > 0
     assert (tmp_path / "error_vs_trajectories.png").stat().st_size > 1000
+
+
+def test_indoor_competition_quick(tmp_path, data_root):
+    run_suite("indoor-competition", tmp_path, quick=True, data_root=data_root)
+    res = _check_results(tmp_path, "indoor-competition")
+    labels = {r.get("label", r["method"]) for r in res["runs"]}
+    assert {"mtloc", "mtloc-wifi-only", "mtloc-imu-only", "mtloc-mag-only", "knn"} <= labels
+    main = next(r for r in res["runs"] if r["method"] == "mtloc" and "label" not in r)
+    assert main["timing"]["predict_ms_per_window_unbatched"] > 0
+    # the split is by path: no path on both sides
+    assert "by path" in res["data"]["split"]
+    assert (tmp_path / "trajectory.png").stat().st_size > 1000
+
+
+def test_transfer_and_robustness_quick(tmp_path, data_root):
+    run_suite("transfer", tmp_path / "t", quick=True, data_root=data_root)
+    res = json.loads((tmp_path / "t" / "results.json").read_text())
+    assert [row["fraction"] for row in res["table_v"]] == [0.5, 1.0]
+    assert {"scratch", "fine_tuned"} <= set(res["table_v"][0])
+    assert res["transferred_frozen"]["mean_m"] > 0 and (tmp_path / "t" / "fig4_cdf.png").exists()
+    assert (tmp_path / "t" / "imu-lstm-site1.pt").exists()
+
+    run_suite("robustness", tmp_path / "r", quick=True, data_root=data_root)
+    res = json.loads((tmp_path / "r" / "results.json").read_text())
+    fig5 = res["fig5_fine_tuned"]
+    assert set(fig5) == {"imu", "magnetometer", "wifi"}
+    assert [row["removed_fraction"] for row in fig5["wifi"]] == [0.0, 0.4, 1.0]
+    assert set(res["fig6_removed_40"]) == {"scratch", "transferred", "fine-tuned"}
+    assert (tmp_path / "r" / "robustness.png").stat().st_size > 1000

@@ -303,6 +303,20 @@ def test_missing_start_pose_error_or_conf_start():
     assert np.all(est.floor == 2)
 
 
+def test_start_heading_from_the_track_without_orientation_truth():
+    # waypoint-only ground truth (real phone traces): the start heading is the track's direction
+    rec, info = synth_walk(seed=15, yaw0_deg=30.0)
+    waypoints = Recording("wp", rec.t, position=rec.position, floor=rec.floor, streams=rec.streams)
+    est, ref = fitted().predict(waypoints), fitted().predict(rec)
+    # walking straight at 30 degrees with the device facing forward: the same track as with the true yaw
+    np.testing.assert_allclose(np.degrees(yaw_from_quat(est.orientation[0])), 30.0, atol=0.5)
+    assert np.max(np.linalg.norm(est.position[:, :2] - ref.position[:, :2], axis=1)) < 0.1
+    # a track that never leaves a 2 m radius gives no heading: the error names the conf key
+    short = Recording("short", rec.t[:3], position=rec.position[:3], streams=rec.streams)
+    with pytest.raises(DataError, match="start_heading_deg"):
+        fitted().predict(short)
+
+
 def test_config_errors_and_registry():
     assert PDRLocalizer.required_streams == ("imu",)
     assert isinstance(create("pdr"), PDRLocalizer)

@@ -1,0 +1,109 @@
+"""Real phone-trace datasets of the MTLoc suites, loaded and split the same way in every suite.
+
+* **Indoor Location Competition 2.0, site1** (``indoor-location-competition-20/site1``): 200 paths
+  on 5 floors, one phone. Split by path: 70 % train, 10 % validation (early stopping), 20 % test,
+  drawn per floor with a fixed seed so every floor is in every split.
+* **IPIN 2023 track 3** (``ipin2023-track3``): 50 logs of 14 trials (routes), 2 phone models.
+  Split by *trial*, so a test route is never walked in training: :data:`IPIN_TEST_TRIALS` are the
+  test routes and :data:`IPIN_VAL_TRIALS` the validation routes; the remaining trials' logs are
+  the target training pool, ordered in "rounds" (one log per trial and phone at a time) so that a
+  fraction of the pool covers as many routes as possible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import DataError
+from ..data import Dataset
+
+#: IPIN 2023 trials held out as test routes: two on floor 0, two on floor -2, one across floors
+IPIN_TEST_TRIALS = (3, 24, 27, 52)
+#: IPIN 2023 trials used for early stopping
+IPIN_VAL_TRIALS = (5, 22)
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise DataError(f"{what} not found; pass --data-root or set OMNILOC_DATA", file=path)
+    return path
+
+
+def load_indoor_competition_site(site_dir: Path, quick: bool = False, seed: int = 0,
+                                 fractions=(0.7, 0.1, 0.2)) -> Dataset:
+    """One Indoor Location Competition site with ``train`` / ``val`` / ``test`` splits by path.
+
+    Parameters
+    ----------
+    site_dir : Path
+        A site folder (``.../indoor-location-competition-20/site1``).
+    quick : bool
+        Only 4 paths per floor (seconds to load and train).
+    seed : int
+        Seed of the per-floor split.
+    fractions : (train, val, test)
+        Shares of each floor's paths.
+    """
+    from ..data.loaders import load_indoor_competition
+
+    ds = load_indoor_competition(_require(Path(site_dir), "Indoor Location Competition site folder"),
+                                 max_paths_per_floor=4 if quick else None)
+    rng = np.random.default_rng(seed)
+    splits = {"train": [], "val": [], "test": []}
+    by_floor: dict[int, list[str]] = {}
+    for name, rec in ds.recordings.items():
+        by_floor.setdefault(int(rec.floor[0]), []).append(name)
+    for floor in sorted(by_floor):
+        names = sorted(by_floor[floor])
+        names = [names[i] for i in rng.permutation(len(names))]
+        n_test = max(1, int(round(fractions[2] * len(names))))
+        n_val = max(1, int(round(fractions[1] * len(names)))) if len(names) > 2 else 0
+        splits["test"] += names[:n_test]
+        splits["val"] += names[n_test:n_test + n_val]
+        splits["train"] += names[n_test + n_val:]
+    ds.splits = {k: sorted(v) for k, v in splits.items()}
+    ds.provenance = dict(ds.provenance, bench_split=f"by path, per floor, {fractions} train/val/test, seed {seed}")
+    return ds
+
+
+def load_ipin2023_split(data_root: Path, quick: bool = False) -> Dataset:
+    """IPIN 2023 track 3 with ``train`` / ``val`` / ``test`` splits by trial (route).
+
+    ``train`` is ordered in rounds (see the module docstring), so ``train[:k]`` is a sensible
+    fraction of the target data. ``quick`` keeps two logs per split.
+    """
+    from ..data.loaders import load_ipin2023
+
+    src = _require(Path(data_root) / "ipin2023-track3", "IPIN 2023 track 3 folder")
+    trials = (1, 2, 3, 5) if quick else None
+    ds = load_ipin2023(src, trials=trials)
+    test, val, pool = [], [], []
+    for name, rec in sorted(ds.recordings.items()):
+        trial = int(rec.meta["trial"])
+        (test if trial in IPIN_TEST_TRIALS else val if trial in IPIN_VAL_TRIALS else pool).append(name)
+    if quick:
+        pool, val, test = pool[:2], val[:2], test[:2]
+    # rounds: the k-th log of every (trial, phone) pair before any (k+1)-th one
+    key = {}
+    for name in pool:
+        meta = ds.recordings[name].meta
+        key[name] = (int(meta["repetition"]), int(meta["trial"]), str(meta["phone_model"]))
+    counts: dict[tuple, int] = {}
+    ordered = []
+    for name in sorted(pool, key=lambda n: key[n]):
+        pair = key[name][1:]
+        counts[pair] = counts.get(pair, 0) + 1
+        ordered.append((counts[pair], key[name][1], key[name][2], name))
+    ds.splits = {"train": [n for *_, n in sorted(ordered)], "val": sorted(val), "test": sorted(test)}
+    ds.provenance = dict(ds.provenance, bench_split=f"by trial: test {IPIN_TEST_TRIALS}, val {IPIN_VAL_TRIALS}, "
+                                                    "train = the other trials, ordered in rounds")
+    return ds
+
+
+def first_fraction(ds: Dataset, split: str, fraction: float) -> Dataset:
+    """The first ``ceil(fraction * n)`` recordings of ``split`` in its stored order (nested fractions)."""
+    names = list(ds.splits[split])
+    k = int(np.ceil(fraction * len(names) - 1e-9))
+    return ds.subset(names[:max(k, 1)], name=f"{ds.name}/{split}-{fraction:.3f}")

@@ -1,0 +1,124 @@
+"""Bench suite ``indoor-competition``: MTLoc on real phone traces (Indoor Location Competition 2.0).
+
+Site1 (5 floors of a shopping mall, 200 paths, one phone) split by path per floor: 70 % train,
+10 % validation (early stopping), 20 % test (:func:`omniloc.bench._phone.load_indoor_competition_site`).
+Estimates are made every 0.1 s (MTLoc windows) or per WiFi scan (knn) inside each test path's
+waypoint span and scored against the waypoints interpolated in time.
+
+Runs: ``mtloc`` (IMU + magnetometer + WiFi, floor head), each branch alone (``imu-only``,
+``mag-only``, ``wifi-only``), ``knn`` WiFi fingerprinting, and ``pdr`` when it applies.
+Targets (issue 4): mean 2-D error <= 2.5 m, floor hit >= 99 %, inference <= 2 ms per window on CPU.
+
+With ``test_site`` (another site folder), MTLoc is then evaluated on that site after training on
+``finetune_fraction`` of its training paths, with the IMU-LSTM pretrained on site1 and
+fine-tuned, next to the same model trained from scratch on the same paths.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._conf import deep_update
+from ..eval import plot_trajectories
+from ._phone import first_fraction, load_indoor_competition_site
+from ._runner import SuiteResult, run_method
+from .sim_office import MTLOC_RUNS as SIM_OFFICE_MTLOC_RUNS
+
+#: MTLoc runs of the suite (the same as the simulated office's): label -> branches
+MTLOC_RUNS = SIM_OFFICE_MTLOC_RUNS
+
+
+def _try(res: SuiteResult, name: str, *args, **kwargs):
+    """``run_method``; a method that cannot run on this data is reported, not fatal."""
+    from .._errors import DataError
+
+    try:
+        return res.add(run_method(name, *args, **kwargs))
+    except DataError as e:
+        res.sections.append(f"`{kwargs.get('label') or name}` does not apply here: {e}")
+        return None
+
+
+def window_latency_ms(loc, rec, repeats: int = 20) -> float:
+    """Median wall time of predicting from the last 1.5 s of a recording (a few windows, batch of
+    a few) on this CPU, divided by the number of windows: milliseconds per window, unbatched."""
+    t_end = max(float(s.t[-1]) for s in rec.streams.values() if len(s.t))
+    t_start = t_end - 1.5
+    one = rec.crop(min(t_start, float(rec.t[-1])), t_end)
+    times, n = [], 1
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        n = max(len(loc.predict(one)), 1)
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * float(np.median(times[1:])) / n
+
+
+def run(out: Path, quick: bool = False, data_root: Path | None = None, test_site: Path | None = None,
+        finetune_fraction: float = 0.5, seed: int = 0) -> SuiteResult:
+    res = SuiteResult("indoor-competition", out, quick)
+    site_dir = Path(data_root) / "indoor-location-competition-20" / "site1"
+    ds = load_indoor_competition_site(site_dir, quick=quick, seed=seed)
+    train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
+    label = "ilc-site1" + ("-quick" if quick else "")
+    res.extra["data"] = {"summary": ds.summary(), "split": ds.provenance.get("bench_split"),
+                         "wifi": {k: v for k, v in ds.provenance.items() if "wifi" in k}}
+    base = {"trainer": {"progress": not quick}, "streams": {"wifi": "wifi"}}
+    preset = "quick" if quick else None
+
+    runs = []
+    for run_label, branches in MTLOC_RUNS.items():
+        runs.append(_try(res, "mtloc", train, test, label, conf=deep_update(base, {"branches": branches}),
+                         preset=preset, label=run_label, val=val))
+    runs.append(_try(res, "knn", train, test, label, val=val))
+    runs.append(_try(res, "pdr", train, test, label, val=val))
+    runs = [r for r in runs if r is not None]
+    res.sections.append(res.cdf(runs, test, "error_cdf.png", f"{label}: 2-D position error CDF"))
+    main = next((r for r in runs if r.label == "mtloc"), None)
+    if main is not None:
+        first = sorted(test.recordings)[0]
+        plot_trajectories(test, {r.label: r.estimate for r in runs if r.label in ("mtloc", "knn")},
+                          out / "trajectory.png", recording=first)
+        res.sections.append(f"![trajectory {first}](trajectory.png)")
+        m = main.metrics
+        latency = window_latency_ms(main.localizer, test[first])
+        main.timing["predict_ms_per_window_unbatched"] = latency
+        res.sections.append(
+            f"Targets: mean 2-D error <= 2.5 m (got {m['pos_err_mean_m']:.2f} m), floor hit >= 99 % "
+            f"(got {100 * m.get('floor_hit_rate', float('nan')):.1f} %), inference <= 2 ms per window "
+            f"(batched: {main.timing['predict_ms_per_sample']:.3f} ms per window; a few windows at a time: "
+            f"{latency:.2f} ms per window).")
+
+    if test_site is not None:
+        _other_site(res, Path(test_site), train, val, float(finetune_fraction), quick, seed, base)
+    return res
+
+
+def _other_site(res: SuiteResult, site_dir: Path, source_train, source_val, fraction: float, quick: bool,
+                seed: int, base: dict) -> None:
+    """Pretrain the IMU-LSTM on site1, train on ``fraction`` of another site's paths, test there."""
+    import tempfile
+
+    from ..methods.mtloc import pretrain_imu_lstm
+
+    other = load_indoor_competition_site(site_dir, quick=quick, seed=seed)
+    sub = first_fraction(other, "train", fraction)
+    test, val = other.split("test"), other.split("val")
+    label = f"{site_dir.name}-{fraction:.0%}"
+    preset = "quick" if quick else None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "imu-lstm.pt"
+        pretrain_imu_lstm(source_train, base, preset=preset, val=source_val, path=path)
+        runs = [
+            _try(res, "mtloc", sub, test, label, conf=deep_update(base, {"imu_transfer": str(path), "imu_trainable": True}),
+                 preset=preset, label=f"mtloc fine-tuned ({site_dir.name}, {fraction:.0%} of its paths)", val=val),
+            _try(res, "mtloc", sub, test, label, conf=base, preset=preset,
+                 label=f"mtloc from scratch ({site_dir.name}, {fraction:.0%} of its paths)", val=val),
+        ]
+    runs = [r for r in runs if r is not None]
+    res.extra["test_site"] = {"dir": str(site_dir), "finetune_fraction": fraction, "train_paths": len(sub),
+                              "test_paths": len(test)}
+    if runs:
+        res.sections.append(res.cdf(runs, test, "test_site_cdf.png", f"{site_dir.name}: 2-D error CDF"))

@@ -1,0 +1,145 @@
+"""Bench suite ``transfer``: MTLoc's transfer-learning sweep (paper Sec. IV-C/D, Table V, Fig. 4).
+
+Source building: Indoor Location Competition 2.0 site1 (a mall in Hangzhou, one OPPO phone); the
+IMU-LSTM is pretrained there as a position regressor (Table IV). Target building: IPIN 2023
+track 3 (a museum in Nuremberg, two Samsung phones), split by route
+(:func:`omniloc.bench._phone.load_ipin2023_split`). On growing fractions 1/8 ... 8/8 of the
+target's training logs (nested, in rounds) the fused model is trained
+
+* from scratch (no transfer),
+* with the transferred IMU-LSTM fine-tuned (``imu_trainable = True``),
+
+and, on all of the target training logs, with the transferred IMU-LSTM frozen (the paper's
+"transferred model", its 0 % fine-tuning row). Every model is tested on the same held-out routes.
+
+The paper's finding to check: about 60 % of the target data with transfer beats 100 % from scratch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._conf import deep_update
+from ..data import Dataset
+from ..eval import errors_for
+from ._phone import first_fraction, load_indoor_competition_site, load_ipin2023_split
+from ._runner import SuiteResult, run_method
+
+FRACTIONS = [k / 8 for k in range(1, 9)]
+
+
+@dataclass
+class TransferSetup:
+    """What the ``transfer`` and ``robustness`` suites share: data, confs and the pretrained IMU-LSTM."""
+
+    target: Dataset           # IPIN 2023, split by route (train in rounds / val / test)
+    base: dict                # conf shared by every MTLoc run
+    preset: str | None        # "quick" for --quick, else None
+    transfer: dict            # conf that loads the pretrained IMU-LSTM
+    label: str                # dataset label of the runs
+    info: dict                # data and pretraining summary for results.json
+
+    @property
+    def val(self) -> Dataset:
+        return self.target.split("val")
+
+    @property
+    def test(self) -> Dataset:
+        return self.target.split("test")
+
+
+def prepare(out: Path, quick: bool, data_root: Path, seed: int = 0) -> TransferSetup:
+    """Load source and target, pretrain the IMU-LSTM on the source (saved in ``out``)."""
+    from ..methods.mtloc import pretrain_imu_lstm
+
+    source = load_indoor_competition_site(Path(data_root) / "indoor-location-competition-20" / "site1",
+                                          quick=quick, seed=seed)
+    target = load_ipin2023_split(data_root, quick=quick)
+    base = {"trainer": {"progress": not quick}, "seed": seed, "streams": {"wifi": "wifi"}}
+    preset = "quick" if quick else None
+    path = Path(out) / "imu-lstm-site1.pt"
+    state = pretrain_imu_lstm(source.split("train"), base, preset=preset, val=source.split("val"), path=path)
+    info = {"source": source.summary(), "target": target.summary(), "target_split": target.provenance["bench_split"],
+            "pretrain": {k: state[k] for k in ("n_windows", "epochs", "loss", "val_pos_err_m") if k in state},
+            "imu_lstm": path.name}
+    return TransferSetup(target, base, preset, {"imu_transfer": str(path)}, "ipin2023" + ("-quick" if quick else ""),
+                         info)
+
+
+def error_stats(run, truth) -> dict:
+    """Mean and standard deviation of the 2-D error (Table V's columns), metres."""
+    e = errors_for(run.estimate, truth, 2)
+    e = e[np.isfinite(e)]
+    return {"mean_m": float(e.mean()), "std_m": float(e.std()), "median_m": float(np.median(e)), "n": int(len(e))}
+
+
+def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int = 0) -> SuiteResult:
+    res = SuiteResult("transfer", out, quick)
+    setup = prepare(out, quick, data_root, seed)
+    res.extra["data"] = setup.info
+    target, base, preset, transfer, label = setup.target, setup.base, setup.preset, setup.transfer, setup.label
+    val, test = setup.val, setup.test
+    fractions = [0.5, 1.0] if quick else FRACTIONS
+
+    table = []
+    fine, scratch = {}, {}
+    for f in fractions:
+        sub = first_fraction(target, "train", f)
+        scratch[f] = res.add(run_method("mtloc", sub, test, label, conf=base, preset=preset, val=val,
+                                        label=f"scratch {f:.1%}"))
+        fine[f] = res.add(run_method("mtloc", sub, test, label, conf=deep_update(base, dict(transfer, imu_trainable=True)),
+                                     preset=preset, val=val, label=f"fine-tuned {f:.1%}"))
+        table.append({"fraction": f, "logs": len(sub), "scratch": error_stats(scratch[f], test),
+                      "fine_tuned": error_stats(fine[f], test)})
+    frozen = res.add(run_method("mtloc", target.split("train"), test, label,
+                                conf=deep_update(base, dict(transfer, imu_trainable=False)), preset=preset, val=val,
+                                label="transferred (IMU-LSTM frozen) 100%"))
+    res.extra["table_v"] = table
+    res.extra["transferred_frozen"] = error_stats(frozen, test)
+
+    full = scratch[fractions[-1]]
+    beats = [t["fraction"] for t in table if t["fine_tuned"]["mean_m"] < table[-1]["scratch"]["mean_m"]]
+    res.extra["finding"] = {"scratch_100_mean_m": table[-1]["scratch"]["mean_m"],
+                            "fine_tuned_fractions_beating_scratch_100": beats}
+    rows = "\n".join(f"| {t['fraction']:.1%} | {t['logs']} | {t['fine_tuned']['mean_m']:.2f} ± {t['fine_tuned']['std_m']:.2f} | "
+                     f"{t['scratch']['mean_m']:.2f} ± {t['scratch']['std_m']:.2f} |" for t in table)
+    fz = res.extra["transferred_frozen"]
+    res.sections.append("Table V (mean ± std of the 2-D error on the held-out routes, metres):\n\n"
+                        "| target data | logs | transfer + fine-tuning | from scratch |\n|---|---|---|---|\n" + rows +
+                        f"\n\nTransferred model (IMU-LSTM frozen, all target training logs): {fz['mean_m']:.2f} ± "
+                        f"{fz['std_m']:.2f} m.\n\nFine-tuned fractions whose mean error beats 100 % from scratch "
+                        f"({full.metrics['pos_err_mean_m']:.2f} m): {', '.join(f'{b:.1%}' for b in beats) or 'none'}.")
+    res.sections.append(res.cdf([fine[f] for f in fractions] + [full, frozen], test, "fig4_cdf.png",
+                                f"{label}: error CDF by share of target data (Fig. 4)"))
+    _plot_sweep(table, fz["mean_m"], out / "sweep.png")
+    res.sections.append("![mean error against target data](sweep.png)")
+    return res
+
+
+def _plot_sweep(table: list[dict], frozen_m: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .._io import atomic_path
+
+    f = [100 * t["fraction"] for t in table]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for key, name, style in (("fine_tuned", "transfer + fine-tuning", "o-"), ("scratch", "from scratch", "s--")):
+        m = np.array([t[key]["mean_m"] for t in table])
+        s = np.array([t[key]["std_m"] for t in table])
+        ax.plot(f, m, style, label=name)
+        ax.fill_between(f, m - s, m + s, alpha=0.12)
+    ax.axhline(frozen_m, color="gray", ls=":", label="transferred, frozen (100 %)")
+    ax.set_xlabel("target training data (%)")
+    ax.set_ylabel("2-D error, mean ± std (m)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

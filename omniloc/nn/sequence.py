@@ -1,0 +1,228 @@
+"""Sequence and multimodal-fusion blocks: LSTM window encoders, masked modality branches,
+modality dropout, and MTLoc's fused network (Wei & Radu, Table I).
+
+Every block takes ``float`` tensors and follows the device and dtype of its parameters.
+Missing modalities are handled by :class:`MaskedBranch`: the branch output of a window whose
+modality is missing is a learned "missing" embedding, so the fused layers are told that the
+modality is absent instead of receiving zeros that look like a real feature vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .encoders import MLP
+
+__all__ = ["LSTMEncoder", "MaskedBranch", "modality_dropout", "MultimodalRegressor", "IMURegressor",
+           "parameter_rows", "format_parameter_table"]
+
+
+class LSTMEncoder(nn.Module):
+    """One-layer LSTM over a window; the last hidden state is the window's feature.
+
+    Parameters
+    ----------
+    in_features : int
+        Channels per time step (e.g. 6 for accelerometer + gyroscope axes, 2 for their magnitudes).
+    hidden : int
+        Hidden units (128 in MTLoc's IMU-LSTM and MAG-LSTM).
+
+    Shapes
+    ------
+    ``(B, T, in_features)`` -> ``(B, hidden)``.
+
+    Notes
+    -----
+    PyTorch's LSTM has two bias vectors per gate block (``b_ih`` and ``b_hh``), Keras' one, so
+    this block has ``4 * hidden`` more parameters than the same layer in Keras:
+    ``4 * (hidden * (in_features + hidden) + 2 * hidden)``.
+    """
+
+    def __init__(self, in_features: int, hidden: int = 128):
+        super().__init__()
+        self.lstm = nn.LSTM(int(in_features), int(hidden), num_layers=1, batch_first=True)
+        self.in_features, self.out_dim = int(in_features), int(hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h, _) = self.lstm(x)
+        return h[-1]
+
+
+class MaskedBranch(nn.Module):
+    """A modality encoder whose output is a learned "missing" embedding where the modality is absent.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        Maps ``(B, ...)`` inputs to ``(B, out_dim)``; must have an ``out_dim`` attribute.
+
+    Shapes
+    ------
+    ``x``: ``(B, ...)``, ``present``: ``(B,)`` bool -> ``(B, out_dim)``.
+
+    Notes
+    -----
+    Rows with ``present = False`` are zeroed before the encoder (so NaN or garbage there cannot
+    leak through the arithmetic) and their output is :attr:`missing`, whatever their input.
+    A learned embedding rather than zeros plus a mask channel keeps the fused vector at
+    ``sum(out_dim)`` (384 in MTLoc, as Table I) while letting the fusion layer distinguish
+    "absent" from any real feature.
+    """
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.out_dim = int(encoder.out_dim)
+        self.missing = nn.Parameter(torch.zeros(self.out_dim))
+
+    def forward(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        keep = present.reshape((-1,) + (1,) * (x.dim() - 1)).to(torch.bool)
+        feat = self.encoder(torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device)))
+        return torch.where(present.reshape(-1, 1).to(torch.bool), feat, self.missing.to(feat.dtype))
+
+
+def modality_dropout(present: torch.Tensor, p: Sequence[float] | torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Randomly remove present modalities (training-time augmentation for missing sensors).
+
+    Parameters
+    ----------
+    present : (B, K) bool
+        Which of K modalities each sample has.
+    p : (K,) float
+        Probability of removing modality ``k`` from a sample that has it (independently per sample
+        and modality).
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    (B, K) bool
+        ``present`` with the removed entries set to False (absent ones stay absent).
+    """
+    p = torch.as_tensor(p, dtype=torch.float32, device=present.device).reshape(1, -1)
+    if not bool((p > 0).any()):
+        return present
+    u = torch.rand(present.shape, generator=generator, device=present.device if generator is None else "cpu")
+    return present & (u.to(present.device) >= p)
+
+
+class MultimodalRegressor(nn.Module):
+    """Modality branches -> concatenation -> FC -> 2-D position, plus an optional floor classifier.
+
+    MTLoc's network (Table I) with ``branches`` ``{"imu": LSTM, "magnetometer": LSTM, "wifi": DNN}``:
+    each branch is a :class:`MaskedBranch`, the fused vector (``sum`` of the branch widths, 384)
+    goes through ``Linear(fused, fusion_hidden) -> ReLU -> Dropout``, then ``Linear(fusion_hidden, 2)``
+    gives the (normalised) position and ``Linear(fusion_hidden, n_floor_classes)`` the floor
+    logits (only when ``n_floor_classes >= 2``).
+
+    Parameters
+    ----------
+    encoders : mapping name -> nn.Module
+        One encoder per modality, in fusion order; each with an ``out_dim`` attribute.
+    fusion_hidden : int
+    n_floor_classes : int
+        0 or 1: no floor head.
+    dropout : float
+        Dropout on the fused hidden layer.
+
+    Shapes
+    ------
+    ``inputs[name]``: ``(B, ...)``, ``present``: ``(B, K)`` bool in the order of ``encoders`` ->
+    ``position (B, 2)``, ``floor_logits (B, n_floor_classes)`` or None.
+    """
+
+    def __init__(self, encoders: Mapping[str, nn.Module], fusion_hidden: int = 128, n_floor_classes: int = 0,
+                 dropout: float = 0.0):
+        super().__init__()
+        if not encoders:
+            raise ValueError("MultimodalRegressor needs at least one modality encoder")
+        self.names = list(encoders)
+        self.branches = nn.ModuleDict({k: MaskedBranch(v) for k, v in encoders.items()})
+        fused = sum(b.out_dim for b in self.branches.values())
+        self.fusion = nn.Sequential(nn.Linear(fused, int(fusion_hidden)), nn.ReLU(), nn.Dropout(float(dropout)))
+        self.position_head = nn.Linear(int(fusion_hidden), 2)
+        self.floor_head = nn.Linear(int(fusion_hidden), int(n_floor_classes)) if n_floor_classes >= 2 else None
+        self.fused_dim = int(fused)
+
+    def forward(self, inputs: Mapping[str, torch.Tensor], present: torch.Tensor):
+        feats = [self.branches[k](inputs[k], present[:, i]) for i, k in enumerate(self.names)]
+        h = self.fusion(torch.cat(feats, dim=1))
+        logits = self.floor_head(h) if self.floor_head is not None else None
+        return self.position_head(h), logits
+
+    def parameter_rows(self, input_shapes: Mapping[str, tuple] | None = None) -> list[tuple[str, tuple, int]]:
+        """Rows ``(block, output shape, trainable parameters)`` in the layout of the paper's Table I.
+
+        ``input_shapes`` (name -> per-sample input shape) adds 0-parameter input rows.
+        """
+        rows: list[tuple[str, tuple, int]] = []
+        for k in self.names:
+            br = self.branches[k]
+            if input_shapes and k in input_shapes:
+                rows.append((f"input ({k})", tuple(input_shapes[k]), 0))
+            enc = br.encoder
+            if isinstance(enc, MLP):
+                linears = [m for m in enc.net if isinstance(m, nn.Linear)]
+                for j, lin in enumerate(linears):
+                    rows.append((f"FC {j + 1} ({k})", (lin.out_features,), _count(lin)))
+            elif isinstance(enc, LSTMEncoder):
+                rows.append((f"LSTM ({k})", (enc.out_dim,), _count(enc)))
+            else:
+                rows.append((f"encoder ({k})", (br.out_dim,), _count(enc)))
+            rows.append((f"missing embedding ({k})", (br.out_dim,), _count(br.missing)))
+        rows.append(("fusion (concat)", (self.fused_dim,), 0))
+        rows.append(("FC fusion", (self.fusion[0].out_features,), _count(self.fusion)))
+        rows.append(("FC position", (2,), _count(self.position_head)))
+        if self.floor_head is not None:
+            rows.append(("FC floor", (self.floor_head.out_features,), _count(self.floor_head)))
+        return rows
+
+
+class IMURegressor(nn.Module):
+    """MTLoc's pretraining model (Sec. IV-B): IMU-LSTM + linear layer -> 2-D position.
+
+    Parameters
+    ----------
+    in_features, hidden : int
+        As :class:`LSTMEncoder`.
+
+    Shapes
+    ------
+    ``(B, T, in_features)`` -> ``(B, 2)``.
+    """
+
+    def __init__(self, in_features: int, hidden: int = 128):
+        super().__init__()
+        self.encoder = LSTMEncoder(in_features, hidden)
+        self.head = nn.Linear(int(hidden), 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def _count(obj) -> int:
+    """Trainable parameters of a module or a single parameter (counted even when frozen)."""
+    if isinstance(obj, nn.Parameter):
+        return int(obj.numel())
+    return int(sum(p.numel() for p in obj.parameters()))
+
+
+def parameter_rows(module: nn.Module) -> list[tuple[str, tuple, int]]:
+    """Rows ``(name, shape, parameters)`` for every parameter of ``module`` (generic fallback)."""
+    return [(name, tuple(p.shape), int(p.numel())) for name, p in module.named_parameters()]
+
+
+def format_parameter_table(rows: Sequence[tuple[str, tuple, int]], title: str = "") -> str:
+    """A fixed-width text table of ``rows`` with a total line."""
+    w = max([len("block")] + [len(r[0]) for r in rows])
+    lines = [title] if title else []
+    lines.append(f"{'block':<{w}}  {'shape':>12}  {'parameters':>10}")
+    lines.append("-" * (w + 26))
+    for name, shape, n in rows:
+        lines.append(f"{name:<{w}}  {'*'.join(str(s) for s in shape):>12}  {n:>10,}")
+    lines.append("-" * (w + 26))
+    lines.append(f"{'total':<{w}}  {'':>12}  {sum(r[2] for r in rows):>10,}")
+    return "\n".join(lines)
