@@ -85,6 +85,9 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, test_site
         m = main.metrics
         latency = window_latency_ms(main.localizer, test[first])
         main.timing["predict_ms_per_window_unbatched"] = latency
+        rows, text = main.localizer.parameter_table()
+        res.extra["parameters"] = int(sum(r[2] for r in rows))
+        res.sections.append("MTLoc parameter table (this run's access-point vocabulary):\n\n```\n" + text + "\n```")
         res.sections.append(
             f"Targets: mean 2-D error <= 2.5 m (got {m['pos_err_mean_m']:.2f} m), floor hit >= 99 % "
             f"(got {100 * m.get('floor_hit_rate', float('nan')):.1f} %), inference <= 2 ms per window "

@@ -36,7 +36,8 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None) -> SuiteR
     train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
     label = "sim-office" + ("-quick" if quick else "")
     res.extra["data"] = ds.summary()
-    runs = [res.add(run_method(name, train, test, label, val=val)) for name in suitable_methods(ds)]
+    runs = [res.add(run_method(name, train, test, label, val=val)) for name in suitable_methods(ds)
+            if name not in MTLOC_RUNS]
     mtloc_base = {"trainer": {"progress": not quick}}
     for run_label, branches in MTLOC_RUNS.items():
         runs.append(res.add(run_method("mtloc", train, test, label, conf=deep_update(mtloc_base, {"branches": branches}),

@@ -605,7 +605,8 @@ class MTLocLocalizer(Localizer):
 
     name: ClassVar[str] = "mtloc"
     #: empty: any one of the modalities is enough, so the demo and benches add MTLoc explicitly
-    required_streams: ClassVar[tuple[str, ...]] = ()
+    #: what the default conf fuses (``branches`` may use fewer)
+    required_streams: ClassVar[tuple[str, ...]] = ("imu", "magnetometer", "wifi")
     default_conf: ClassVar[dict] = {
         "branches": ["imu", "magnetometer", "wifi"],
         "streams": {"imu": None, "magnetometer": None, "wifi": None},

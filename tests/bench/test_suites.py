@@ -61,8 +61,14 @@ def test_maze_quick(tmp_path):
 
 
 def test_indoor_competition_quick(tmp_path, data_root):
-    run_suite("indoor-competition", tmp_path, quick=True, data_root=data_root)
+    # --test-site pointed at site1 itself exercises the fine-tuning path (only site1 is in the data folder)
+    site = data_root / "indoor-location-competition-20" / "site1"
+    run_suite("indoor-competition", tmp_path, quick=True, data_root=data_root, test_site=site, finetune_fraction=0.5)
     res = _check_results(tmp_path, "indoor-competition")
+    assert res["test_site"]["finetune_fraction"] == 0.5 and res["test_site"]["train_paths"] >= 1
+    assert {"mtloc fine-tuned (site1, 50% of its paths)", "mtloc from scratch (site1, 50% of its paths)"} <= {
+        r.get("label") for r in res["runs"]}
+    assert (tmp_path / "test_site_cdf.png").stat().st_size > 1000
     labels = {r.get("label", r["method"]) for r in res["runs"]}
     assert {"mtloc", "mtloc-wifi-only", "mtloc-imu-only", "mtloc-mag-only", "knn"} <= labels
     main = next(r for r in res["runs"] if r["method"] == "mtloc" and "label" not in r)
