@@ -6,8 +6,9 @@
 * **IPIN 2023 track 3** (``ipin2023-track3``): 50 logs of 14 trials (routes), 2 phone models.
   Split by *trial*, so a test route is never walked in training: :data:`IPIN_TEST_TRIALS` are the
   test routes and :data:`IPIN_VAL_TRIALS` the validation routes; the remaining trials' logs are
-  the target training pool, ordered in "rounds" (one log per trial and phone at a time) so that a
-  fraction of the pool covers as many routes as possible.
+  the target training pool, ordered in "rounds" (one log per trial and phone at a time, the
+  floors taking turns inside a round) so that a fraction of the pool covers as many routes and
+  floors as possible.
 """
 
 from __future__ import annotations
@@ -85,18 +86,22 @@ def load_ipin2023_split(data_root: Path, quick: bool = False) -> Dataset:
         (test if trial in IPIN_TEST_TRIALS else val if trial in IPIN_VAL_TRIALS else pool).append(name)
     if quick:
         pool, val, test = pool[:2], val[:2], test[:2]
-    # rounds: the k-th log of every (trial, phone) pair before any (k+1)-th one
-    key = {}
-    for name in pool:
-        meta = ds.recordings[name].meta
-        key[name] = (int(meta["repetition"]), int(meta["trial"]), str(meta["phone_model"]))
+    # rounds: the k-th log of every (trial, phone) pair before any (k+1)-th one; inside a round the
+    # floors take turns (round robin over the trials' floors), so a small share covers every floor
     counts: dict[tuple, int] = {}
-    ordered = []
-    for name in sorted(pool, key=lambda n: key[n]):
-        pair = key[name][1:]
+    rounds: dict[int, dict[int, list[str]]] = {}
+    for name in sorted(pool, key=lambda n: (int(ds.recordings[n].meta["repetition"]), n)):
+        rec = ds.recordings[name]
+        pair = (int(rec.meta["trial"]), str(rec.meta["phone_model"]))
         counts[pair] = counts.get(pair, 0) + 1
-        ordered.append((counts[pair], key[name][1], key[name][2], name))
-    ds.splits = {"train": [n for *_, n in sorted(ordered)], "val": sorted(val), "test": sorted(test)}
+        floor = int(np.bincount(rec.floor - rec.floor.min()).argmax() + rec.floor.min())
+        rounds.setdefault(counts[pair], {}).setdefault(floor, []).append(name)
+    ordered = []
+    for k in sorted(rounds):
+        queues = [sorted(v, key=lambda n: (int(ds.recordings[n].meta["trial"]), n)) for _, v in sorted(rounds[k].items())]
+        while any(queues):
+            ordered += [q.pop(0) for q in queues if q]
+    ds.splits = {"train": ordered, "val": sorted(val), "test": sorted(test)}
     ds.provenance = dict(ds.provenance, bench_split=f"by trial: test {IPIN_TEST_TRIALS}, val {IPIN_VAL_TRIALS}, "
                                                     "train = the other trials, ordered in rounds")
     return ds
