@@ -361,7 +361,8 @@ class MTLocWindows:
 
 
 def _find_stream(rec: Recording, kind: str, name: str | None) -> Stream | None:
-    """The stream ``name`` (which must be of ``kind``), or the only one of ``kind``; None if absent."""
+    """The stream ``name`` (which must be of ``kind``), else the only one of ``kind`` or, among several,
+    the one named like the kind (``wifi`` next to a ``ble`` stream of kind wifi); None if absent."""
     if name is not None:
         s = rec.streams.get(name)
         if s is not None and s.kind != kind:
@@ -369,6 +370,8 @@ def _find_stream(rec: Recording, kind: str, name: str | None) -> Stream | None:
                             field=f"streams/{name}")
         return s
     found = rec.streams_of_kind(kind)
+    if len(found) > 1 and kind in found:
+        return found[kind]
     if len(found) > 1:
         raise DataError(f"recording '{rec.name}' has several {kind} streams {sorted(found)}; name one in the conf "
                         f"('streams': {{'{kind}': NAME}})", field="streams")

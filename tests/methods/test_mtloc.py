@@ -111,6 +111,19 @@ def test_wifi_latest_scan_rule_and_id_alignment():
         align_access_points(Stream("wifi", [0.0], np.zeros((1, 1))), ["a"])
 
 
+def test_stream_choice_among_several_of_one_kind():
+    from omniloc.methods.mtloc import _find_stream
+
+    rec = _toy_recording()
+    ble = Stream("wifi", [0.0], np.zeros((1, 1), np.float32), ids=["beacon"])
+    both = Recording(rec.name, rec.t, rec.position, streams=dict(rec.streams, ble=ble))
+    assert _find_stream(both, "wifi", None) is rec.streams["wifi"]           # named like its kind
+    assert _find_stream(both, "wifi", "ble") is ble
+    odd = Recording(rec.name, rec.t, rec.position, streams={"scan_a": rec.streams["wifi"], "ble": ble})
+    with pytest.raises(DataError, match="several wifi streams"):
+        _find_stream(odd, "wifi", None)
+
+
 def test_window_labels_interpolate_waypoints():
     lab = window_labels(_toy_recording(), [1.0, 3.0, 4.5])
     np.testing.assert_allclose(lab["position"][:2], [[1, 0, 1], [2, 2, 2.5]])
