@@ -56,7 +56,8 @@ def run_demo(out, seed: int = 0, overwrite: bool = False, command: str = "omnilo
         for name in names:
             progress.update(task, description=f"training {name}")
             t0 = time.perf_counter()
-            loc = methods.create(name).fit(train, val)
+            quiet = {"trainer": {"progress": False}} if "trainer" in methods.get_class(name).default_conf else None
+            loc = methods.create(name, quiet).fit(train, val)    # the demo shows its own progress
             timings[f"fit_{name}_s"] = time.perf_counter() - t0
             loc.save(out / "models" / name, overwrite=True)
             progress.update(task, description=f"localizing with {name}")
