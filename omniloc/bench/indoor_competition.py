@@ -25,11 +25,7 @@ from .._conf import deep_update
 from ..eval import plot_trajectories
 from ._phone import first_fraction, load_indoor_competition_site
 from ._runner import SuiteResult, run_method
-from .sim_office import MTLOC_RUNS as SIM_OFFICE_MTLOC_RUNS
-
-#: MTLoc runs of the suite (the same as the simulated office's): label -> branches
-MTLOC_RUNS = SIM_OFFICE_MTLOC_RUNS
-
+from .sim_office import MTLOC_RUNS  # the same runs as the simulated office's: label -> branches
 
 def _try(res: SuiteResult, name: str, *args, **kwargs):
     """``run_method``; a method that cannot run on this data is reported, not fatal."""

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .._conf import deep_update
-from ..eval import compute_metrics, errors_for
+from ..eval import compute_metrics
 from ._phone import first_fraction
 from ._runner import SuiteResult, run_method
-from .transfer import prepare
+from .transfer import error_stats, prepare
 
 MODALITIES = ("imu", "magnetometer", "wifi")
 DROP_FRACTIONS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
@@ -46,10 +46,7 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
     def removed(model, modality: str, frac: float) -> dict:
         est = model.localizer.predict(test, drop_modalities={modality: frac})
         m = compute_metrics(est, test, 2)
-        e = errors_for(est, test, 2)
-        e = e[np.isfinite(e)]
-        return {"mean_m": m["pos_err_mean_m"], "median_m": m["pos_err_median_m"], "std_m": float(e.std()),
-                "floor_hit_rate": m.get("floor_hit_rate"), "coverage": m["coverage"]}
+        return dict(error_stats(est, test), floor_hit_rate=m.get("floor_hit_rate"), coverage=m["coverage"])
 
     fig5 = {mod: [dict(removed_fraction=f, **removed(models["fine-tuned"], mod, f)) for f in fractions]
             for mod in MODALITIES}

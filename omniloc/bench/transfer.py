@@ -69,9 +69,9 @@ def prepare(out: Path, quick: bool, data_root: Path, seed: int = 0) -> TransferS
                          info)
 
 
-def error_stats(run, truth) -> dict:
+def error_stats(estimate, truth) -> dict:
     """Mean and standard deviation of the 2-D error (Table V's columns), metres."""
-    e = errors_for(run.estimate, truth, 2)
+    e = errors_for(estimate, truth, 2)
     e = e[np.isfinite(e)]
     return {"mean_m": float(e.mean()), "std_m": float(e.std()), "median_m": float(np.median(e)), "n": int(len(e))}
 
@@ -92,13 +92,13 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
                                         label=f"scratch {f:.1%}"))
         fine[f] = res.add(run_method("mtloc", sub, test, label, conf=deep_update(base, dict(transfer, imu_trainable=True)),
                                      preset=preset, val=val, label=f"fine-tuned {f:.1%}"))
-        table.append({"fraction": f, "logs": len(sub), "scratch": error_stats(scratch[f], test),
-                      "fine_tuned": error_stats(fine[f], test)})
+        table.append({"fraction": f, "logs": len(sub), "scratch": error_stats(scratch[f].estimate, test),
+                      "fine_tuned": error_stats(fine[f].estimate, test)})
     frozen = res.add(run_method("mtloc", target.split("train"), test, label,
                                 conf=deep_update(base, dict(transfer, imu_trainable=False)), preset=preset, val=val,
                                 label="transferred (IMU-LSTM frozen) 100%"))
     res.extra["table_v"] = table
-    res.extra["transferred_frozen"] = error_stats(frozen, test)
+    res.extra["transferred_frozen"] = error_stats(frozen.estimate, test)
 
     full = scratch[fractions[-1]]
     beats = [t["fraction"] for t in table if t["fine_tuned"]["mean_m"] < table[-1]["scratch"]["mean_m"]]

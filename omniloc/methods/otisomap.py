@@ -487,23 +487,20 @@ class OTIsomapLocalizer(Localizer):
 
         e = self.conf["embedding"]
         self._phi = MLP(proto_in.shape[1], 2, e["hidden"])
-        module = _EmbeddingModule(self._phi, proto_in, d_geo, y, target_zone, frac, a, b, e)
-        if not e["transport"]:
-            module.regression_target = torch.from_numpy(self._isomap_procrustes(d_geo, y, target_zone, frac, a, b))
-        elif not e["parametric"]:
-            module.free = torch.nn.Parameter(0.01 * torch.randn(len(proto_in), 2))
         steps = int(e["steps"])
+        if not e["transport"]:               # no-OT ablation: phi regresses Isomap + Procrustes
+            target = self._isomap_procrustes(d_geo, y, target_zone, frac, a, b)
+            self.train_log_ = self._fit_regression(proto_in, target, stage, steps)
+            return
+        module = _EmbeddingModule(self._phi, proto_in, d_geo, y, target_zone, frac, a, b, e)
+        if not e["parametric"]:
+            module.free = torch.nn.Parameter(0.01 * torch.randn(len(proto_in), 2))
         loader = torch.utils.data.DataLoader(torch.arange(steps), batch_size=1)
         fit_lightning(module, loader, self.conf["trainer"], stage, max_epochs=1, max_steps=steps,
                       log_every_n_steps=max(steps // 20, 1))
         self.train_log_ = np.array(module.history, dtype=np.float64).reshape(-1, 5)
         if module.free is not None:          # then phi regresses the free coordinates
-            target = module.free.detach().clone()
-            module = _EmbeddingModule(self._phi, proto_in, d_geo, y, target_zone, frac, a, b, e)
-            module.regression_target = target
-            fit_lightning(module, torch.utils.data.DataLoader(torch.arange(steps), batch_size=1),
-                          self.conf["trainer"], stage + "-regression", max_epochs=1, max_steps=steps,
-                          log_every_n_steps=max(steps // 20, 1))
+            self._fit_regression(proto_in, module.free.detach().numpy(), stage + "-regression", steps)
 
     def _predict_unit(self, inputs: np.ndarray) -> np.ndarray:
         """``phi`` on standardised features: (N, F) -> (N, 2) unit-canvas coordinates."""
@@ -511,17 +508,17 @@ class OTIsomapLocalizer(Localizer):
             self._phi.eval()
             return self._phi(torch.from_numpy(np.asarray(inputs, dtype=np.float32))).numpy().astype(np.float64)
 
-    def _fit_regression(self, proto_in: np.ndarray, target_unit: np.ndarray, stage: str, steps: int) -> None:
-        """Fine-tune ``phi`` by mean-squared regression of the prototypes onto ``target_unit`` (N, 2)."""
+    def _fit_regression(self, proto_in: np.ndarray, target_unit: np.ndarray, stage: str, steps: int) -> np.ndarray:
+        """Fit ``phi`` by mean-squared regression of the prototypes onto ``target_unit`` (N, 2).
+
+        Returns the training log, rows ``(step, mse, 0, 0, 0)`` like Algorithm 1's.
+        """
         from ..nn.training import fit_lightning
 
-        e = dict(self.conf["embedding"], steps=steps)
-        n = len(proto_in)
-        module = _EmbeddingModule(self._phi, proto_in, np.zeros((n, n)), np.zeros((1, 2)), np.zeros(1, np.int64),
-                                  np.ones((n, 1)), np.full(n, 1.0 / n), np.ones(1), e)
-        module.regression_target = torch.as_tensor(target_unit, dtype=torch.float32)
+        module = _RegressionModule(self._phi, proto_in, target_unit, float(self.conf["embedding"]["lr"]), steps)
         fit_lightning(module, torch.utils.data.DataLoader(torch.arange(steps), batch_size=1), self.conf["trainer"],
                       stage, max_epochs=1, max_steps=steps, log_every_n_steps=max(steps // 20, 1))
+        return np.array(module.history, dtype=np.float64).reshape(-1, 5)
 
     def _refine(self, proto_unit, d_geo, plans, all_canvas, all_panel, kept, target_zone, frac, a, rng) -> np.ndarray:
         """Refine Algorithm 1's prototype placement by matching geodesics (an addition to the paper).
@@ -682,8 +679,8 @@ class _EmbeddingModule(L.LightningModule):
     """Algorithm 1: ``L = KL(D_s || D_hat) + lambda <T, C>`` with ``T = Sinkhorn(C, eps_t)`` (Eq. 1-4).
 
     One training step uses every prototype (full batch); ``eps_t`` follows the annealing schedule
-    over ``conf['steps']``. With ``regression_target`` set (no-OT ablation) the step is a plain
-    mean-squared regression onto those coordinates.
+    over ``conf['steps']``. With ``free`` set (``parametric=False``) the prototypes' coordinates
+    are free parameters instead of ``phi``'s output.
     """
 
     def __init__(self, phi, proto_in, d_geo, y, target_zone, frac, a, b, conf: dict):
@@ -705,18 +702,11 @@ class _EmbeddingModule(L.LightningModule):
         self.sinkhorn = SinkhornLoss(torch.as_tensor(a, dtype=f32), torch.as_tensor(b, dtype=f32),
                                      conf["sinkhorn_iter"], conf["sinkhorn_tol"],
                                      float("inf") if conf["target_relax"] is None else float(conf["target_relax"]))
-        self.regression_target = None
         self.free = None
         self.history = []
 
     def training_step(self, batch, batch_idx):
         e = self.phi(self.proto) if self.free is None else self.free
-        if self.regression_target is not None:
-            loss = ((e - self.regression_target.to(e)) ** 2).sum(1).mean()
-            self.log("mse", loss, prog_bar=True)
-            if self.global_step % 10 == 0:
-                self.history.append([self.global_step, float(loss.detach()), 0.0, 0.0, 0.0])
-            return loss
         bs = self.conf["batch_prototypes"]
         eps = annealed(*self.conf["entropy"], self.global_step, int(self.conf["steps"]), self.conf["schedule"])
         if bs is not None and int(bs) < len(e):      # mini-batch of prototypes: memory B x Nt
@@ -747,7 +737,39 @@ class _EmbeddingModule(L.LightningModule):
         self.history = list(checkpoint.get("omniloc_history", []))
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.parameters(), lr=float(self.conf["lr"]))
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(self.conf["steps"]), 1),
-                                                           eta_min=0.05 * float(self.conf["lr"]))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return _adam_cosine(self.parameters(), float(self.conf["lr"]), int(self.conf["steps"]))
+
+
+class _RegressionModule(L.LightningModule):
+    """``phi`` fitted by mean-squared regression of the prototypes onto fixed 2-D coordinates
+    (no-OT ablation, free coordinates, refined positions)."""
+
+    def __init__(self, phi, proto_in, target, lr: float, steps: int):
+        super().__init__()
+        self.phi, self.lr, self.steps = phi, lr, steps
+        self.register_buffer("proto", torch.as_tensor(proto_in, dtype=torch.float32), persistent=False)
+        self.register_buffer("target", torch.as_tensor(target, dtype=torch.float32), persistent=False)
+        self.history = []
+
+    def training_step(self, batch, batch_idx):
+        loss = ((self.phi(self.proto) - self.target) ** 2).sum(1).mean()
+        self.log("mse", loss, prog_bar=True)
+        if self.global_step % 10 == 0:
+            self.history.append([self.global_step, float(loss.detach()), 0.0, 0.0, 0.0])
+        return loss
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["omniloc_history"] = list(self.history)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.history = list(checkpoint.get("omniloc_history", []))
+
+    def configure_optimizers(self):
+        return _adam_cosine(self.parameters(), self.lr, self.steps)
+
+
+def _adam_cosine(params, lr: float, steps: int) -> dict:
+    """Adam with a per-step cosine decay to 5 % of ``lr`` over ``steps``."""
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=0.05 * lr)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
