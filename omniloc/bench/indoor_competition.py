@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._conf import deep_update
-from ..eval import plot_trajectories
+from ..eval import coverage_metrics, plot_trajectories, survey_distance
 from ._phone import first_fraction, load_indoor_competition_site
 from ._runner import SuiteResult, run_method
 from .sim_office import MTLOC_RUNS  # the same runs as the simulated office's: label -> branches
@@ -36,6 +36,34 @@ def _try(res: SuiteResult, name: str, *args, **kwargs):
     except DataError as e:
         res.sections.append(f"`{kwargs.get('label') or name}` does not apply here: {e}")
         return None
+
+
+#: a test position this close (metres) to a training track on its floor counts as surveyed
+COVERED_M = 3.0
+
+
+def _survey_section(res: SuiteResult, train, test) -> str:
+    """How far the test paths are from anywhere the training paths went (the limit of fingerprinting)."""
+    from ..data import interpolate_pose
+
+    d = []
+    for rec in test:
+        t = np.arange(float(rec.t[0]), float(rec.t[-1]) + 1e-9, 0.5)
+        gt = interpolate_pose(rec, t)
+        d.append(survey_distance(train, gt["position"], gt.get("floor")))
+    d = np.concatenate(d) if d else np.zeros(0)
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return ""
+    stats = {"mean_m": float(d.mean()), "median_m": float(np.median(d)), "p90_m": float(np.percentile(d, 90)),
+             "share_within_covered_m": float(np.mean(d <= COVERED_M)), "covered_m": COVERED_M}
+    res.extra["test_survey_distance"] = stats
+    return (f"Survey coverage: along the test paths (every 0.5 s), the distance to the nearest training-path "
+            f"position on the same floor is {stats['mean_m']:.2f} m on average (median {stats['median_m']:.2f} m, "
+            f"p90 {stats['p90_m']:.2f} m); {stats['share_within_covered_m']:.0%} of the test positions are within "
+            f"{COVERED_M:g} m of a surveyed one. This is the error of an oracle that always picks the nearest "
+            "surveyed position, and roughly what fingerprinting pays where it has to extrapolate. The columns "
+            f"'surveyed <= {COVERED_M:g} m', 'mean there' and 'mean elsewhere' split every method's estimates by it.")
 
 
 def window_latency_ms(loc, rec, repeats: int = 20) -> float:
@@ -71,7 +99,10 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, test_site
     runs.append(_try(res, "knn", train, test, label, val=val))
     runs.append(_try(res, "pdr", train, test, label, val=val))
     runs = [r for r in runs if r is not None]
+    for r in runs:
+        r.metrics.update(coverage_metrics(r.estimate, test, train, covered_m=COVERED_M))
     res.sections.append(res.cdf(runs, test, "error_cdf.png", f"{label}: 2-D position error CDF"))
+    res.sections.append(_survey_section(res, train, test))
     main = next((r for r in runs if r.label == "mtloc"), None)
     if main is not None:
         first = sorted(test.recordings)[0]

@@ -7,7 +7,8 @@ import numpy as np
 from ..data import Dataset, Estimate, interpolate_pose
 from ..data.transforms import quat_angle_deg
 
-__all__ = ["match_truth", "position_errors", "compute_metrics", "competition_score", "error_cdf"]
+__all__ = ["match_truth", "position_errors", "compute_metrics", "competition_score", "error_cdf",
+           "survey_distance", "coverage_metrics"]
 
 
 def match_truth(est: Estimate, truth: Dataset) -> dict[str, np.ndarray]:
@@ -129,3 +130,110 @@ def compute_metrics(est: Estimate, truth: Dataset, dims: int = 2) -> dict[str, f
 def errors_for(est: Estimate, truth: Dataset, dims: int = 2) -> np.ndarray:
     """Per-estimate position error (M,) metres, for CDF plots."""
     return position_errors(est.position, match_truth(est, truth)["position"], dims)
+
+
+def survey_distance(reference: Dataset, position: np.ndarray, floor: np.ndarray | None = None,
+                    spacing_m: float = 0.25) -> np.ndarray:
+    """Distance from each query position to the nearest ground-truth position of ``reference``.
+
+    ``reference`` is usually the training set: the answer says how far a test position is from
+    anywhere the training data was surveyed. A fingerprinting method cannot be expected to be
+    more accurate than this where it has to extrapolate, and a nearest-neighbour method that
+    always picked the closest surveyed point would have exactly this error. The reference tracks
+    are the recordings' ground-truth positions, densified by linear interpolation so that
+    consecutive points are at most ``spacing_m`` apart (waypoint-only recordings become their
+    walked polylines).
+
+    Parameters
+    ----------
+    reference : Dataset
+        Recordings with ground-truth ``position``; their ``floor`` is used when ``floor`` is given.
+    position : (M, 3) or (M, 2) metres
+        Query positions (NaN rows give NaN).
+    floor : (M,) int, optional
+        Query floors: distances are then measured to reference points on the same floor only
+        (``inf`` on a floor the reference never visits).
+    spacing_m : float
+        Densification step of the reference tracks, metres.
+
+    Returns
+    -------
+    (M,) metres, 2-D (horizontal) distance.
+    """
+    from scipy.spatial import cKDTree
+
+    position = np.asarray(position, dtype=np.float64)
+    if position.ndim != 2 or position.shape[1] < 2:
+        raise ValueError(f"position must be (M, 2) or (M, 3) metres, got shape {position.shape}")
+    if spacing_m <= 0:
+        raise ValueError(f"spacing_m must be positive, got {spacing_m}")
+    pts, flo = [], []
+    for rec in reference:
+        if rec.position is None or len(rec.t) == 0:
+            continue
+        p = np.asarray(rec.position, dtype=np.float64)[:, :2]
+        f = np.zeros(len(p), int) if rec.floor is None else np.asarray(rec.floor, int)
+        ok = np.all(np.isfinite(p), axis=1)
+        p, f = p[ok], f[ok]
+        if len(p) == 0:
+            continue
+        seg = np.hypot(*np.diff(p, axis=0).T) if len(p) > 1 else np.zeros(0)
+        n_sub = np.maximum(1, np.ceil(seg / spacing_m).astype(int))
+        dense_p, dense_f = [p[:1]], [f[:1]]
+        for i, n in enumerate(n_sub):
+            w = (np.arange(1, n + 1) / n)[:, None]
+            dense_p.append(p[i] + w * (p[i + 1] - p[i]))
+            # a segment that changes floor belongs to the floor it arrives on
+            dense_f.append(np.full(n, f[i + 1]))
+        pts.append(np.concatenate(dense_p))
+        flo.append(np.concatenate(dense_f))
+    out = np.full(len(position), np.inf)
+    out[~np.all(np.isfinite(position[:, :2]), axis=1)] = np.nan
+    if not pts:
+        return out
+    pts, flo = np.concatenate(pts), np.concatenate(flo)
+    query = np.flatnonzero(np.all(np.isfinite(position[:, :2]), axis=1))
+    if floor is None:
+        out[query] = cKDTree(pts).query(position[query, :2])[0]
+        return out
+    floor = np.asarray(floor).reshape(-1)
+    if len(floor) != len(position):
+        raise ValueError(f"floor must have one entry per position ({len(position)}), got {len(floor)}")
+    for f in np.unique(floor[query]):
+        q = query[floor[query] == f]
+        on = flo == f
+        if on.any():
+            out[q] = cKDTree(pts[on]).query(position[q, :2])[0]
+    return out
+
+
+def coverage_metrics(est: Estimate, truth: Dataset, reference: Dataset, covered_m: float = 3.0,
+                     dims: int = 2) -> dict[str, float]:
+    """Errors split by how far the true position is from the surveyed (training) tracks.
+
+    Keys: ``survey_dist_mean_m`` and ``survey_dist_median_m`` (:func:`survey_distance` of the
+    true positions to ``reference``: the error of an oracle that snaps to the nearest surveyed
+    point), ``covered_share`` (fraction of estimates whose true position is within ``covered_m``
+    of a surveyed point on its floor), and ``pos_err_{mean,median}_covered_m`` /
+    ``pos_err_mean_uncovered_m`` (position error on those and on the other estimates).
+    """
+    gt = match_truth(est, truth)
+    err = position_errors(est.position, gt["position"], dims)
+    dist = survey_distance(reference, gt["position"], gt.get("floor"))
+    ok = np.isfinite(err) & ~np.isnan(dist)
+    out: dict[str, float] = {}
+    if not ok.any():
+        return out
+    d, e = dist[ok], err[ok]
+    finite_d = d[np.isfinite(d)]
+    if len(finite_d):
+        out["survey_dist_mean_m"] = float(finite_d.mean())
+        out["survey_dist_median_m"] = float(np.median(finite_d))
+    covered = d <= covered_m
+    out["covered_share"] = float(covered.mean())
+    if covered.any():
+        out["pos_err_mean_covered_m"] = float(e[covered].mean())
+        out["pos_err_median_covered_m"] = float(np.median(e[covered]))
+    if (~covered).any():
+        out["pos_err_mean_uncovered_m"] = float(e[~covered].mean())
+    return out

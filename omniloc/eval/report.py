@@ -26,6 +26,9 @@ _COLUMNS = {
     "building_hit_rate": ("building hit", "{:.1%}"),
     "competition_score_m": ("ILC score [m]", "{:.2f}"),
     "recall@1": ("recall@1", "{:.1%}"),
+    "covered_share": ("surveyed <= 3 m", "{:.0%}"),
+    "pos_err_mean_covered_m": ("mean there [m]", "{:.2f}"),
+    "pos_err_mean_uncovered_m": ("mean elsewhere [m]", "{:.2f}"),
 }
 
 

@@ -588,6 +588,13 @@ class MTLocLocalizer(Localizer):
     * ``floor_weight``: lambda of the floor cross-entropy (0 = no floor head).
     * ``loss``: ``"mse"`` or ``"huber"`` (position loss); ``huber_delta_m``: Huber threshold, metres.
     * ``modality_dropout``: per modality, the probability of removing it from a training window.
+    * ``wifi_ap_dropout``: probability of hiding each heard access point of a training scan
+      (:func:`~omniloc.nn.sequence.access_point_dropout`; 0 = off).
+    * ``warm_start``: None, or a branch (``"wifi"``) trained alone first; the fused network then
+      starts from it with the other branches' fusion weights at zero
+      (:func:`~omniloc.nn.sequence.warm_start_fusion`), and its best-epoch selection starts from
+      that model's validation error, so with ``val`` the fused model is never worse on validation
+      than the branch alone. Not in the paper (see the module docstring).
     * ``imu_transfer``: None (train the IMU-LSTM from scratch), or a pretrained IMU-LSTM: a path
       written by :func:`pretrain_imu_lstm` or the dict it returns.
     * ``imu_trainable``: with ``imu_transfer``: False = frozen (transferred model), True =
@@ -631,6 +638,8 @@ class MTLocLocalizer(Localizer):
         "loss": "mse",
         "huber_delta_m": 2.0,
         "modality_dropout": {"imu": 0.1, "magnetometer": 0.1, "wifi": 0.2},
+        "wifi_ap_dropout": 0.0,
+        "warm_start": None,
         "imu_transfer": None,
         "imu_trainable": True,
         "epochs": 60,
@@ -684,6 +693,10 @@ class MTLocLocalizer(Localizer):
                 raise ConfigError(f"modality_dropout.{b} must be in [0, 1), got {p}")
         if c["window_s"] <= 0 or c["hop_s"] <= 0 or c["rate_hz"] <= 0:
             raise ConfigError("window_s, hop_s and rate_hz must be positive")
+        if not 0.0 <= float(c["wifi_ap_dropout"]) < 1.0:
+            raise ConfigError(f"wifi_ap_dropout must be in [0, 1), got {c['wifi_ap_dropout']!r}")
+        if c["warm_start"] is not None and c["warm_start"] not in BRANCHES:
+            raise ConfigError(f"warm_start must be None or one of {list(BRANCHES)}, got {c['warm_start']!r}")
         return [b for b in BRANCHES if b in branches]
 
     def _extract(self, rec: Recording, branches, ap_ids, t_end=None) -> MTLocWindows:
@@ -809,6 +822,7 @@ class MTLocLocalizer(Localizer):
 
         ``val``: validation recordings for early stopping and best-epoch selection.
         """
+        from ..nn.sequence import warm_start_fusion
         from ..nn.training import fit_lightning
 
         c = self.conf
@@ -864,16 +878,31 @@ class MTLocLocalizer(Localizer):
                                        "n_windows": int(transfer.get("n_windows", 0)),
                                        "epochs": int(transfer.get("epochs", 0))}
         data = self._tensors(tr, used, target_cls)
-        val_data = None
+        val_data, va = None, None
         if val is not None and len(val):
             va = self._labelled(val, used, self.ap_ids_)
             cols = [BRANCHES.index(b) for b in used]
             if va["present"][:, cols].any(axis=1).any():
                 val_data = self._tensors(va, used, self._floor_targets(va))
-        drop = [float(c["modality_dropout"].get(b, 0.0)) for b in used]
-        module = _MTLocModule(net, data, val_data, used, drop, float(c["floor_weight"]), c["loss"],
-                              float(c["huber_delta_m"]) / self.position_scale_, c["optimizer"], float(c["lr"]),
-                              float(c["weight_decay"]), self.position_scale_)
+        warm = c["warm_start"] if c["warm_start"] in used and len(used) > 1 else None
+        self.warm_start_val_pos_err_m_ = float("nan")
+        if warm is not None:
+            # the branch alone first (same schedule), then the fused network starting from it
+            p_data = self._tensors(tr, [warm], target_cls)
+            p_val = None
+            if val_data is not None and va["present"][:, BRANCHES.index(warm)].any():
+                p_val = self._tensors(va, [warm], self._floor_targets(va))
+            partial = self._module(self._build_net([warm], len(self.ap_ids_), len(self.floor_classes_)), p_data,
+                                   p_val, [warm])
+            self._train(partial, p_data, p_val, f"mtloc-{warm}", int(c["epochs"]), int(c["batch_size"]),
+                        c["early_stopping_patience"], fit_lightning)
+            warm_start_fusion(net, partial.net.cpu())
+        module = self._module(net, data, val_data, used)
+        if warm is not None and val_data is not None:
+            # best-epoch selection starts from the warm start (the fused net computes the branch's output)
+            module.best_val = module.validation_error()
+            module.best_state = {k: t.detach().cpu().clone() for k, t in module.net.state_dict().items()}
+            self.warm_start_val_pos_err_m_ = float(module.best_val)
         self._train(module, data, val_data, "mtloc", int(c["epochs"]), int(c["batch_size"]),
                     c["early_stopping_patience"], fit_lightning)
         self._net = module.net.cpu().eval()
@@ -882,6 +911,14 @@ class MTLocLocalizer(Localizer):
         self.best_val_pos_err_m_ = float(module.best_val) if np.isfinite(module.best_val) else float("nan")
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    def _module(self, net, data: dict, val_data: dict | None, branches) -> "_MTLocModule":
+        c = self.conf
+        drop = [float(c["modality_dropout"].get(b, 0.0)) for b in branches]
+        return _MTLocModule(net, data, val_data, branches, drop, float(c["floor_weight"]), c["loss"],
+                            float(c["huber_delta_m"]) / self.position_scale_, c["optimizer"], float(c["lr"]),
+                            float(c["weight_decay"]), self.position_scale_,
+                            ap_dropout=float(c["wifi_ap_dropout"]), n_access_points=len(self.ap_ids_))
 
     def _check_transfer(self, tr: dict) -> dict:
         c = self.conf
@@ -1162,8 +1199,9 @@ class _MTLocModule(L.LightningModule):
 
     def __init__(self, net, data: dict, val: dict | None, branches, drop_p, floor_weight: float, loss: str,
                  huber_delta: float, optimizer: str, lr: float, weight_decay: float, position_scale: float,
-                 pretrain: bool = False):
+                 pretrain: bool = False, ap_dropout: float = 0.0, n_access_points: int = 0):
         super().__init__()
+        self.ap_dropout, self.n_access_points = float(ap_dropout), int(n_access_points)
         self.net = net
         self.branches = list(branches)
         self.drop_p = [float(p) for p in drop_p]
@@ -1194,6 +1232,10 @@ class _MTLocModule(L.LightningModule):
         for b in self.branches:
             if b == "wifi":
                 inputs[b] = self._get(split, "wifi_scans")[self._get(split, "scan_index")[idx]]
+                if dropout and self.ap_dropout > 0:
+                    from ..nn.sequence import access_point_dropout
+
+                    inputs[b] = access_point_dropout(inputs[b], self.ap_dropout, self.n_access_points)
             else:
                 inputs[b] = self._get(split, b)[idx]
         return self.net(inputs, present)
@@ -1235,6 +1277,20 @@ class _MTLocModule(L.LightningModule):
             hits = (logits.argmax(dim=1) == self._get("val", "floor")[idx]).sum()
         self._val_acc += torch.stack([err.sum().double(), torch.tensor(float(len(idx)), device=err.device).double(),
                                       hits.double()])
+
+    @torch.no_grad()
+    def validation_error(self, batch_size: int = 4096) -> float:
+        """Mean validation position error (m) of the current weights, outside a trainer (one process)."""
+        was_training = self.net.training
+        self.net.eval()
+        n = len(self._get("val", "present"))
+        total = 0.0
+        for lo in range(0, n, batch_size):
+            idx = torch.arange(lo, min(lo + batch_size, n))
+            pos, _ = self._run("val", idx)
+            total += float((pos - self._get("val", "target")[idx]).norm(dim=1).sum()) * self.position_scale
+        self.net.train(was_training)
+        return total / max(n, 1)
 
     def on_validation_epoch_end(self):
         tot = self.trainer.strategy.reduce(self._val_acc, reduce_op="sum")

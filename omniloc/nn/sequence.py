@@ -16,8 +16,8 @@ from torch import nn
 
 from .encoders import MLP
 
-__all__ = ["LSTMEncoder", "MaskedBranch", "modality_dropout", "MultimodalRegressor", "IMURegressor",
-           "parameter_rows", "format_parameter_table"]
+__all__ = ["LSTMEncoder", "MaskedBranch", "modality_dropout", "access_point_dropout", "MultimodalRegressor",
+           "IMURegressor", "warm_start_fusion", "parameter_rows", "format_parameter_table"]
 
 
 class LSTMEncoder(nn.Module):
@@ -107,6 +107,87 @@ def modality_dropout(present: torch.Tensor, p: Sequence[float] | torch.Tensor,
         return present
     u = torch.rand(present.shape, generator=generator, device=present.device if generator is None else "cpu")
     return present & (u.to(present.device) >= p)
+
+
+def access_point_dropout(features: torch.Tensor, p: float, n_access_points: int,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+    """Randomly hide access points from WiFi feature vectors (training-time augmentation).
+
+    Each access point of each sample is hidden with probability ``p``: all of its feature columns
+    (``features`` holds ``G`` groups of ``n_access_points`` columns, e.g. standardised RSS then the
+    heard mask) are set to 0, which is what "not heard" encodes. A scan of a test phone often
+    misses some of the access points the survey heard at the same place; this teaches the WiFi
+    branch not to depend on any single one.
+
+    Parameters
+    ----------
+    features : (B, G * A) float
+    p : float in [0, 1)
+    n_access_points : int
+        ``A``.
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    (B, G * A), same dtype and device.
+    """
+    a = int(n_access_points)
+    if a <= 0 or features.shape[-1] % a:
+        raise ValueError(f"features have {features.shape[-1]} columns, not a multiple of {a} access points")
+    if not 0.0 <= float(p) < 1.0:
+        raise ValueError(f"access-point dropout must be in [0, 1), got {p}")
+    if p == 0:
+        return features
+    u = torch.rand((features.shape[0], a), generator=generator,
+                   device=features.device if generator is None else "cpu").to(features.device)
+    keep = (u >= float(p)).to(features.dtype)
+    return features * keep.repeat(1, features.shape[-1] // a)
+
+
+def warm_start_fusion(fused: "MultimodalRegressor", partial: "MultimodalRegressor") -> "MultimodalRegressor":
+    """Initialise ``fused`` so that it computes exactly what ``partial`` (fewer branches) computes.
+
+    The branches ``partial`` has are copied; in the fusion layer, the weight columns of those
+    branches are copied and the columns of the other branches are set to zero, so their features
+    do not change the output until training moves those weights; the position and floor heads
+    are copied. Training the fused model from here starts at the partial model's error.
+
+    Parameters
+    ----------
+    fused, partial : MultimodalRegressor
+        ``partial``'s branches must be a subset of ``fused``'s, with the same shapes, and both
+        must have the same fusion width and floor classes.
+
+    Returns
+    -------
+    ``fused``, modified in place.
+    """
+    missing = [k for k in partial.names if k not in fused.names]
+    if missing:
+        raise ValueError(f"the partial model has branches {missing} that the fused model lacks")
+    offsets, o = {}, 0
+    for k in fused.names:
+        offsets[k] = o
+        o += fused.branches[k].out_dim
+    with torch.no_grad():
+        for k in partial.names:
+            fused.branches[k].load_state_dict(partial.branches[k].state_dict())
+        w_f, w_p = fused.fusion[0].weight, partial.fusion[0].weight
+        if w_f.shape[0] != w_p.shape[0]:
+            raise ValueError(f"fusion widths differ: {w_f.shape[0]} and {w_p.shape[0]}")
+        w_f.zero_()
+        o = 0
+        for k in partial.names:
+            d = partial.branches[k].out_dim
+            w_f[:, offsets[k]:offsets[k] + d] = w_p[:, o:o + d]
+            o += d
+        fused.fusion[0].bias.copy_(partial.fusion[0].bias)
+        fused.position_head.load_state_dict(partial.position_head.state_dict())
+        if (fused.floor_head is None) != (partial.floor_head is None):
+            raise ValueError("one model has a floor head and the other has not")
+        if fused.floor_head is not None:
+            fused.floor_head.load_state_dict(partial.floor_head.state_dict())
+    return fused
 
 
 class MultimodalRegressor(nn.Module):

@@ -76,6 +76,10 @@ def test_indoor_competition_quick(tmp_path, data_root):
     # the split is by path: no path on both sides
     assert "by path" in res["data"]["split"]
     assert (tmp_path / "trajectory.png").stat().st_size > 1000
+    # every run is split by the test positions' distance to the training paths
+    cov = res["test_survey_distance"]
+    assert cov["mean_m"] >= 0 and 0 <= cov["share_within_covered_m"] <= 1
+    assert 0 <= main["metrics"]["covered_share"] <= 1 and "survey_dist_mean_m" in main["metrics"]
 
 
 def test_transfer_and_robustness_quick(tmp_path, data_root):

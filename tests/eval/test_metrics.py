@@ -81,3 +81,40 @@ def test_estimates_aligned_with_poses_match_row_by_row_despite_duplicate_times()
     assert compute_metrics(est, ds)["pos_err_mean_m"] == 0.0
     # not aligned (one estimate at the duplicated time): interpolation takes the first pose at that time
     np.testing.assert_allclose(match_truth(Estimate("a", [1.0], [[1, 0, 0]]), ds)["position"], [[1, 0, 0]])
+
+
+def test_survey_distance_known_values():
+    from omniloc.eval import survey_distance
+
+    t = np.arange(2.0)
+    # a 10 m track along x on floor 0 (two waypoints: densified in between), one point on floor 1
+    ref = Dataset("ref", {
+        "r0": Recording("r0", t, position=np.array([[0.0, 0, 0], [10, 0, 0]]), floor=np.array([0, 0])),
+        "r1": Recording("r1", t, position=np.array([[50.0, 50, 0], [50, 50, 0]]), floor=np.array([1, 1])),
+    })
+    q = np.array([[5.0, 3, 0], [12, 0, 0], [50, 46, 0], [np.nan, 0, 0]])
+    np.testing.assert_allclose(survey_distance(ref, q), [3.0, 2.0, 4.0, np.nan])
+    # floor-aware: (5, 3) on floor 1 measures to (50, 50); a floor never surveyed is inf
+    d = survey_distance(ref, q, floor=np.array([1, 0, 0, 0]))
+    np.testing.assert_allclose(d[:3], [np.hypot(45, 47), 2.0, np.hypot(40, 46)])
+    assert np.isnan(d[3])
+    assert survey_distance(ref, q[:1], floor=np.array([7]))[0] == np.inf
+    with pytest.raises(ValueError, match="floor must have one entry"):
+        survey_distance(ref, q, floor=np.array([0]))
+    with pytest.raises(ValueError, match="position must be"):
+        survey_distance(ref, np.zeros(3))
+
+
+def test_coverage_metrics_split_errors_by_survey_distance():
+    from omniloc.eval import coverage_metrics
+
+    ds = truth()  # "a" walks x = 0..4 on y = 0, "b" walks y = 0..4 on x = 0
+    ref = Dataset("ref", {"r": Recording("r", np.arange(2.0), position=np.array([[0.0, 0, 0], [4, 0, 0]]),
+                                         floor=np.array([0, 0]))})
+    # estimates on "b" at y = 1 (1 m from the surveyed x axis) and y = 4 (4 m away), errors 2 m and 6 m
+    est = Estimate(["b", "b"], [1.0, 4.0], [[2, 1, 0], [6, 4, 0]], floor=[0, 0])
+    m = coverage_metrics(est, ds, ref, covered_m=3.0)
+    assert m["covered_share"] == pytest.approx(0.5)
+    assert m["pos_err_mean_covered_m"] == pytest.approx(2.0)
+    assert m["pos_err_mean_uncovered_m"] == pytest.approx(6.0)
+    assert m["survey_dist_mean_m"] == pytest.approx(2.5)

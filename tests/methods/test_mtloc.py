@@ -227,6 +227,19 @@ def test_single_branch_baseline_and_bad_configurations(office):
         methods.create("mtloc", QUICK, preset="quick").fit(bare)
 
 
+def test_warm_start_from_the_wifi_branch_is_never_worse_on_validation(office):
+    train, val = office.split("train"), office.split("val")
+    loc = methods.create("mtloc", {**QUICK, "epochs": 4, "warm_start": "wifi", "wifi_ap_dropout": 0.2},
+                         preset="quick").fit(train, val)
+    assert np.isfinite(loc.warm_start_val_pos_err_m_)
+    assert loc.best_val_pos_err_m_ <= loc.warm_start_val_pos_err_m_ + 1e-9
+    assert np.isfinite(loc.predict(office.split("test")).position).all()
+    with pytest.raises(ConfigError, match="warm_start"):
+        methods.create("mtloc", {"warm_start": "camera"}).fit(train)
+    with pytest.raises(ConfigError, match="wifi_ap_dropout"):
+        methods.create("mtloc", {"wifi_ap_dropout": 1.0}).fit(train)
+
+
 # ---------------------------------------------------------------------------------------------- transfer
 @pytest.fixture(scope="module")
 def source_imu(tmp_path_factory):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from omniloc.nn.encoders import MLP
-from omniloc.nn.sequence import (IMURegressor, LSTMEncoder, MaskedBranch, MultimodalRegressor, format_parameter_table,
-                                 modality_dropout, parameter_rows)
+from omniloc.nn.sequence import (IMURegressor, LSTMEncoder, MaskedBranch, MultimodalRegressor, access_point_dropout,
+                                 format_parameter_table, modality_dropout, parameter_rows, warm_start_fusion)
 
 
 def _assert_grads(module):
@@ -112,3 +112,40 @@ def test_imu_regressor_gradients():
     _assert_grads(net)
     with pytest.raises(ValueError, match="at least one"):
         MultimodalRegressor({})
+
+
+def test_access_point_dropout_hides_every_column_of_an_access_point():
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(1.0, 1.0 + 2 * 2 * 500).reshape(2, 1000)     # 2 samples, 500 APs, two groups (RSS, mask)
+    y = access_point_dropout(x, 0.3, 500, generator=g)
+    rss_kept, mask_kept = y[:, :500] != 0, y[:, 500:] != 0
+    assert torch.equal(rss_kept, mask_kept)                           # an AP is hidden in both groups at once
+    assert torch.equal(y[rss_kept.repeat(1, 2)], x[rss_kept.repeat(1, 2)])   # the others are untouched
+    assert abs(float((~rss_kept).float().mean()) - 0.3) < 0.05
+    assert access_point_dropout(x, 0.0, 500) is x
+    with pytest.raises(ValueError, match="multiple"):
+        access_point_dropout(x, 0.1, 300)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        access_point_dropout(x, 1.0, 500)
+    # gradient flows to the kept features only
+    xg = x.clone().requires_grad_(True)
+    access_point_dropout(xg, 0.5, 500, generator=torch.Generator().manual_seed(1)).sum().backward()
+    assert set(xg.grad.unique().tolist()) <= {0.0, 1.0} and xg.grad.sum() > 0
+
+
+def test_warm_start_fusion_reproduces_the_partial_model_then_trains_all_branches():
+    torch.manual_seed(0)
+    partial = MultimodalRegressor({"wifi": MLP(12, 8, (8,))}, fusion_hidden=16, n_floor_classes=3)
+    fused = MultimodalRegressor({"imu": LSTMEncoder(6, 8), "wifi": MLP(12, 8, (8,))}, fusion_hidden=16,
+                                n_floor_classes=3)
+    warm_start_fusion(fused, partial)
+    inputs = {"imu": torch.randn(5, 10, 6), "wifi": torch.randn(5, 12)}
+    present = torch.tensor([[True, True], [False, True], [True, False], [True, True], [False, False]])
+    pos_p, logit_p = partial({"wifi": inputs["wifi"]}, present[:, 1:])
+    pos_f, logit_f = fused(inputs, present)
+    torch.testing.assert_close(pos_f, pos_p)                  # the IMU features have zero weight so far
+    torch.testing.assert_close(logit_f, logit_p)
+    (pos_f.square().sum() + logit_f.square().sum()).backward()
+    assert fused.fusion[0].weight.grad[:, :8].abs().sum() > 0  # ... but the IMU columns get gradients
+    with pytest.raises(ValueError, match="lacks"):
+        warm_start_fusion(partial, fused)
