@@ -85,7 +85,8 @@ def run_demo(out, seed: int = 0, overwrite: bool = False, command: str = "omnilo
             + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + ".",
             "`knn` localizes at every WiFi scan from fingerprints of the training recordings; `pdr` dead-reckons "
             "from the IMU starting at the true first pose of each test recording (its error grows with distance); "
-            "`mtloc` fuses 1-s IMU and magnetometer windows with the latest WiFi scan every 0.1 s (MTLoc).",
+            "`mtloc` fuses 1-s IMU and magnetometer windows with the latest WiFi scan every 0.1 s (MTLoc); "
+            "`track` moves the kNN estimates onto one path per recording that also follows the IMU's steps.",
         ]
         metrics = evaluate_estimates(estimates, test, out, title="omniloc demo: simulated office", notes=notes,
                                      appendix=["## The simulated world"] + figures)

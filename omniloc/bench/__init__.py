@@ -21,6 +21,7 @@ SUITES: dict[str, str] = {
     "indoor-competition": "omniloc.bench.indoor_competition:run",
     "transfer": "omniloc.bench.transfer:run",
     "robustness": "omniloc.bench.robustness:run",
+    "transfer-wifi": "omniloc.bench.transfer_wifi:run",
 }
 
 

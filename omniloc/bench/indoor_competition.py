@@ -6,7 +6,9 @@ Estimates are made every 0.1 s (MTLoc windows) or per WiFi scan (knn) inside eac
 waypoint span and scored against the waypoints interpolated in time.
 
 Runs: ``mtloc`` (IMU + magnetometer + WiFi, floor head), each branch alone (``imu-only``,
-``mag-only``, ``wifi-only``), ``knn`` WiFi fingerprinting, and ``pdr`` when it applies.
+``mag-only``, ``wifi-only``), ``knn`` WiFi fingerprinting, ``pdr`` when it applies, and ``track``
+around ``knn``, ``mtloc`` and the WiFi branch (their estimates smoothed along each path with the
+IMU's steps; :mod:`omniloc.methods.track`).
 Targets (issue 4): mean 2-D error <= 2.5 m, floor hit >= 99 %, inference <= 2 ms per window on CPU.
 
 With ``test_site`` (another site folder), MTLoc is then evaluated on that site after training on
@@ -66,6 +68,24 @@ def _survey_section(res: SuiteResult, train, test) -> str:
             f"'surveyed <= {COVERED_M:g} m', 'mean there' and 'mean elsewhere' split every method's estimates by it.")
 
 
+#: runs whose estimates the ``track`` method also smooths with the IMU steps (label of the base run)
+TRACKED = ("knn", "mtloc", "mtloc-wifi-only")
+
+
+def _tracked(res: SuiteResult, runs, train, test, label: str) -> list:
+    """``track`` around the already fitted base runs (no retraining): fixes + steps along each path."""
+    from ..methods import create
+
+    out = []
+    for base in TRACKED:
+        base_run = next((r for r in runs if r.label == base), None)
+        if base_run is None:
+            continue
+        loc = create("track", {"base": base_run.method}).fit_smoother(train, base_run.localizer)
+        out.append(_try(res, "track", train, test, label, localizer=loc, label=f"track ({base})"))
+    return [r for r in out if r is not None]
+
+
 def window_latency_ms(loc, rec, repeats: int = 20) -> float:
     """Median wall time of predicting from the last 1.5 s of a recording (a few windows, batch of
     a few) on this CPU, divided by the number of windows: milliseconds per window, unbatched."""
@@ -99,6 +119,7 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, test_site
     runs.append(_try(res, "knn", train, test, label, val=val))
     runs.append(_try(res, "pdr", train, test, label, val=val))
     runs = [r for r in runs if r is not None]
+    runs += _tracked(res, runs, train, test, label)
     for r in runs:
         r.metrics.update(coverage_metrics(r.estimate, test, train, covered_m=COVERED_M))
     res.sections.append(res.cdf(runs, test, "error_cdf.png", f"{label}: 2-D position error CDF"))

@@ -22,6 +22,7 @@ _REGISTRY: dict[str, str] = {
     "pdr": "omniloc.methods.pdr:PDRLocalizer",
     "otisomap": "omniloc.methods.otisomap:OTIsomapLocalizer",
     "mtloc": "omniloc.methods.mtloc:MTLocLocalizer",
+    "track": "omniloc.methods.track:TrackLocalizer",
 }
 
 

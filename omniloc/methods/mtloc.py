@@ -20,6 +20,15 @@ by 900 ms, :func:`omniloc.data.window_end_times`). For each window:
   (:func:`omniloc.data.latest_index`), its access points (APs) matched to the training
   vocabulary by id (:func:`align_access_points`).
 
+**Fingerprint data** (``window_times = "wifi"``): in a fingerprint survey such as SODIndoorLoc
+the recording is a list of scans on a synthetic timeline (one scan per second) and the position
+jumps from reference point to reference point, so windows every ``hop_s`` labelled by
+interpolation would mix two points, and the "latest scan up to ``wifi_max_age_s`` old" rule would
+give one scan several labels. With ``window_times = "wifi"`` the window end times are the scan
+times of the recording's WiFi stream (one window per scan, in fit and predict; a recording
+without WiFi has no windows): each window holds exactly its own scan (age 0) and is labelled with
+the pose at the scan time. IMU and magnetometer windows, when used, end at the same times.
+
 A window *lacks* a modality when the recording has no such stream, when a grid time of the
 window is farther than ``max_gap_s`` from every raw sample or outside the stream (default
 ``max(2 / rate_hz, 3 x median sample period)``, i.e. the stream is too sparse there), when a
@@ -83,6 +92,16 @@ source's IMU normalisation (physical units are the same across phones); ``imu_tr
 freezes the LSTM ("transferred model"), ``True`` fine-tunes it ("fine-tuned model"). Without
 ``imu_transfer`` the IMU-LSTM is trained from scratch. The fraction sweep of Table V is ``fit``
 on :func:`fraction_subset` of the target training recordings.
+
+**WiFi-DNN transfer** (not in the paper, which transfers only the IMU-LSTM; for WiFi-only data
+such as SODIndoorLoc's buildings): :func:`pretrain_wifi_dnn` trains a WiFi-only MTLoc on the
+source building and returns / saves the WiFi-DNN's layers that do not depend on the access-point
+vocabulary, i.e. every layer of the WiFi MLP after its first ``Linear`` (the first one has one
+input per source AP, or two with the ``mask`` encoding, and cannot be reused in a building with
+other APs). A target model with ``wifi_transfer`` builds a new first layer for its own APs
+(trained from scratch, with the target's own RSS normalisation) and starts the following layers
+from the transferred weights: ``wifi_trainable=False`` freezes them, ``True`` fine-tunes them.
+The fusion layer and the heads are always new (the position frame is the target building's).
 
 Training and prediction
 -----------------------
@@ -151,7 +170,8 @@ from .base import Localizer
 __all__ = ["MTLocLocalizer", "MTLocWindows", "BRANCHES", "PAPER_PARAMETERS", "IMU_TRANSFER_FORMAT",
            "channel_values", "sensor_windows", "align_access_points", "access_point_vocabulary", "wifi_windows",
            "window_labels", "extract_windows", "wifi_features", "drop_windows", "fraction_subset",
-           "pretrain_imu_lstm", "load_imu_lstm"]
+           "pretrain_imu_lstm", "load_imu_lstm",
+           "WIFI_TRANSFER_FORMAT", "WINDOW_TIMES", "pretrain_wifi_dnn", "load_wifi_dnn", "wifi_transfer_layers"]
 
 #: modalities in fusion order (also the columns of :attr:`MTLocWindows.present`)
 BRANCHES = ("imu", "magnetometer", "wifi")
@@ -159,6 +179,10 @@ BRANCHES = ("imu", "magnetometer", "wifi")
 PAPER_PARAMETERS = 295_810
 #: ``format`` field of a pretrained IMU-LSTM (:func:`pretrain_imu_lstm`)
 IMU_TRANSFER_FORMAT = "omniloc.mtloc.imu_lstm"
+#: ``format`` field of a pretrained WiFi-DNN (:func:`pretrain_wifi_dnn`)
+WIFI_TRANSFER_FORMAT = "omniloc.mtloc.wifi_dnn"
+#: choices of ``window_times``: every ``hop_s`` (``"hop"``) or at every WiFi scan (``"wifi"``)
+WINDOW_TIMES = ("hop", "wifi")
 _CHANNELS = ("axes", "magnitude", "both")
 
 
@@ -381,7 +405,8 @@ def _find_stream(rec: Recording, kind: str, name: str | None) -> Stream | None:
 def extract_windows(rec: Recording, ap_ids=(), t_end: np.ndarray | None = None, *, branches=BRANCHES,
                     streams: dict | None = None, window_s: float = 1.0, hop_s: float = 0.1, rate_hz: float = 10.0,
                     imu_channels: str = "axes", mag_channels: str = "axes", wifi_max_age_s: float = 4.0,
-                    wifi_min_detected: int = 1, max_gap_s: float | None = None) -> MTLocWindows:
+                    wifi_min_detected: int = 1, max_gap_s: float | None = None,
+                    window_times: str = "hop") -> MTLocWindows:
     """Windows of the modalities ``branches`` of a recording.
 
     Parameters
@@ -390,22 +415,31 @@ def extract_windows(rec: Recording, ap_ids=(), t_end: np.ndarray | None = None, 
     ap_ids : (A,) str
         WiFi vocabulary.
     t_end : (M,) seconds, optional
-        Window end times; default: every ``hop_s`` over the span of the recording's streams of
-        ``branches`` (:func:`omniloc.data.window_end_times` from the earliest first sample to the
-        latest last sample).
+        Window end times; default (``window_times="hop"``): every ``hop_s`` over the span of the
+        recording's streams of ``branches`` (:func:`omniloc.data.window_end_times` from the
+        earliest first sample to the latest last sample).
     branches : subset of :data:`BRANCHES`
     streams : dict kind -> stream name, optional
         Which stream to use when a recording has several of a kind.
     window_s, hop_s, rate_hz, imu_channels, mag_channels, wifi_max_age_s, wifi_min_detected, max_gap_s
         See the module docstring.
+    window_times : ``"hop"`` or ``"wifi"``
+        Used when ``t_end`` is None. ``"wifi"``: the window ends are the scan times of the
+        recording's ``wifi`` stream (``streams["wifi"]``, else the only one), one window per scan,
+        whatever ``branches`` are; none when the recording has no WiFi stream.
 
     Returns
     -------
     MTLocWindows
     """
     streams = streams or {}
+    if window_times not in WINDOW_TIMES:
+        raise ConfigError(f"window_times must be one of {list(WINDOW_TIMES)}, got {window_times!r}")
     found = {b: _find_stream(rec, b, streams.get(b)) for b in branches}
     found = {b: s for b, s in found.items() if s is not None and len(s.t) > 0}
+    if t_end is None and window_times == "wifi":
+        scans = found.get("wifi") or _find_stream(rec, "wifi", streams.get("wifi"))
+        t_end = np.asarray(scans.t, dtype=np.float64).copy() if scans is not None else np.zeros(0)
     if t_end is None:
         if found:
             t_end = window_end_times(min(float(s.t[0]) for s in found.values()),
@@ -558,6 +592,109 @@ def pretrain_imu_lstm(source: Dataset, conf: dict | None = None, preset: str | N
     return MTLocLocalizer(conf, preset=preset).pretrain_imu(source, val=val, path=path)
 
 
+def wifi_transfer_layers(encoder) -> torch.nn.Sequential:
+    """The layers of a WiFi-DNN (:class:`omniloc.nn.encoders.MLP`) after its first ``Linear``.
+
+    The first ``Linear`` maps the access-point inputs (one or two per AP of the training
+    vocabulary) to ``wifi_hidden[0]`` units and is tied to the building's APs; what follows
+    (``ReLU``, then ``Linear(wifi_hidden[0], wifi_hidden[1])`` and so on) only sees hidden units and
+    is what :func:`pretrain_wifi_dnn` transfers.
+
+    Parameters
+    ----------
+    encoder : MLP
+        The ``wifi`` encoder of an MTLoc network (``net.branches["wifi"].encoder``).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        A view sharing the encoder's modules (changing its parameters changes the encoder's);
+        its state-dict keys are the encoder's ``net`` indices (``"2.weight"``, ``"2.bias"``, ...).
+        Maps ``(B, wifi_hidden[0])`` pre-activations to ``(B, wifi_hidden[-1])``.
+    """
+    from ..nn.encoders import MLP
+
+    if not isinstance(encoder, MLP):
+        raise TypeError(f"the WiFi-DNN must be an MLP, got {type(encoder).__name__}")
+    first = next(i for i, m in enumerate(encoder.net) if isinstance(m, torch.nn.Linear))
+    return encoder.net[first + 1:]
+
+
+def load_wifi_dnn(source) -> dict:
+    """A pretrained WiFi-DNN (:func:`pretrain_wifi_dnn`) from a file path, or the dict itself checked.
+
+    Raises
+    ------
+    DataError
+        Unreadable file, not a pretrained WiFi-DNN (``format``), or a missing or malformed field
+        (the message names the file, or ``wifi_transfer (dict)``, and the field).
+    """
+    if isinstance(source, dict):
+        state, where, file = source, "wifi_transfer (dict)", None
+    else:
+        path = Path(source)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:   # torch.load raises OSError, KeyError, UnpicklingError, RuntimeError... by content
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise DataError(f"unreadable pretrained WiFi-DNN ({type(e).__name__}: {first}); expected a file "
+                            "written by pretrain_wifi_dnn", file=path) from None
+        where, file = str(path), path
+    if not isinstance(state, dict) or state.get("format") != WIFI_TRANSFER_FORMAT:
+        got = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise DataError(f"{where} is not a pretrained WiFi-DNN (expected format {WIFI_TRANSFER_FORMAT!r}, "
+                        f"got {got!r})", file=file, field="format")
+    for key in ("hidden", "layers"):
+        if key not in state:
+            raise DataError(f"{where} has no field {key!r}", file=file, field=key)
+    hidden = state["hidden"]
+    if (not isinstance(hidden, (list, tuple)) or not hidden
+            or not all(isinstance(h, int) and h > 0 for h in hidden)):
+        raise DataError(f"{where}: 'hidden' must be a non-empty list of positive widths, got {hidden!r}",
+                        file=file, field="hidden")
+    if not isinstance(state["layers"], dict) or not all(isinstance(v, torch.Tensor) for v in state["layers"].values()):
+        raise DataError(f"{where}: 'layers' must be a state dict of tensors", file=file, field="layers")
+    return state
+
+
+def pretrain_wifi_dnn(source: Dataset, conf: dict | None = None, preset: str | None = None,
+                      val: Dataset | None = None, path=None) -> dict:
+    """Pretrain MTLoc's WiFi-DNN on a source building and return / save its transferable layers.
+
+    A WiFi-only MTLoc (``branches = ["wifi"]``, the rest of ``conf``) is trained on ``source``;
+    the layers of its WiFi MLP after the first ``Linear`` (:func:`wifi_transfer_layers`) are
+    kept. A target model loads them with ``conf["wifi_transfer"]`` (the path or the dict).
+
+    Parameters
+    ----------
+    source : Dataset
+        Recordings with a ``wifi`` stream and positions (one building).
+    conf, preset
+        An MTLoc configuration (:attr:`MTLocLocalizer.default_conf`): ``wifi_hidden`` (must be the
+        target's), ``wifi_encoding``, ``window_times``, training settings and ``trainer``.
+        ``branches`` is forced to ``["wifi"]``; ``wifi_transfer``, ``imu_transfer`` and
+        ``warm_start`` are ignored. With ``trainer.checkpoint_dir`` the checkpoints go to its
+        ``wifi-pretrain/`` sub-folder.
+    val : Dataset, optional
+        Validation recordings of the source (early stopping, best epoch).
+    path : path, optional
+        Where to save (``torch.save``; load with ``conf["wifi_transfer"] = path``).
+
+    Returns
+    -------
+    dict
+        ``format`` (:data:`WIFI_TRANSFER_FORMAT`), ``version``, ``hidden`` (``wifi_hidden``, list
+        of int), ``in_features`` (``hidden[0]``: inputs of the transferred layers),
+        ``out_features`` (``hidden[-1]``), ``layers`` (state dict of :func:`wifi_transfer_layers`,
+        float32 tensors, e.g. ``"2.weight"`` (hidden[1], hidden[0]) and ``"2.bias"`` (hidden[1],)),
+        ``wifi_encoding``, ``window_times``, ``n_access_points`` (source vocabulary),
+        ``source`` (dataset name), ``n_windows``, ``epochs``, ``loss`` (last training loss, in the
+        normalised frame), ``val_pos_err_m`` (best source validation error, metres; NaN without
+        ``val``), ``position_scale_m``.
+    """
+    return MTLocLocalizer(conf, preset=preset).pretrain_wifi(source, val=val, path=path)
+
+
 # ============================================================================ method
 class MTLocLocalizer(Localizer):
     """MTLoc (see the module docstring for windows, network, transfer and training).
@@ -571,6 +708,9 @@ class MTLocLocalizer(Localizer):
       stream of that kind.
     * ``window_s``, ``hop_s``, ``rate_hz``: window length (1 s), spacing of the window ends (0.1 s)
       and resampling rate (10 Hz) of the IMU and magnetometer windows.
+    * ``window_times``: where windows end, in fit and predict: ``"hop"`` (every ``hop_s`` over the
+      streams' span) or ``"wifi"`` (at every scan of the WiFi stream, one window per scan, for
+      fingerprint surveys on a synthetic timeline such as SODIndoorLoc; see the module docstring).
     * ``max_gap_s``: a window lacks a sensor when one of its grid times is farther than this from
       every raw sample (None: ``max(2 / rate_hz, 3 x median sample period)``).
     * ``imu_channels``: ``"axes"`` (6: acc x, y, z m/s^2, gyro x, y, z rad/s), ``"magnitude"``
@@ -599,6 +739,12 @@ class MTLocLocalizer(Localizer):
       written by :func:`pretrain_imu_lstm` or the dict it returns.
     * ``imu_trainable``: with ``imu_transfer``: False = frozen (transferred model), True =
       fine-tuned from the transferred weights.
+    * ``wifi_transfer``: None (train the WiFi-DNN from scratch), or a pretrained WiFi-DNN: a path
+      written by :func:`pretrain_wifi_dnn` or the dict it returns. Its layers after the first
+      ``Linear`` start the WiFi-DNN (``wifi_hidden`` must match); the first layer, tied to this
+      building's access points, is new. Needs the ``wifi`` branch.
+    * ``wifi_trainable``: with ``wifi_transfer``: False = the transferred layers are frozen,
+      True = fine-tuned from the transferred weights.
     * ``epochs``, ``batch_size``, ``lr``, ``optimizer`` (``"adam"`` | ``"rmsprop"``),
       ``weight_decay``: training of the fused model.
     * ``early_stopping_patience``: epochs without improvement of the validation error before
@@ -623,6 +769,7 @@ class MTLocLocalizer(Localizer):
         "window_s": 1.0,
         "hop_s": 0.1,
         "rate_hz": 10.0,
+        "window_times": "hop",
         "max_gap_s": None,
         "imu_channels": "axes",
         "mag_channels": "axes",
@@ -642,6 +789,8 @@ class MTLocLocalizer(Localizer):
         "warm_start": None,
         "imu_transfer": None,
         "imu_trainable": True,
+        "wifi_transfer": None,
+        "wifi_trainable": True,
         "epochs": 60,
         "batch_size": 128,
         "lr": 1e-3,
@@ -693,6 +842,10 @@ class MTLocLocalizer(Localizer):
                 raise ConfigError(f"modality_dropout.{b} must be in [0, 1), got {p}")
         if c["window_s"] <= 0 or c["hop_s"] <= 0 or c["rate_hz"] <= 0:
             raise ConfigError("window_s, hop_s and rate_hz must be positive")
+        if c["window_times"] not in WINDOW_TIMES:
+            raise ConfigError(f"window_times must be one of {list(WINDOW_TIMES)}, got {c['window_times']!r}")
+        if c["wifi_transfer"] is not None and "wifi" not in branches:
+            raise ConfigError("wifi_transfer needs the 'wifi' branch")
         if not 0.0 <= float(c["wifi_ap_dropout"]) < 1.0:
             raise ConfigError(f"wifi_ap_dropout must be in [0, 1), got {c['wifi_ap_dropout']!r}")
         if c["warm_start"] is not None and c["warm_start"] not in BRANCHES:
@@ -704,7 +857,8 @@ class MTLocLocalizer(Localizer):
         return extract_windows(rec, ap_ids, t_end, branches=branches, streams=c["streams"], window_s=c["window_s"],
                                hop_s=c["hop_s"], rate_hz=c["rate_hz"], imu_channels=c["imu_channels"],
                                mag_channels=c["mag_channels"], wifi_max_age_s=c["wifi_max_age_s"],
-                               wifi_min_detected=c["wifi_min_detected"], max_gap_s=c["max_gap_s"])
+                               wifi_min_detected=c["wifi_min_detected"], max_gap_s=c["max_gap_s"],
+                               window_times=c["window_times"])
 
     def _labelled(self, data: Dataset, branches, ap_ids) -> dict[str, np.ndarray]:
         """Training windows of every recording: inside the pose timeline, with one of ``branches``."""
@@ -837,6 +991,9 @@ class MTLocLocalizer(Localizer):
             if "imu" not in branches:
                 raise ConfigError("imu_transfer needs the 'imu' branch")
             transfer = self._check_transfer(load_imu_lstm(c["imu_transfer"]))
+        wifi_transfer = None
+        if c["wifi_transfer"] is not None:
+            wifi_transfer = self._check_wifi_transfer(load_wifi_dnn(c["wifi_transfer"]))
         ap_ids = np.zeros(0, dtype=str)
         if "wifi" in branches:
             found = [_find_stream(r, "wifi", c["streams"]["wifi"]) for r in recs]
@@ -848,6 +1005,8 @@ class MTLocLocalizer(Localizer):
                             "time span (streams missing, or no positions)", field="streams")
         if transfer is not None and "imu" not in used:
             raise DataError("imu_transfer is set but no training window has IMU data", field="streams/imu")
+        if wifi_transfer is not None and "wifi" not in used:
+            raise DataError("wifi_transfer is set but no training window has WiFi data", field="streams/wifi")
         self.branches_ = used
         self.ap_ids_ = ap_ids if "wifi" in used else np.zeros(0, dtype=str)
         self._fit_normalisation(tr, transfer)
@@ -869,14 +1028,10 @@ class MTLocLocalizer(Localizer):
         net = self._build_net(used, len(self.ap_ids_), len(self.floor_classes_))
         self.imu_transfer_info_ = {}
         if transfer is not None:
-            lstm = net.branches["imu"].encoder
-            lstm.load_state_dict(transfer["lstm"])
-            trainable = bool(c["imu_trainable"])
-            for p in lstm.parameters():
-                p.requires_grad_(trainable)
-            self.imu_transfer_info_ = {"source": str(transfer.get("source", "")), "trainable": trainable,
-                                       "n_windows": int(transfer.get("n_windows", 0)),
-                                       "epochs": int(transfer.get("epochs", 0))}
+            self.imu_transfer_info_ = self._apply_imu_transfer(net, transfer)
+        self.wifi_transfer_info_ = {}
+        if wifi_transfer is not None:
+            self.wifi_transfer_info_ = self._apply_wifi_transfer(net, wifi_transfer)
         data = self._tensors(tr, used, target_cls)
         val_data, va = None, None
         if val is not None and len(val):
@@ -892,8 +1047,12 @@ class MTLocLocalizer(Localizer):
             p_val = None
             if val_data is not None and va["present"][:, BRANCHES.index(warm)].any():
                 p_val = self._tensors(va, [warm], self._floor_targets(va))
-            partial = self._module(self._build_net([warm], len(self.ap_ids_), len(self.floor_classes_)), p_data,
-                                   p_val, [warm])
+            p_net = self._build_net([warm], len(self.ap_ids_), len(self.floor_classes_))
+            if wifi_transfer is not None and warm == "wifi":
+                self._apply_wifi_transfer(p_net, wifi_transfer)
+            if transfer is not None and warm == "imu":
+                self._apply_imu_transfer(p_net, transfer)
+            partial = self._module(p_net, p_data, p_val, [warm])
             self._train(partial, p_data, p_val, f"mtloc-{warm}", int(c["epochs"]), int(c["batch_size"]),
                         c["early_stopping_patience"], fit_lightning)
             warm_start_fusion(net, partial.net.cpu())
@@ -912,6 +1071,16 @@ class MTLocLocalizer(Localizer):
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
+    def _apply_imu_transfer(self, net, transfer: dict) -> dict:
+        """Load the pretrained IMU-LSTM into ``net``'s IMU branch, frozen unless ``imu_trainable``."""
+        lstm = net.branches["imu"].encoder
+        lstm.load_state_dict(transfer["lstm"])
+        trainable = bool(self.conf["imu_trainable"])
+        for p in lstm.parameters():
+            p.requires_grad_(trainable)
+        return {"source": str(transfer.get("source", "")), "trainable": trainable,
+                "n_windows": int(transfer.get("n_windows", 0)), "epochs": int(transfer.get("epochs", 0))}
+
     def _module(self, net, data: dict, val_data: dict | None, branches) -> "_MTLocModule":
         c = self.conf
         drop = [float(c["modality_dropout"].get(b, 0.0)) for b in branches]
@@ -929,6 +1098,39 @@ class MTLocLocalizer(Localizer):
             if (float(got) != float(v)) if isinstance(v, float) else (got != v):
                 raise ConfigError(f"the pretrained IMU-LSTM has {k}={got!r} but this conf gives {v!r}")
         return tr
+
+    def _check_wifi_transfer(self, tr: dict) -> dict:
+        """The pretrained WiFi-DNN ``tr`` if its widths are this conf's ``wifi_hidden``."""
+        c = self.conf
+        src = c["wifi_transfer"]
+        where = "wifi_transfer (dict)" if isinstance(src, dict) else f"file {src}"
+        want = [int(h) for h in c["wifi_hidden"]]
+        got = [int(h) for h in tr["hidden"]]
+        if got != want:
+            raise ConfigError(f"{where}: the pretrained WiFi-DNN has hidden={got} but this conf gives "
+                              f"wifi_hidden={want}; the layers after the first need the same widths")
+        return tr
+
+    def _apply_wifi_transfer(self, net, tr: dict) -> dict:
+        """Load the transferred layers into ``net``'s WiFi-DNN, frozen unless ``wifi_trainable``; returns the info."""
+        c = self.conf
+        src = c["wifi_transfer"]
+        where = "wifi_transfer (dict)" if isinstance(src, dict) else f"file {src}"
+        layers = wifi_transfer_layers(net.branches["wifi"].encoder)
+        try:
+            layers.load_state_dict(tr["layers"])
+        except RuntimeError as e:
+            expected = {k: tuple(v.shape) for k, v in layers.state_dict().items()}
+            got = {k: tuple(v.shape) for k, v in tr["layers"].items()}
+            raise ConfigError(f"{where}: field 'layers' does not fit this WiFi-DNN (expected tensors {expected}, "
+                              f"got {got}): {str(e).splitlines()[0]}") from None
+        trainable = bool(c["wifi_trainable"])
+        for p in layers.parameters():
+            p.requires_grad_(trainable)
+        return {"source": str(tr.get("source", "")), "trainable": trainable,
+                "n_windows": int(tr.get("n_windows", 0)), "epochs": int(tr.get("epochs", 0)),
+                "n_access_points": int(tr.get("n_access_points", 0)),
+                "parameters": int(sum(p.numel() for p in layers.parameters()))}
 
     def _fit_normalisation(self, tr: dict, transfer: dict | None) -> None:
         present = tr["present"]
@@ -1061,10 +1263,43 @@ class MTLocLocalizer(Localizer):
                 torch.save(state, tmp)
         return state
 
+    def pretrain_wifi(self, source: Dataset, val: Dataset | None = None, path=None) -> dict:
+        """Train a WiFi-only MTLoc on ``source`` and return / save its transferable WiFi-DNN layers.
+
+        See :func:`pretrain_wifi_dnn`. Does not change this localizer's learned state.
+        """
+        from .._io import atomic_path
+
+        self._check_conf()
+        conf = copy.deepcopy(self.conf)
+        conf.update({"branches": ["wifi"], "wifi_transfer": None, "imu_transfer": None, "warm_start": None})
+        if conf["trainer"].get("checkpoint_dir"):
+            conf["trainer"]["checkpoint_dir"] = str(Path(conf["trainer"]["checkpoint_dir"]) / "wifi-pretrain")
+        src = MTLocLocalizer(conf).fit(source, val)
+        if "wifi" not in src.branches_:
+            raise DataError(f"no window of dataset '{source.name}' has WiFi data inside the ground-truth time span",
+                            field="streams/wifi")
+        layers = wifi_transfer_layers(src._net.branches["wifi"].encoder)
+        hidden = [int(h) for h in conf["wifi_hidden"]]
+        hist = src.train_log_
+        state = {"format": WIFI_TRANSFER_FORMAT, "version": 1, "hidden": hidden, "in_features": hidden[0],
+                 "out_features": hidden[-1],
+                 "layers": {k: v.detach().clone() for k, v in layers.state_dict().items()},
+                 "wifi_encoding": str(conf["wifi_encoding"]), "window_times": str(conf["window_times"]),
+                 "n_access_points": int(len(src.ap_ids_)), "source": str(source.name),
+                 "n_windows": int(src.n_train_windows_), "epochs": int(len(hist)),
+                 "loss": float(hist[-1, 1]) if len(hist) else float("nan"),
+                 "val_pos_err_m": float(src.best_val_pos_err_m_), "position_scale_m": float(src.position_scale_)}
+        if path is not None:
+            with atomic_path(path) as tmp:
+                torch.save(state, tmp)
+        return state
+
     # ------------------------------------------------------------------ predict
     def predict(self, data: Recording | Dataset, drop_modalities: dict | None = None,
                 drop_seed: int | None = None) -> Estimate:
-        """One estimate per window end time (every ``hop_s``) of a recording or of every recording of a dataset.
+        """One estimate per window end time (every ``hop_s``, or every WiFi scan with ``window_times="wifi"``)
+        of a recording or of every recording of a dataset.
 
         Parameters
         ----------
@@ -1152,11 +1387,15 @@ class MTLocLocalizer(Localizer):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, overwrite: bool = False) -> Path:
-        """As :meth:`Localizer.save`; an in-memory ``imu_transfer`` dict is saved as a description."""
+        """As :meth:`Localizer.save`; an in-memory ``imu_transfer`` or ``wifi_transfer`` dict is saved as a
+        description."""
         conf = self.conf
         if isinstance(conf["imu_transfer"], dict):
             src = conf["imu_transfer"].get("source", "")
-            self.conf = {**conf, "imu_transfer": f"<pretrained IMU-LSTM from {src!r}, in memory at fit time>"}
+            self.conf = {**self.conf, "imu_transfer": f"<pretrained IMU-LSTM from {src!r}, in memory at fit time>"}
+        if isinstance(conf["wifi_transfer"], dict):
+            src = conf["wifi_transfer"].get("source", "")
+            self.conf = {**self.conf, "wifi_transfer": f"<pretrained WiFi-DNN from {src!r}, in memory at fit time>"}
         try:
             return super().save(path, overwrite=overwrite)
         finally:

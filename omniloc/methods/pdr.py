@@ -52,102 +52,10 @@ from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording, Stream
 from ..data.align import interpolate_pose
 from ..data.transforms import quat_from_yaw, quat_multiply, quat_normalize, yaw_from_quat
+from ..filters.steps import STEP_DEFAULTS, PDRTrace, run_pdr, step_chords
 from .base import Localizer
 
 __all__ = ["PDRLocalizer", "PDRTrace", "run_pdr"]
-
-
-class PDRTrace:
-    """Intermediate signals of one PDR run (for calibration, plots and tests).
-
-    Attributes
-    ----------
-    t0 : float
-        Start time in seconds (the known start pose's time).
-    grid_t : (G,) seconds
-        Regular time grid the IMU was resampled on (from ``t0``).
-    fs : float
-        Grid rate in Hz.
-    up : (G, 3)
-        Unit up-vector (opposite of gravity) in the device frame.
-    gravity : (G,) m/s^2
-        Magnitude of the low-passed accelerometer.
-    vertical_acc : (G,) m/s^2
-        Low-passed vertical (gravity-axis) acceleration with gravity removed, ``a(t)``.
-    yaw_rate : (G,) rad/s
-        Bias-corrected gyroscope rate about the up axis, ``r(t)``.
-    heading_change : (G,) rad
-        ``integral_{t0}^{t} r dt`` (trapezoidal).
-    gyro_bias : (3,) rad/s
-        Bias subtracted from the gyroscope at the end of the recording (device frame).
-    gyro_bias_t : (G, 3) rad/s
-        Bias subtracted at each grid time (constant unless ``gyro_bias="still"``).
-    still : (G,) bool
-        Grid times that end a still window.
-    step_t : (S,) seconds
-        Step times ``t_k``.
-    step_duration : (S,) seconds
-        ``d_k``.
-    step_units : (S,) (m/s^2)^(1/4)
-        ``(a_max - a_min)^(1/4)``; the step length is ``K * step_units``.
-    """
-
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-
-    def heading_change_at(self, t: np.ndarray) -> np.ndarray:
-        """Integrated heading change (rad) at times ``t`` (held constant outside the grid)."""
-        return np.interp(np.asarray(t, dtype=np.float64), self.grid_t, self.heading_change)
-
-    def up_at(self, t: np.ndarray) -> np.ndarray:
-        """Unit up-vector in the device frame at times ``t``, (M, 3)."""
-        t = np.asarray(t, dtype=np.float64)
-        out = np.stack([np.interp(t, self.grid_t, self.up[:, i]) for i in range(3)], axis=-1)
-        return out / np.linalg.norm(out, axis=-1, keepdims=True)
-
-
-def _lowpass(x: np.ndarray, cutoff_hz: float, fs: float, order: int) -> np.ndarray:
-    """Zero-phase Butterworth low-pass along axis 0 (``sosfiltfilt``); short signals fall back gracefully."""
-    from scipy.signal import butter, sosfiltfilt
-
-    n = x.shape[0]
-    if n < 2:
-        return x.copy()
-    if cutoff_hz >= 0.5 * fs:  # nothing to remove at this rate
-        return x.copy()
-    sos = butter(order, cutoff_hz, btype="low", fs=fs, output="sos")
-    padlen = min(3 * (2 * len(sos) + 1), n - 1)  # scipy's default, shortened for short signals
-    return sosfiltfilt(sos, x, axis=0, padlen=padlen)
-
-
-def _gravity_lowpass(acc: np.ndarray, cutoff_hz: float, fs: float) -> np.ndarray:
-    """Low-pass of the accelerometer for gravity, padded with constant ends.
-
-    A 2nd-order Butterworth (4th order after the forward-backward pass). The signal is padded
-    with its mean over the first/last second on either side (length ``3 / cutoff_hz`` s), which
-    avoids the start/end transients that odd padding gives when the cut-off period is longer
-    than the recording.
-    """
-    from scipy.signal import butter, sosfiltfilt
-
-    n = acc.shape[0]
-    if n < 2 or cutoff_hz >= 0.5 * fs:
-        return acc.copy()
-    edge = max(1, min(n, int(round(fs))))
-    npad = int(np.ceil(3.0 * fs / cutoff_hz))
-    head = np.repeat(acc[:edge].mean(axis=0, keepdims=True), npad, axis=0)
-    tail = np.repeat(acc[-edge:].mean(axis=0, keepdims=True), npad, axis=0)
-    sos = butter(2, cutoff_hz, btype="low", fs=fs, output="sos")
-    out = sosfiltfilt(sos, np.concatenate([head, acc, tail]), axis=0, padtype=None)
-    return out[npad:npad + n]
-
-
-def _cumtrapz(y: np.ndarray, dt: float) -> np.ndarray:
-    """Cumulative trapezoidal integral of evenly spaced samples, starting at 0."""
-    out = np.zeros_like(y)
-    if len(y) > 1:
-        out[1:] = np.cumsum(0.5 * (y[1:] + y[:-1]) * dt)
-    return out
 
 
 def _tilt_quat(up: np.ndarray) -> np.ndarray:
@@ -160,143 +68,6 @@ def _tilt_quat(up: np.ndarray) -> np.ndarray:
     angle = np.arctan2(s, c)
     safe = np.where(s[:, None] > 1e-9, axis / np.maximum(s[:, None], 1e-12), np.array([1.0, 0.0, 0.0]))
     return quat_normalize(np.concatenate([np.cos(angle / 2)[:, None], np.sin(angle / 2)[:, None] * safe], axis=1))
-
-
-def _rolling_mean(x: np.ndarray, n: int) -> np.ndarray:
-    """Mean over the trailing window of ``n`` samples ending at each sample (NaN for the first n-1)."""
-    c = np.cumsum(np.concatenate([np.zeros((1,) + x.shape[1:]), x]), axis=0)
-    out = np.full(x.shape, np.nan)
-    if len(x) >= n:
-        out[n - 1:] = (c[n:] - c[:-n]) / n
-    return out
-
-
-def _gyro_bias(grid: np.ndarray, acc: np.ndarray, gyro: np.ndarray, t0: float, fs: float,
-               conf: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Gyroscope bias (G, 3) rad/s at each grid time and the still-window ends (G,) bool.
-
-    A trailing window of ``n = round(gyro_bias_window_s * fs)`` samples ending at grid time ``i``
-    is still when ``std |f| < still_acc_std`` (m/s^2), ``max_axis std w < still_gyro_std`` and
-    ``|mean w| < still_gyro_max`` (rad/s). Mode ``"still"``: ``b(t_i)`` is the mean gyroscope over
-    all still windows ending in ``[t0, t_i]`` (each window represented by its mean), so the bias
-    at a time uses only data up to that time; mode ``"start"``: the mean of the window
-    ``[t0, t0 + window]`` if it is still, from ``t0`` on; ``"none"``: zero.
-    """
-    g = len(grid)
-    mode = conf["gyro_bias"]
-    bias = np.zeros((g, 3))
-    still = np.zeros(g, dtype=bool)
-    n = int(round(float(conf["gyro_bias_window_s"] or 0.0) * fs))
-    if mode == "none" or n < 5 or g < n:
-        return bias, still
-    if mode == "start":
-        sel = np.flatnonzero(grid >= t0 - 1e-9)[:n]
-        if len(sel) == n:
-            acc_n = np.linalg.norm(acc[sel], axis=1)
-            w = gyro[sel]
-            if (np.std(acc_n) < conf["still_acc_std"] and np.max(np.std(w, axis=0)) < conf["still_gyro_std"]
-                    and np.linalg.norm(w.mean(axis=0)) < conf["still_gyro_max"]):
-                still[sel[-1]] = True
-                bias[sel[0]:] = w.mean(axis=0)
-        return bias, still
-    acc_n = np.linalg.norm(acc, axis=1)
-    m_a = _rolling_mean(acc_n, n)
-    sd_a = np.sqrt(np.maximum(_rolling_mean(acc_n ** 2, n) - m_a ** 2, 0.0))
-    m_w = _rolling_mean(gyro, n)
-    sd_w = np.sqrt(np.maximum(_rolling_mean(gyro ** 2, n) - m_w ** 2, 0.0)).max(axis=1)
-    with np.errstate(invalid="ignore"):
-        still = ((sd_a < conf["still_acc_std"]) & (sd_w < conf["still_gyro_std"])
-                 & (np.linalg.norm(m_w, axis=1) < conf["still_gyro_max"]) & (grid - (n - 1) / fs >= t0 - 1e-9))
-    count = np.cumsum(still)
-    total = np.cumsum(np.where(still[:, None], m_w, 0.0), axis=0)
-    ok = count > 0
-    bias[ok] = total[ok] / count[ok, None]
-    return bias, still
-
-
-def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
-    """Steps, step units and heading change of one IMU stream from time ``t0`` (no start pose needed).
-
-    Parameters
-    ----------
-    imu : Stream
-        ``imu`` stream, (N, 6) accelerometer m/s^2 then gyroscope rad/s, device frame.
-    t0 : float
-        Start time, seconds; samples before it are used for filtering only.
-    conf : dict
-        A :class:`PDRLocalizer` configuration.
-
-    Returns
-    -------
-    PDRTrace
-    """
-    vals = np.asarray(imu.load(), dtype=np.float64)
-    t_raw = np.asarray(imu.t, dtype=np.float64)
-    if vals.ndim != 2 or vals.shape[1] != 6:
-        raise DataError(f"imu values must be (N, 6) accelerometer m/s^2 then gyroscope rad/s, got shape {vals.shape}",
-                        field="streams/imu/values")
-    t_raw, first = np.unique(t_raw, return_index=True)
-    vals = vals[first]
-    empty = PDRTrace(t0=float(t0), grid_t=np.array([float(t0)]), fs=float("nan"), up=np.array([[0.0, 0.0, 1.0]]),
-                     gravity=np.array([np.nan]), vertical_acc=np.zeros(1), yaw_rate=np.zeros(1),
-                     heading_change=np.zeros(1), gyro_bias=np.zeros(3), gyro_bias_t=np.zeros((1, 3)),
-                     still=np.zeros(1, bool), step_t=np.zeros(0),
-                     step_duration=np.zeros(0), step_units=np.zeros(0))
-    if len(t_raw) < 2 or t_raw[-1] <= t0:
-        return empty
-
-    fs = conf["resample_hz"]
-    if fs is None:
-        fs = 1.0 / float(np.median(np.diff(t_raw)))
-    fs = float(fs)
-    if not np.isfinite(fs) or fs <= 0:
-        raise ConfigError(f"resample_hz must be a positive rate in Hz, got {conf['resample_hz']!r}")
-    # regular grid over the whole stream, aligned so that t0 is a grid point when inside
-    k_lo = int(np.ceil((t_raw[0] - t0) * fs - 1e-9))
-    k_hi = int(np.floor((t_raw[-1] - t0) * fs + 1e-9))
-    grid = t0 + np.arange(k_lo, k_hi + 1) / fs
-    if len(grid) < 2:
-        return empty
-    x = np.stack([np.interp(grid, t_raw, vals[:, c]) for c in range(6)], axis=1)
-    acc, gyro = x[:, :3], x[:, 3:]
-
-    # 2. gravity and up-vector
-    g_dev = _gravity_lowpass(acc, conf["gravity_lowpass_hz"], fs)
-    g_norm = np.linalg.norm(g_dev, axis=1)
-    up = g_dev / np.maximum(g_norm, 1e-9)[:, None]
-
-    # 3. vertical acceleration
-    a_v = np.einsum("ij,ij->i", acc, up) - g_norm
-    a = _lowpass(a_v, conf["step_lowpass_hz"], fs, order=4)
-
-    # 6a. gyro bias from still windows
-    bias_t, still = _gyro_bias(grid, acc, gyro, t0, fs, conf)
-    yaw_rate = np.einsum("ij,ij->i", gyro - bias_t, up)
-
-    # keep the part from t0 on
-    keep = grid >= t0 - 1e-9
-    grid, up, g_norm, a, yaw_rate = grid[keep], up[keep], g_norm[keep], a[keep], yaw_rate[keep]
-    bias_t, still = bias_t[keep], still[keep]
-    heading_change = _cumtrapz(yaw_rate, 1.0 / fs)
-
-    # 4. steps
-    from scipy.signal import find_peaks
-
-    distance = max(1, int(np.ceil(conf["min_step_interval_s"] * fs - 1e-9)))
-    peaks = find_peaks(a, height=conf["step_threshold"], distance=distance)[0] if len(a) >= 3 else np.zeros(0, int)
-    step_t = grid[peaks]
-    prev = np.concatenate([[t0], step_t[:-1]])
-    dur = np.minimum(step_t - prev, conf["max_step_interval_s"])
-    # 5. Weinberg units (a_max - a_min)^(1/4) over (t_k - d_k, t_k]
-    units = np.zeros(len(peaks))
-    for k, p in enumerate(peaks):
-        lo = max(0, p - int(round(dur[k] * fs)))
-        a_min = float(np.min(a[lo:p + 1]))
-        units[k] = max(float(a[p]) - a_min, 0.0) ** 0.25
-    return PDRTrace(t0=float(t0), grid_t=grid, fs=fs, up=up, gravity=g_norm, vertical_acc=a, yaw_rate=yaw_rate,
-                    heading_change=heading_change, gyro_bias=bias_t[-1], gyro_bias_t=bias_t, still=still,
-                    step_t=step_t, step_duration=dur,
-                    step_units=units)
 
 
 #: metres of ground-truth track that give the start heading when there is no orientation truth
@@ -400,19 +171,9 @@ class PDRLocalizer(Localizer):
     required_streams = ("imu",)
     default_conf = {
         "imu_stream": None,
-        "resample_hz": None,
-        "gravity_lowpass_hz": 0.3,
-        "step_lowpass_hz": 3.0,
-        "step_threshold": 1.0,
-        "min_step_interval_s": 0.3,
-        "max_step_interval_s": 1.0,
+        **STEP_DEFAULTS,          # resample_hz ... still_gyro_max: step detection (omniloc.filters.steps)
         "step_length_k": 0.5,
         "heading_offset_deg": 0.0,
-        "gyro_bias": "still",
-        "gyro_bias_window_s": 1.0,
-        "still_acc_std": 0.2,
-        "still_gyro_std": 0.05,
-        "still_gyro_max": 0.05,
         "fit_step_length": True,
         "fit_heading_offset": True,
         "start_position": None,
@@ -538,26 +299,18 @@ class PDRLocalizer(Localizer):
             imu = self._imu(rec)
             t0 = max(float(rec.t[0]), float(imu.t[0]))
             tr = run_pdr(imu, t0, c)
-            if len(tr.step_t) == 0:
-                continue
-            inside = tr.step_t <= rec.t[-1]
-            st = tr.step_t[inside]
-            if len(st) == 0:
-                continue
             # pairs of consecutive steps of continuous walking: (t_{k-1}, t_k] is one step
-            pair = np.flatnonzero(np.diff(st) <= c["max_step_interval_s"] + 1e-9) + 1
-            if len(pair) == 0:
+            idx, d, gt = step_chords(tr, rec, c["max_step_interval_s"])
+            if len(idx) == 0:
                 continue
-            gt = interpolate_pose(rec, st)
-            d = gt["position"][pair, :2] - gt["position"][pair - 1, :2]
             chord = np.hypot(d[:, 0], d[:, 1])
             sum_c += float(chord.sum())
-            sum_u += float(tr.step_units[inside][pair].sum())
-            n_steps += len(pair)
+            sum_u += float(tr.step_units[idx].sum())
+            n_steps += len(idx)
             if "orientation" in gt:
                 moving = chord > 0.05
                 phi = np.arctan2(d[moving, 1], d[moving, 0])
-                psi = yaw_from_quat(gt["orientation"][pair][moving])
+                psi = yaw_from_quat(gt["orientation"][moving])
                 vec += complex(np.sum(chord[moving] * np.exp(1j * (phi - psi))))
         self.step_length_k_ = k_default
         self.heading_offset_ = off_default

@@ -70,7 +70,8 @@ def test_indoor_competition_quick(tmp_path, data_root):
         r.get("label") for r in res["runs"]}
     assert (tmp_path / "test_site_cdf.png").stat().st_size > 1000
     labels = {r.get("label", r["method"]) for r in res["runs"]}
-    assert {"mtloc", "mtloc-wifi-only", "mtloc-imu-only", "mtloc-mag-only", "knn"} <= labels
+    assert {"mtloc", "mtloc-wifi-only", "mtloc-imu-only", "mtloc-mag-only", "knn", "track (knn)",
+            "track (mtloc)"} <= labels
     main = next(r for r in res["runs"] if r["method"] == "mtloc" and "label" not in r)
     assert main["timing"]["predict_ms_per_window_unbatched"] > 0
     # the split is by path: no path on both sides
@@ -86,7 +87,7 @@ def test_transfer_and_robustness_quick(tmp_path, data_root):
     run_suite("transfer", tmp_path / "t", quick=True, data_root=data_root)
     res = json.loads((tmp_path / "t" / "results.json").read_text())
     assert [row["fraction"] for row in res["table_v"]] == [0.5, 1.0]
-    assert {"scratch", "fine_tuned"} <= set(res["table_v"][0])
+    assert {"scratch", "fine_tuned", "test_survey_dist_mean_m"} <= set(res["table_v"][0])
     assert res["transferred_frozen"]["mean_m"] > 0 and (tmp_path / "t" / "fig4_cdf.png").exists()
     assert (tmp_path / "t" / "imu-lstm-site1.pt").exists()
 

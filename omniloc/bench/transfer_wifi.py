@@ -1,0 +1,463 @@
+"""Bench suite ``transfer-wifi``: does a WiFi-DNN pretrained in one building help a new one?
+
+The MTLoc paper transfers only its IMU-LSTM; this suite asks the same question of the WiFi
+branch with the SODIndoorLoc fingerprints (``sodindoorloc``; :func:`omniloc.data.loaders.load_sodindoorloc`):
+a WiFi-only MTLoc is pretrained on a *source* building, and its WiFi-DNN layers that do not
+depend on the access points (every layer after the first ``Linear``,
+:func:`omniloc.methods.mtloc.pretrain_wifi_dnn`) start the WiFi-DNN of a *target* building's
+model trained on a fraction of the target's survey.
+
+Data and choices
+----------------
+* **Only the** ``Training_*`` **files** (``with_test=False``). The release's ``Testing_*`` files
+  are never read: the target's held-out points are drawn from its training survey.
+* **Split by reference point (RP).** Each (user, phone) recording of SODIndoorLoc surveys its
+  own part of a building (SYL: user 1 a corridor at x 19..49 m, user 2 corridors and a meeting
+  room at x 29..82 m, user 3 offices at y 13..31 m), so a split by recording would test on parts
+  of the building no training scan has seen. Instead every RP (a distinct surveyed position, 30 scans)
+  becomes one recording (:func:`reference_point_dataset`, all scans of one RP on the same side)
+  and the RPs are split with a fixed seed: :data:`TEST_SHARE` (20 %) test, :data:`VAL_SHARE`
+  (10 %) validation (early stopping and best-epoch selection only), the rest the training pool.
+  The pool is a random permutation of its RPs, so its first ``k/8`` are spread over the whole
+  building and the fractions are nested (:func:`omniloc.bench._phone.first_fraction`).
+* **Source HCXY, target SYL** (:data:`SOURCE`, :data:`TARGET`). They are the two buildings with
+  30 single scans per RP: HCXY 379 RPs / 11,370 scans (phones 4-9, 56 AP columns), SYL 296 RPs /
+  8,880 scans (phones 1-2, 46 AP columns), one floor each, different buildings, different phones
+  and disjoint access points. CETC331 has one scan per RP on a 0.5 m grid over three floors, a
+  different survey design (and floors), so it is neither source nor target here.
+* **File set** ``ap_30`` (:data:`FILE_SET`): the files of single scans, of the pre-installed
+  (surveyed) APs only. It is the right one for this question: the held-out test scans must be
+  single scans like a phone's at run time, and ``ap_30`` is the only preset with single scans for
+  HCXY and SYL. The ``_Avg`` files hold one averaged fingerprint per RP (296 samples for SYL,
+  less noisy than any real scan, and one sample per RP leaves nothing to split inside a point);
+  the all-MAC single-scan files (``Training_*_All_30``) are not in the local copy. The price:
+  56 / 46 APs, the pre-installed ones only, not every MAC a phone hears.
+* **Fingerprint windows.** The recordings are scans on a synthetic timeline (one per second,
+  the position jumping between RPs), so MTLoc runs with ``window_times="wifi"`` (one window per
+  scan, labelled with its own RP) and ``branches=["wifi"]``; ``modality_dropout`` is 0 for WiFi
+  (with a single branch a dropped window has no input left and only pulls the network towards the
+  mean position). The other settings are MTLoc's defaults (``quick`` preset in quick mode); nothing
+  is tuned, and the test RPs are used for nothing but the final errors.
+
+Runs
+----
+For each fraction ``k/8`` of the target's training pool (``k = 1..8``; quick: 1/2 and 1):
+
+* ``knn``: the registered kNN fingerprinting method (its defaults), the classic baseline;
+* MTLoc WiFi-only **from scratch**;
+* MTLoc WiFi-only with the transferred WiFi-DNN **fine-tuned** (``wifi_trainable=True``);
+
+and on 100 % the transferred layers **frozen** (``wifi_trainable=False``). Every MTLoc variant is
+trained :data:`REPEATS` times (seeds ``seed, seed + 1, ...``, each with its own pretraining), kNN
+once (it is deterministic). Every model is tested on the same held-out RPs.
+
+The report has a Table V-like table (mean ± std of the 2-D error per test scan, metres, pooled
+over the seeds), the error CDF (first seed) and the mean error against the fraction
+(``sweep.png``, with the paired difference below). ``finding`` compares fine-tuned and scratch at
+each fraction with a two-level bootstrap over the test RPs and the seeds
+(:func:`paired_difference`): "transfer helps" at a fraction only when the Bonferroni-adjusted
+interval of ``scratch − fine-tuned`` (``1 - 0.05 / n`` for the ``n`` comparisons: every fraction and
+the frozen model) is above zero; the nominal 95 % intervals are in the table.
+
+Quick mode: :data:`QUICK_POINTS` RPs of each building with :data:`QUICK_SCANS` scans each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .._conf import deep_update
+from .._errors import DataError
+from ..data import Dataset, Recording, Stream
+from ..eval import errors_for
+from ._phone import _require, first_fraction
+from ._runner import MethodRun, SuiteResult, run_method
+
+#: source building (pretraining) and target building (fractions, test)
+SOURCE, TARGET = "HCXY", "SYL"
+#: SODIndoorLoc file set (:data:`omniloc.data.loaders.sodindoorloc.FILE_SETS`)
+FILE_SET = "ap_30"
+#: shares of the target's reference points held out for test and validation
+TEST_SHARE, VAL_SHARE = 0.2, 0.1
+#: share of the source's reference points used for validation (early stopping of the pretraining)
+SOURCE_VAL_SHARE = 0.1
+FRACTIONS = [k / 8 for k in range(1, 9)]
+QUICK_FRACTIONS = [0.5, 1.0]
+#: quick mode: reference points per building and scans per reference point
+QUICK_POINTS, QUICK_SCANS = 40, 6
+#: bootstrap resamples of the paired comparisons
+N_BOOTSTRAP = 10000
+#: training seeds per MTLoc variant and fraction (pretraining included), full and quick
+REPEATS, QUICK_REPEATS = 5, 2
+
+
+def reference_point_dataset(ds: Dataset, test: float = TEST_SHARE, val: float = VAL_SHARE, seed: int = 0,
+                            max_points: int | None = None, max_scans: int | None = None,
+                            name: str | None = None) -> Dataset:
+    """Fingerprint recordings re-cut into one recording per reference point, split by point.
+
+    Parameters
+    ----------
+    ds : Dataset
+        Fingerprint recordings (one ``wifi`` scan per pose, as the SODIndoorLoc and UJIIndoorLoc
+        importers make them); a reference point (RP) is a distinct 2-D position (to the mm)
+        and building.
+    test, val : float
+        Shares of the RPs in the ``test`` and ``val`` splits (each at least one RP when > 0).
+    seed : int
+        Seed of the RP permutation.
+    max_points : int, optional
+        Keep only the first ``max_points`` RPs of the permutation (quick runs), spread over the building.
+    max_scans : int, optional
+        Keep only the first ``max_scans`` scans of each RP and recording.
+    name : str, optional
+        Name of the new dataset.
+
+    Returns
+    -------
+    Dataset
+        One recording per (source recording, RP), named ``<recording>-rp<NNN>`` (``NNN`` the RP's
+        index in sorted position order), holding that RP's scans with their original times (s),
+        positions (m), floors, buildings, zones and ``wifi`` values (dBm, NaN = not heard);
+        ``meta`` adds ``reference_point`` and ``source_recording``. Splits ``test``, ``val`` and
+        ``train``; ``train`` lists the recordings in the order of the RP permutation, so its
+        first recordings are a random sample of the building (nested fractions).
+    """
+    keys: list[tuple] = []
+    rows_of: dict[tuple, list] = {}
+    for rec in ds:
+        if rec.position is None or "wifi" not in rec.streams:
+            raise DataError(f"recording '{rec.name}' needs positions and a 'wifi' stream to be cut by reference point",
+                            field="position" if rec.position is None else "streams/wifi")
+        wifi = rec.streams["wifi"]
+        if len(wifi.t) != len(rec.t) or not np.array_equal(wifi.t, rec.t):
+            raise DataError(f"recording '{rec.name}' is not a fingerprint recording (one scan per pose)",
+                            field="streams/wifi/t")
+        b = rec.building if rec.building is not None else np.zeros(len(rec), np.int64)
+        xy = np.round(rec.position[:, :2] * 1000).astype(np.int64)
+        for i in range(len(rec)):
+            k = (int(b[i]), int(xy[i, 0]), int(xy[i, 1]))
+            if k not in rows_of:
+                rows_of[k] = []
+                keys.append(k)
+            rows_of[k].append((rec.name, i))
+    points = sorted(keys)
+    rng = np.random.default_rng(seed)
+    order = [points[i] for i in rng.permutation(len(points))]
+    if max_points is not None:
+        order = order[:int(max_points)]
+    n = len(order)
+    n_test = max(1, int(round(test * n))) if test > 0 else 0
+    n_val = max(1, int(round(val * n))) if val > 0 else 0
+    if n - n_test - n_val < 1:
+        raise DataError(f"dataset '{ds.name}' has {n} reference points: too few for {test:g} test and {val:g} "
+                        "validation shares and a training pool", field="position")
+    side = {}
+    for j, k in enumerate(order):
+        side[k] = "test" if j < n_test else "val" if j < n_test + n_val else "train"
+    index = {k: j for j, k in enumerate(points)}
+    recordings: dict[str, Recording] = {}
+    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for k in order:
+        by_rec: dict[str, list[int]] = {}
+        for rec_name, i in rows_of[k]:
+            by_rec.setdefault(rec_name, []).append(i)
+        for rec_name, rows in by_rec.items():
+            rec = ds[rec_name]
+            rows = np.asarray(rows[:max_scans] if max_scans else rows)
+            wifi = rec.streams["wifi"]
+            new = f"{rec_name}-rp{index[k]:03d}"
+            take = (lambda a: None if a is None else a[rows])
+            recordings[new] = Recording(
+                new, rec.t[rows], position=rec.position[rows], orientation=take(rec.orientation),
+                floor=take(rec.floor), building=take(rec.building), zone=take(rec.zone),
+                streams={"wifi": Stream("wifi", wifi.t[rows], np.asarray(wifi.load())[rows], ids=wifi.ids,
+                                        meta=dict(wifi.meta))},
+                meta=dict(rec.meta, reference_point=int(index[k]), source_recording=rec_name))
+            splits[side[k]].append(new)
+    prov = dict(ds.provenance, bench_split=(
+        f"by reference point (all scans of a point on one side), seed {seed}: {n_test} test, {n_val} val, "
+        f"{n - n_test - n_val} train points of {len(points)}" + (f" (first {n} of the permutation)"
+                                                                  if max_points is not None else "")
+        + (f", at most {max_scans} scans per point" if max_scans else "") + "; train in permutation order"))
+    return Dataset(name or ds.name, recordings, ds.floor_plans, {k: v for k, v in splits.items() if v}, prov)
+
+
+def load_building(data_root: Path, building: str, quick: bool, seed: int, test: float, val: float) -> Dataset:
+    """One SODIndoorLoc building (``Training_*`` files of :data:`FILE_SET` only), split by reference point.
+
+    Parameters
+    ----------
+    data_root : Path
+        Folder holding ``sodindoorloc/``.
+    building : str
+        ``"CETC331"``, ``"HCXY"`` or ``"SYL"``.
+    quick : bool
+        Keep :data:`QUICK_POINTS` reference points with :data:`QUICK_SCANS` scans each.
+    seed : int
+        Seed of the reference-point permutation.
+    test, val : float
+        Shares of the reference points in ``test`` and ``val``.
+
+    Returns
+    -------
+    Dataset
+        See :func:`reference_point_dataset`; the provenance lists the files read.
+    """
+    from ..data.loaders import load_sodindoorloc
+
+    src = _require(Path(data_root) / "sodindoorloc", "SODIndoorLoc folder")
+    ds = load_sodindoorloc(src, buildings=[building], files=FILE_SET, with_test=False,
+                           name=f"sodindoorloc-{building}")
+    return reference_point_dataset(ds, test=test, val=val, seed=seed, max_points=QUICK_POINTS if quick else None,
+                                   max_scans=QUICK_SCANS if quick else None, name=f"sodindoorloc-{building}")
+
+
+def error_stats(errors: np.ndarray) -> dict:
+    """Table V's columns of the 2-D errors of ``R`` runs on the same test scans.
+
+    Parameters
+    ----------
+    errors : (R, M) metres
+        One row per run (training seed); NaN entries are left out.
+
+    Returns
+    -------
+    dict
+        ``mean_m``, ``std_m``, ``median_m`` over all ``R x M`` errors (pooled), ``n`` (scans per
+        run), ``seed_means_m`` (the mean of each run, metres).
+    """
+    e = np.atleast_2d(np.asarray(errors, dtype=np.float64))
+    flat = e[np.isfinite(e)]
+    return {"mean_m": float(flat.mean()), "std_m": float(flat.std()), "median_m": float(np.median(flat)),
+            "n": int(e.shape[1]), "seed_means_m": [float(np.nanmean(r)) for r in e]}
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, groups: np.ndarray, n_boot: int = N_BOOTSTRAP,
+                      seed: int = 0, n_tests: int = 1) -> dict:
+    """Mean 2-D error of ``a`` minus that of ``b`` on the same scans, with a two-level bootstrap.
+
+    Parameters
+    ----------
+    a, b : (R, M) metres
+        Errors of ``R`` runs (row ``r`` of ``a`` and of ``b`` share the training seed) on the same
+        ``M`` test scans.
+    groups : (M,)
+        Test reference point (recording) of each scan: resampled as a whole.
+    n_boot : int
+        Bootstrap resamples: each draws ``R`` seeds and the reference points with replacement.
+    seed : int
+    n_tests : int
+        Number of comparisons the caller makes: ``ci_adjusted_m`` is the Bonferroni interval at
+        level ``1 - 0.05 / n_tests``.
+
+    Returns
+    -------
+    dict
+        ``diff_m`` (positive: ``b`` is better), ``ci95_m`` ``[low, high]`` (percentile interval,
+        metres; it covers both the test points and the training seeds), ``ci_adjusted_m``,
+        ``adjusted_level``, ``n_points``, ``n_seeds``.
+    """
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    if a.shape != b.shape or a.shape[1] != len(groups):
+        raise ValueError(f"paired_difference needs (R, M) errors of equal shapes and M groups, got {a.shape}, "
+                         f"{b.shape}, {len(groups)}")
+    ok = np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0)
+    d = (a - b)[:, ok]
+    _, g = np.unique(np.asarray(groups)[ok], return_inverse=True)
+    n_g, n_r = int(g.max()) + 1, d.shape[0]
+    sums = np.stack([np.bincount(g, weights=row, minlength=n_g) for row in d])        # (R, G)
+    counts = np.bincount(g, minlength=n_g).astype(np.float64)                         # (G,)
+    rng = np.random.default_rng(seed)
+    rs = rng.integers(0, n_r, size=(int(n_boot), n_r))
+    gs = rng.integers(0, n_g, size=(int(n_boot), n_g))
+    boot = sums[rs[:, :, None], gs[:, None, :]].sum(axis=2).mean(axis=1) / counts[gs].sum(axis=1)
+    tail = 2.5 / max(int(n_tests), 1)
+    lo, hi, lo_adj, hi_adj = np.percentile(boot, [2.5, 97.5, tail, 100.0 - tail])
+    return {"diff_m": float(d.mean()), "ci95_m": [float(lo), float(hi)],
+            "ci_adjusted_m": [float(lo_adj), float(hi_adj)], "adjusted_level": 1.0 - 0.05 / max(int(n_tests), 1),
+            "n_points": n_g, "n_seeds": n_r}
+
+
+def _errors(run: MethodRun, truth: Dataset, ref: MethodRun) -> np.ndarray:
+    """(M,) 2-D errors of ``run``, checked to be at the same test scans as ``ref``'s."""
+    est, r = run.estimate, ref.estimate
+    if not (np.array_equal(est.recording, r.recording) and np.array_equal(est.t, r.t)):
+        raise ValueError(f"run '{run.label}' has estimates at other scans than '{ref.label}'")
+    return errors_for(est, truth, 2)
+
+
+def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int = 0) -> SuiteResult:
+    """Pretrain on :data:`SOURCE`, sweep the fractions of :data:`TARGET`; see the module docstring.
+
+    ``seed`` fixes the reference-point split; the ``R`` repeats (:data:`REPEATS`, quick
+    :data:`QUICK_REPEATS`) train with seeds ``seed, seed + 1, ...`` (pretraining included).
+    ``results.json`` ``runs`` holds the first repeat's models (the report's metrics table and
+    CDF); ``table`` aggregates every repeat.
+    """
+    from ..data import default_data_root
+    from ..methods.mtloc import pretrain_wifi_dnn
+
+    out = Path(out)
+    data_root = Path(data_root) if data_root else default_data_root()
+    res = SuiteResult("transfer-wifi", out, quick)
+    source = load_building(data_root, SOURCE, quick, seed, test=0.0, val=SOURCE_VAL_SHARE)
+    target = load_building(data_root, TARGET, quick, seed, test=TEST_SHARE, val=VAL_SHARE)
+    val, test = target.split("val"), target.split("test")
+    preset = "quick" if quick else None
+    base = {"branches": ["wifi"], "window_times": "wifi", "modality_dropout": {"wifi": 0.0},
+            "trainer": {"progress": False}}
+    seeds = [seed + r for r in range(QUICK_REPEATS if quick else REPEATS)]
+    label = f"sodindoorloc-{TARGET}" + ("-quick" if quick else "")
+
+    pre, transfer = [], {}
+    for s in seeds:
+        path = out / f"wifi-dnn-{SOURCE}-seed{s}.pt"
+        state = pretrain_wifi_dnn(source.split("train"), dict(base, seed=s), preset=preset, val=source.split("val"),
+                                  path=path)
+        pre.append(dict({k: state[k] for k in ("n_windows", "epochs", "loss", "val_pos_err_m")}, seed=s,
+                        file=path.name))
+        transfer[s] = {"wifi_transfer": str(path)}
+    res.extra["data"] = {
+        "source": dict(source.summary(), building=SOURCE, split=source.provenance["bench_split"]),
+        "target": dict(target.summary(), building=TARGET, split=target.provenance["bench_split"]),
+        "file_set": FILE_SET, "files": "Training_* only (the Testing_* files are not read)",
+        "seeds": seeds, "pretrain": pre, "wifi_hidden": list(state["hidden"]),
+        "source_access_points": int(state["n_access_points"])}
+
+    def mtloc(sub: Dataset, f: float, s: int, kind: str, over: dict) -> MethodRun:
+        name = f"mtloc {kind} {f:.1%}" + (f" (seed {s})" if s != seeds[0] else "")
+        r = run_method("mtloc", sub, test, label, conf=deep_update(base, {"seed": s}, over), preset=preset, val=val,
+                       label=name)
+        return res.add(r) if s == seeds[0] else r
+
+    fractions = QUICK_FRACTIONS if quick else FRACTIONS
+    n_tests = len(fractions) + 1          # fine-tuned vs scratch at each fraction, frozen vs scratch at 100 %
+    table, shown = [], {}
+    ref = None
+    for f in fractions:
+        sub = first_fraction(target, "train", f)
+        knn = res.add(run_method("knn", sub, test, label, label=f"knn {f:.1%}"))
+        ref = ref or knn
+        runs = {"scratch": [mtloc(sub, f, s, "scratch", {}) for s in seeds],
+                "fine_tuned": [mtloc(sub, f, s, "fine-tuned", dict(transfer[s], wifi_trainable=True)) for s in seeds]}
+        errs = {k: np.stack([_errors(r, test, ref) for r in v]) for k, v in runs.items()}
+        row = {"fraction": f, "points": len(sub), "scans": sub.n_samples,
+               "knn": error_stats(_errors(knn, test, ref)[None])}
+        row.update({k: error_stats(e) for k, e in errs.items()})
+        row["scratch_minus_fine_tuned"] = paired_difference(errs["scratch"], errs["fine_tuned"], ref.estimate.recording,
+                                                            seed=seed, n_tests=n_tests)
+        table.append(row)
+        shown[f] = (knn, runs["scratch"][0], runs["fine_tuned"][0], errs["scratch"])
+    full_sub = target.split("train")
+    frozen_runs = [mtloc(full_sub, 1.0, s, "transferred, frozen", dict(transfer[s], wifi_trainable=False))
+                   for s in seeds]
+    e_frozen = np.stack([_errors(r, test, ref) for r in frozen_runs])
+    fz = dict(error_stats(e_frozen),
+              scratch_minus_frozen=paired_difference(shown[fractions[-1]][3], e_frozen, ref.estimate.recording,
+                                                     seed=seed, n_tests=n_tests))
+    res.extra["table"] = table
+    res.extra["transferred_frozen"] = fz
+
+    cmp = [(t["fraction"], t["scratch_minus_fine_tuned"]) for t in table]
+    helps = [f for f, d in cmp if d["ci_adjusted_m"][0] > 0]
+    hurts = [f for f, d in cmp if d["ci_adjusted_m"][1] < 0]
+    nominal = [f for f, d in cmp if d["ci95_m"][0] > 0]
+    full = table[-1]
+    beats_full = [t["fraction"] for t in table if t["fine_tuned"]["mean_m"] < full["scratch"]["mean_m"]]
+    knn_better = [t["fraction"] for t in table
+                  if t["knn"]["mean_m"] < min(t["scratch"]["mean_m"], t["fine_tuned"]["mean_m"])]
+    pct = (lambda fs: ", ".join(f"{v:.1%}" for v in fs) or "none")
+    level = f"{100 * cmp[0][1]['adjusted_level']:.1f} %"
+    if helps:
+        verdict = (f"fine-tuning the transferred WiFi-DNN beats training from scratch at {pct(helps)} of the target "
+                   f"survey (Bonferroni {level} interval of scratch − fine-tuned above 0, {n_tests} comparisons)")
+    else:
+        verdict = (f"fine-tuning the transferred WiFi-DNN does not beat training from scratch at any fraction "
+                   f"(no Bonferroni {level} interval of scratch − fine-tuned above 0, {n_tests} comparisons)")
+        if nominal:
+            verdict += (f"; the nominal 95 % interval is above 0 at {pct(nominal)}, about what chance gives "
+                        f"over {len(cmp)} fractions")
+    if hurts:
+        verdict += f"; it is worse than from scratch at {pct(hurts)}"
+    fzd = fz["scratch_minus_frozen"]
+    frozen_text = ("better than" if fzd["ci_adjusted_m"][0] > 0 else "worse than" if fzd["ci_adjusted_m"][1] < 0
+                   else "not distinguishable from")
+    verdict += (f". The frozen transfer on 100 % is {frozen_text} scratch ({fzd['diff_m']:+.2f} m). kNN has a lower "
+                f"mean error than both MTLoc variants at {pct(knn_better)}")
+    res.extra["finding"] = {
+        "transfer_helps": bool(helps), "helps_at_fractions": helps, "hurts_at_fractions": hurts,
+        "nominal_95_helps_at_fractions": nominal, "adjusted_level": cmp[0][1]["adjusted_level"],
+        "frozen_vs_scratch_100": frozen_text, "fine_tuned_fractions_beating_scratch_100": beats_full,
+        "scratch_100_mean_m": full["scratch"]["mean_m"], "knn_100_mean_m": full["knn"]["mean_m"],
+        "knn_better_than_mtloc_at_fractions": knn_better, "summary": verdict + "."}
+
+    ms = (lambda st: f"{st['mean_m']:.2f} ± {st['std_m']:.2f}")
+    diff = (lambda d: f"{d['diff_m']:+.2f} [{d['ci95_m'][0]:+.2f}, {d['ci95_m'][1]:+.2f}]")
+    rows = "\n".join(f"| {t['fraction']:.1%} | {t['points']} | {t['scans']} | {ms(t['knn'])} | {ms(t['scratch'])} | "
+                     f"{ms(t['fine_tuned'])} | {diff(t['scratch_minus_fine_tuned'])} |" for t in table)
+    p_val = [p["val_pos_err_m"] for p in pre]
+    res.sections.append(
+        f"WiFi-DNN transfer {SOURCE} -> {TARGET} (SODIndoorLoc `{FILE_SET}`, Training files only; split "
+        f"{target.provenance['bench_split']}). Pretraining on {SOURCE}: {pre[0]['n_windows']} scans, "
+        f"{', '.join(str(p['epochs']) for p in pre)} epochs, validation error "
+        f"{', '.join(f'{v:.2f}' for v in p_val)} m (seeds {', '.join(map(str, seeds))}).\n\n"
+        f"Mean ± std of the 2-D error per test scan, metres ({full['knn']['n']} scans at {len(test)} held-out "
+        f"reference points; MTLoc pooled over {len(seeds)} training seeds, kNN is deterministic):\n\n"
+        "| target data | points | scans | kNN | MTLoc WiFi, scratch | MTLoc WiFi, transfer + fine-tuning | "
+        "scratch − fine-tuned [95 % CI] |\n|---|---|---|---|---|---|---|\n" + rows +
+        f"\n\nTransferred model (layers after the first frozen, 100 % of the target data): {ms(fz)} m "
+        f"(scratch − frozen {diff(fz['scratch_minus_frozen'])} m).\n\n"
+        f"**Finding:** {verdict}. Fine-tuned fractions whose mean beats 100 % from scratch "
+        f"({full['scratch']['mean_m']:.2f} m; point estimates only): {pct(beats_full)}.\n\n"
+        "The intervals (nominal 95 % in the table) are a bootstrap over the test reference points and the "
+        "training seeds (pretraining included). The metrics table above and the CDF are the seed-"
+        f"{seeds[0]} models.")
+    pick = sorted({fractions[0], fractions[len(fractions) // 2 - 1], fractions[-1]})   # 1/8, 1/2, 1 (quick: 1/2, 1)
+    cdf_runs = ([shown[f][1] for f in pick] + [shown[f][2] for f in pick]
+                + [frozen_runs[0], shown[fractions[-1]][0]])
+    res.sections.append(res.cdf(cdf_runs, test, "error_cdf.png",
+                                f"{TARGET} (WiFi-DNN from {SOURCE}): error CDF by share of target data"))
+    _plot_sweep(table, fz["mean_m"], out / "sweep.png",
+                f"{SOURCE} -> {TARGET}: mean 2-D error against target data ({len(seeds)} seeds)")
+    res.sections.append("![mean error against target data](sweep.png)")
+    return res
+
+
+def _plot_sweep(table: list[dict], frozen_m: float, path: Path, title: str) -> None:
+    """Two panels against the share of target data: the mean 2-D error of each variant (MTLoc bars:
+    lowest to highest seed mean) and the paired difference scratch − fine-tuned with its 95 % interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .._io import atomic_path
+
+    f = np.array([100 * t["fraction"] for t in table])
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(6.2, 6.0), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for key, name, style, dx in (("fine_tuned", "MTLoc WiFi, transfer + fine-tuning", "o-", -0.8),
+                                 ("scratch", "MTLoc WiFi, from scratch", "s--", 0.8), ("knn", "kNN", "^:", 0.0)):
+        m = np.array([t[key]["mean_m"] for t in table])
+        lo = m - np.array([min(t[key]["seed_means_m"]) for t in table])
+        hi = np.array([max(t[key]["seed_means_m"]) for t in table]) - m
+        ax.errorbar(f + dx, m, yerr=[lo, hi] if key != "knn" else None, fmt=style, capsize=3, label=name)
+    ax.axhline(frozen_m, color="gray", ls="-.", label="transferred, frozen (100 %)")
+    ax.set_ylabel("mean 2-D error (m)\nbars: range of the seeds' means", fontsize=9)
+    ax.set_title(title, fontsize=10)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    d = np.array([t["scratch_minus_fine_tuned"]["diff_m"] for t in table])
+    ci = np.array([t["scratch_minus_fine_tuned"]["ci95_m"] for t in table])
+    bx.errorbar(f, d, yerr=[d - ci[:, 0], ci[:, 1] - d], fmt="o", color="C0", capsize=3)
+    bx.axhline(0.0, color="black", lw=0.8)
+    bx.set_ylabel("scratch − fine-tuned (m)\n> 0: transfer helps\nbars: 95 % interval", fontsize=9)
+    bx.set_xlabel("target training data (% of the reference points)")
+    bx.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

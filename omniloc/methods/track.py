@@ -1,0 +1,173 @@
+"""``track``: any localizer's estimates smoothed along each recording with dead-reckoned steps.
+
+A fingerprinting method localizes every scan or window on its own, so its estimates jump between
+corridors. Over a whole recording (offline, as phone logs are post-processed), this method
+
+1. runs a base method (``base``, created by name from the registry: ``knn``, ``mtloc``, ...) and
+   takes its finite estimates as absolute fixes;
+2. detects steps in the ``imu`` stream (:func:`omniloc.filters.run_pdr`: Weinberg step length
+   ``L_k = K (a_max - a_min)^(1/4)``, heading change from the gyroscope about gravity) and turns
+   them into step displacements ``d_k = L_k (cos h_k, sin h_k)`` in a frame whose heading origin
+   is unknown;
+3. fuses both with :func:`omniloc.filters.smooth_track` (least squares over the path with the
+   unknown frame rotation, Huber-weighted fixes), and
+4. smooths the floors with :func:`omniloc.filters.smooth_floors`.
+
+Estimates come out at the base method's times, so the two compare one to one. ``fit`` trains the
+base method and calibrates ``K`` on the training recordings' ground truth (total walked distance
+over total Weinberg units, the PDR method's rule). A recording without an IMU stream keeps the
+base estimates (floors smoothed). Not in the MTLoc paper; this is the path post-processing that
+indoor-positioning pipelines for phone logs add after per-scan fingerprinting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._errors import ConfigError
+from ..data import Dataset, Estimate, Recording
+from ..filters import STEP_DEFAULTS, run_pdr, smooth_floors, smooth_track, step_chords, time_weights
+from .base import Localizer
+
+__all__ = ["TrackLocalizer"]
+
+
+class TrackLocalizer(Localizer):
+    """A base method's estimates fused with dead-reckoned steps along each recording.
+
+    Configuration (``default_conf``):
+
+    * ``base``: name of the registered method that gives the fixes (``"knn"``).
+    * ``base_conf``: its configuration (None or a dict merged over its ``default_conf``);
+      ``base_preset``: its preset.
+    * ``imu_stream``: name of the ``imu`` stream (None = the only one).
+    * ``steps``: step detection (:data:`omniloc.filters.STEP_DEFAULTS`, the PDR method's keys).
+    * ``step_length_k``: Weinberg constant ``K`` in m / (m/s^2)^(1/4) when not fitted;
+      ``fit_step_length``: calibrate it on the training recordings.
+    * ``sigma_fix_m``: noise of a fix, metres; ``sigma_step_m``: noise of one step (length and
+      heading drift), metres; ``huber_m``: Huber threshold on fix residuals, metres (None = off);
+      ``iterations``: alternations of position solve and rotation update.
+    * ``floor_switch_s``: cost of a floor change in :func:`~omniloc.filters.smooth_floors`, in
+      seconds of estimates that disagree (each estimate weighs the time it stands for): a run of
+      another floor shorter than twice this inside a recording is taken as noise (None = keep
+      the base floors).
+    """
+
+    name: ClassVar[str] = "track"
+    #: with the default base (knn): the IMU for the steps and WiFi for the fixes
+    required_streams: ClassVar[tuple[str, ...]] = ("imu", "wifi")
+    default_conf: ClassVar[dict] = {
+        "base": "knn",
+        "base_conf": None,
+        "base_preset": None,
+        "imu_stream": None,
+        "steps": dict(STEP_DEFAULTS),
+        "step_length_k": 0.5,
+        "fit_step_length": True,
+        "sigma_fix_m": 8.0,
+        "sigma_step_m": 0.3,
+        "huber_m": 5.0,
+        "iterations": 10,
+        "floor_switch_s": 2.0,
+    }
+    presets: ClassVar[dict[str, dict]] = {
+        # MTLoc windows as the fixes
+        "mtloc": {"base": "mtloc"},
+    }
+
+    def _check_conf(self) -> None:
+        c = self.conf
+        from . import available
+
+        if c["base"] not in available() or c["base"] == self.name:
+            raise ConfigError(f"track conf 'base' must be another registered method, got {c['base']!r}; "
+                              f"available: {[m for m in available() if m != self.name]}")
+        for key in ("sigma_fix_m", "sigma_step_m", "step_length_k"):
+            if not (isinstance(c[key], (int, float)) and c[key] > 0):
+                raise ConfigError(f"track conf {key!r} must be a positive number, got {c[key]!r}")
+        if c["huber_m"] is not None and not c["huber_m"] > 0:
+            raise ConfigError(f"track conf 'huber_m' must be positive or None, got {c['huber_m']!r}")
+        if c["floor_switch_s"] is not None and c["floor_switch_s"] < 0:
+            raise ConfigError(f"track conf 'floor_switch_s' must be >= 0 or None, got {c['floor_switch_s']!r}")
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, train: Dataset, val: Dataset | None = None) -> "TrackLocalizer":
+        """Train the base method on ``train`` (``val`` for its early stopping) and calibrate ``K``."""
+        from . import create
+
+        self._check_conf()
+        c = self.conf
+        base = create(c["base"], c["base_conf"], preset=c["base_preset"])
+        base.fit(train, val)
+        return self.fit_smoother(train, base)
+
+    def fit_smoother(self, train: Dataset | None, base: Localizer) -> "TrackLocalizer":
+        """Use an already fitted ``base`` method and calibrate ``K`` on ``train`` (None: configured ``K``)."""
+        self._check_conf()
+        if not base.is_fitted:
+            raise RuntimeError("fit_smoother needs a fitted base method")
+        c = self.conf
+        self.base_ = base
+        chords, units = 0.0, 0.0
+        for rec in ([] if train is None else train):
+            imu = self._imu(rec)
+            if imu is None or rec.position is None or len(imu.t) < 2:
+                continue
+            trace = run_pdr(imu, max(float(rec.t[0]), float(imu.t[0])), c["steps"])
+            idx, d, _ = step_chords(trace, rec, c["steps"]["max_step_interval_s"])
+            chords += float(np.hypot(d[:, 0], d[:, 1]).sum())
+            units += float(trace.step_units[idx].sum())
+        self.step_length_k_ = float(c["step_length_k"])
+        if c["fit_step_length"] and chords > 0 and units > 0:
+            self.step_length_k_ = chords / units
+        return self
+
+    def _imu(self, rec: Recording):
+        name = self.conf["imu_stream"]
+        if name is not None:
+            return rec.streams.get(name)
+        found = rec.streams_of_kind("imu")
+        return next(iter(found.values())) if len(found) == 1 else None
+
+    # ------------------------------------------------------------------ predict
+    def predict_recording(self, rec: Recording) -> Estimate:
+        """The base estimates of ``rec``, moved onto the smoothed path (same times and order)."""
+        c = self.conf
+        est = self.base_.predict(rec)
+        if len(est) == 0:
+            return est
+        order = np.argsort(est.t, kind="stable")
+        floor = est.floor
+        if floor is not None and c["floor_switch_s"] is not None:
+            floor = floor.copy()
+            floor[order] = smooth_floors(floor[order], float(c["floor_switch_s"]), time_weights(est.t[order]))
+        position = est.position.copy()
+        ok = np.all(np.isfinite(position[:, :2]), axis=1)
+        imu = self._imu(rec)
+        if ok.any() and imu is not None and len(imu.t) >= 2:
+            t0 = min(float(est.t[ok].min()), float(imu.t[0]))
+            trace = run_pdr(imu, max(t0, float(imu.t[0])), c["steps"])
+            h = trace.heading_change_at(trace.step_t)
+            length = self.step_length_k_ * trace.step_units
+            step_xy = length[:, None] * np.stack([np.cos(h), np.sin(h)], axis=1)
+            track = smooth_track(est.t[ok], position[ok, :2], trace.step_t, step_xy, t_start=t0,
+                                 sigma_fix_m=float(c["sigma_fix_m"]), sigma_step_m=float(c["sigma_step_m"]),
+                                 huber_m=c["huber_m"], iterations=int(c["iterations"]))
+            position[ok, :2] = track.at(est.t[ok])
+        return Estimate(est.recording, est.t, position, est.orientation, floor, est.building, None)
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict[str, Any]:
+        return {"step_length_k_": float(self.step_length_k_)}
+
+    def _save_extra(self, folder: Path) -> None:
+        self.base_.save(Path(folder) / "base")
+
+    def _load_extra(self, folder: Path) -> None:
+        from . import load
+
+        self.base_ = load(Path(folder) / "base")
+        self.step_length_k_ = float(self.step_length_k_)
