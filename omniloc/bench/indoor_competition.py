@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .._conf import deep_update
-from ..eval import coverage_metrics, plot_trajectories, survey_distance
+from ..eval import coverage_metrics, plot_survey_coverage, plot_trajectories, survey_distance
 from ._phone import first_fraction, load_indoor_competition_site
 from ._runner import SuiteResult, run_method
 from .sim_office import MTLOC_RUNS  # the same runs as the simulated office's: label -> branches
@@ -125,9 +125,15 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, test_site
     res.sections.append(res.cdf(runs, test, "error_cdf.png", f"{label}: 2-D position error CDF"))
     res.sections.append(_survey_section(res, train, test))
     main = next((r for r in runs if r.label == "mtloc"), None)
+    floors = [int(r.floor[0]) for r in test if r.floor is not None and len(r.floor)]
+    if floors:
+        busiest = max(set(floors), key=floors.count)
+        plot_survey_coverage(train, test, busiest, out / "survey_coverage.png")
+        res.sections.append("![training and test paths on one floor](survey_coverage.png)")
     if main is not None:
-        first = sorted(test.recordings)[0]
-        plot_trajectories(test, {r.label: r.estimate for r in runs if r.label in ("mtloc", "knn")},
+        # the longest test path: the one a person would look at
+        first = max(sorted(test.recordings), key=lambda n: test[n].duration_s)
+        plot_trajectories(test, {r.label: r.estimate for r in runs if r.label in ("mtloc", "knn", "track (knn)")},
                           out / "trajectory.png", recording=first)
         res.sections.append(f"![trajectory {first}](trajectory.png)")
         m = main.metrics

@@ -171,6 +171,52 @@ def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, reco
     return _save(plt, fig, path)
 
 
+def plot_survey_coverage(train: Dataset, test: Dataset, floor: int, path, building: int = 0,
+                         title: str | None = None) -> Path:
+    """Where the training recordings went (grey) and where the test recordings go (red), on one floor.
+
+    Shows at a glance how much of the test paths a fingerprint survey covers
+    (:func:`omniloc.eval.survey_distance` puts a number on it).
+
+    Parameters
+    ----------
+    train, test : Dataset
+        Recordings with ground-truth ``position`` (and ``floor``); ``test`` holds the floor plans.
+    floor : int
+        Floor to draw.
+    building : int
+        Building of the floor plan.
+    """
+    plan = None
+    try:
+        plan = test.floor_plan(floor, building)
+    except Exception:
+        plan = None
+    size = plan.size_m if plan is not None else (1.0, 0.8)
+    aspect = min(max(size[1] / max(size[0], 1e-6), 0.3), 2.0)
+    plt, (fig, ax) = _figure(figsize=(8, 8 * aspect + 1.0))
+    if plan is not None:
+        draw_floor_plan(ax, plan, labels=False)
+    counts = {}
+    for ds, color, lw, label in ((train, "0.35", 1.2, "training paths"), (test, "tab:red", 1.8, "test paths")):
+        n = 0
+        for rec in ds:
+            if rec.position is None:
+                continue
+            on = (rec.floor == floor) if rec.floor is not None else np.full(len(rec), floor == 0)
+            if not on.any():
+                continue
+            p = np.where(on[:, None], rec.position[:, :2], np.nan)
+            ax.plot(p[:, 0], p[:, 1], "-", color=color, lw=lw, alpha=0.8, label=label if n == 0 else None)
+            n += 1
+        counts[label] = n
+    if plan is None:
+        ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(title or f"floor {floor}: {counts['training paths']} training and {counts['test paths']} test paths")
+    return _save(plt, fig, path)
+
+
 def plot_frames(images: np.ndarray, path, depth: np.ndarray | None = None, ncol: int = 8,
                 title: str | None = None) -> Path:
     """A contact sheet of camera frames (and their depth maps below them).

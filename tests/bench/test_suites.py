@@ -81,6 +81,7 @@ def test_indoor_competition_quick(tmp_path, data_root):
     cov = res["test_survey_distance"]
     assert cov["mean_m"] >= 0 and 0 <= cov["share_within_covered_m"] <= 1
     assert 0 <= main["metrics"]["covered_share"] <= 1 and "survey_dist_mean_m" in main["metrics"]
+    assert (tmp_path / "survey_coverage.png").stat().st_size > 1000
 
 
 def test_transfer_and_robustness_quick(tmp_path, data_root):

@@ -118,3 +118,13 @@ def test_coverage_metrics_split_errors_by_survey_distance():
     assert m["pos_err_mean_covered_m"] == pytest.approx(2.0)
     assert m["pos_err_mean_uncovered_m"] == pytest.approx(6.0)
     assert m["survey_dist_mean_m"] == pytest.approx(2.5)
+
+
+def test_plot_survey_coverage_draws_one_floor(tmp_path):
+    from omniloc.eval import plot_survey_coverage
+
+    ds = truth()  # "a" changes to floor 1 half-way, "b" stays on floor 0
+    out = plot_survey_coverage(ds.subset(["a"]), ds.subset(["b"]), 0, tmp_path / "cov.png")
+    assert out.stat().st_size > 1000
+    # a floor without a plan still draws (equal aspect, no plan)
+    assert plot_survey_coverage(ds.subset(["a"]), ds.subset(["b"]), 5, tmp_path / "none.png").stat().st_size > 1000
