@@ -177,16 +177,13 @@ def survey_distance(reference: Dataset, position: np.ndarray, floor: np.ndarray 
         p, f = p[ok], f[ok]
         if len(p) == 0:
             continue
-        seg = np.hypot(*np.diff(p, axis=0).T) if len(p) > 1 else np.zeros(0)
+        # every segment i -> i+1 cut into n_i pieces; a segment that changes floor belongs to the floor it reaches
+        seg = np.hypot(*np.diff(p, axis=0).T)
         n_sub = np.maximum(1, np.ceil(seg / spacing_m).astype(int))
-        dense_p, dense_f = [p[:1]], [f[:1]]
-        for i, n in enumerate(n_sub):
-            w = (np.arange(1, n + 1) / n)[:, None]
-            dense_p.append(p[i] + w * (p[i + 1] - p[i]))
-            # a segment that changes floor belongs to the floor it arrives on
-            dense_f.append(np.full(n, f[i + 1]))
-        pts.append(np.concatenate(dense_p))
-        flo.append(np.concatenate(dense_f))
+        i = np.repeat(np.arange(len(seg)), n_sub)
+        w = (np.arange(len(i)) - np.repeat(np.cumsum(n_sub) - n_sub, n_sub) + 1) / np.repeat(n_sub, n_sub)
+        pts.append(np.concatenate([p[:1], p[i] + w[:, None] * (p[i + 1] - p[i])]))
+        flo.append(np.concatenate([f[:1], f[i + 1]]))
     out = np.full(len(position), np.inf)
     out[~np.all(np.isfinite(position[:, :2]), axis=1)] = np.nan
     if not pts:

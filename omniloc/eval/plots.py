@@ -107,6 +107,14 @@ def plot_floor_plan(plan: FloorPlan, path, points: np.ndarray | None = None, tit
     return _save(plt, fig, path)
 
 
+def _floor_plan_or_none(ds: Dataset, floor: int, building: int) -> FloorPlan | None:
+    """The dataset's plan of ``floor`` in ``building``, or None when it has none (plots then draw without it)."""
+    try:
+        return ds.floor_plan(floor, building)
+    except Exception:
+        return None
+
+
 def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, recording: str | None = None,
                       max_recordings: int = 1, title: str | None = None) -> Path:
     """Ground truth vs estimated trajectories over the floor plan.
@@ -126,12 +134,7 @@ def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, reco
     floors = sorted({int(f) for r in recs for f in (np.unique(r.floor) if r.floor is not None else [0])})
     blds = {int(r.building[0]) if r.building is not None else 0 for r in recs}
     building = min(blds) if blds else 0
-    panels = []
-    for f in floors:
-        try:
-            panels.append((f, truth.floor_plan(f, building)))
-        except Exception:
-            panels.append((f, None))
+    panels = [(f, _floor_plan_or_none(truth, f, building)) for f in floors]
     ncol = len(panels)
     sizes = [p.size_m for _, p in panels if p is not None]
     aspect = min(max(max(h / max(w, 1e-6) for w, h in sizes), 0.3), 2.0) if sizes else 0.8
@@ -187,11 +190,7 @@ def plot_survey_coverage(train: Dataset, test: Dataset, floor: int, path, buildi
     building : int
         Building of the floor plan.
     """
-    plan = None
-    try:
-        plan = test.floor_plan(floor, building)
-    except Exception:
-        plan = None
+    plan = _floor_plan_or_none(test, floor, building)
     size = plan.size_m if plan is not None else (1.0, 0.8)
     aspect = min(max(size[1] / max(size[0], 1e-6), 0.3), 2.0)
     plt, (fig, ax) = _figure(figsize=(8, 8 * aspect + 1.0))

@@ -554,25 +554,38 @@ def fraction_subset(dataset: Dataset, fraction: float, seed: int = 0) -> Dataset
 
 
 # ============================================================================ transfer
-def load_imu_lstm(source) -> dict:
-    """A pretrained IMU-LSTM (:func:`pretrain_imu_lstm`) from a file path, or the dict itself checked."""
+def _load_transfer_state(source, fmt: str, what: str, conf_key: str, writer: str,
+                         required: tuple[str, ...]) -> tuple[dict, str, Path | None]:
+    """Read a pretrained branch (``torch.save`` file or the dict itself) and check its format tag and fields.
+
+    Returns the state, how to name it in messages, and its file (None for a dict).
+    """
     if isinstance(source, dict):
-        state = source
-        where = "imu_transfer (dict)"
+        state, where, file = source, f"{conf_key} (dict)", None
     else:
         path = Path(source)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, ValueError) as e:
-            raise DataError(f"unreadable pretrained IMU-LSTM: {e}", file=path) from None
-        where = str(path)
-    if not isinstance(state, dict) or state.get("format") != IMU_TRANSFER_FORMAT:
-        raise DataError(f"{where} is not a pretrained IMU-LSTM (expected format {IMU_TRANSFER_FORMAT!r})",
-                        field="format")
-    for key in ("in_features", "hidden", "imu_channels", "window_s", "rate_hz", "imu_mean", "imu_std", "lstm"):
+        except Exception as e:   # torch.load raises OSError, KeyError, UnpicklingError, RuntimeError... by content
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise DataError(f"unreadable pretrained {what} ({type(e).__name__}: {first}); expected a file "
+                            f"written by {writer}", file=path) from None
+        where, file = str(path), path
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        got = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise DataError(f"{where} is not a pretrained {what} (expected format {fmt!r}, got {got!r})",
+                        file=file, field="format")
+    for key in required:
         if key not in state:
-            raise DataError(f"{where} has no field {key!r}", field=key)
-    return state
+            raise DataError(f"{where} has no field {key!r}", file=file, field=key)
+    return state, where, file
+
+
+def load_imu_lstm(source) -> dict:
+    """A pretrained IMU-LSTM (:func:`pretrain_imu_lstm`) from a file path, or the dict itself checked."""
+    return _load_transfer_state(source, IMU_TRANSFER_FORMAT, "IMU-LSTM", "imu_transfer", "pretrain_imu_lstm",
+                                ("in_features", "hidden", "imu_channels", "window_s", "rate_hz", "imu_mean",
+                                 "imu_std", "lstm"))[0]
 
 
 def pretrain_imu_lstm(source: Dataset, conf: dict | None = None, preset: str | None = None,
@@ -638,24 +651,8 @@ def load_wifi_dnn(source) -> dict:
         Unreadable file, not a pretrained WiFi-DNN (``format``), or a missing or malformed field
         (the message names the file, or ``wifi_transfer (dict)``, and the field).
     """
-    if isinstance(source, dict):
-        state, where, file = source, "wifi_transfer (dict)", None
-    else:
-        path = Path(source)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:   # torch.load raises OSError, KeyError, UnpicklingError, RuntimeError... by content
-            first = (str(e).strip().splitlines() or [""])[0]
-            raise DataError(f"unreadable pretrained WiFi-DNN ({type(e).__name__}: {first}); expected a file "
-                            "written by pretrain_wifi_dnn", file=path) from None
-        where, file = str(path), path
-    if not isinstance(state, dict) or state.get("format") != WIFI_TRANSFER_FORMAT:
-        got = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise DataError(f"{where} is not a pretrained WiFi-DNN (expected format {WIFI_TRANSFER_FORMAT!r}, "
-                        f"got {got!r})", file=file, field="format")
-    for key in ("hidden", "layers"):
-        if key not in state:
-            raise DataError(f"{where} has no field {key!r}", file=file, field=key)
+    state, where, file = _load_transfer_state(source, WIFI_TRANSFER_FORMAT, "WiFi-DNN", "wifi_transfer",
+                                              "pretrain_wifi_dnn", ("hidden", "layers"))
     hidden = state["hidden"]
     if (not isinstance(hidden, (list, tuple)) or not hidden
             or not all(isinstance(h, int) and h > 0 for h in hidden)):

@@ -126,11 +126,11 @@ class TrackLocalizer(Localizer):
         return self
 
     def _imu(self, rec: Recording):
+        """The recording's IMU stream, or None when it has none (then the base estimates are kept)."""
         name = self.conf["imu_stream"]
-        if name is not None:
-            return rec.streams.get(name)
-        found = rec.streams_of_kind("imu")
-        return next(iter(found.values())) if len(found) == 1 else None
+        if (name is None and not rec.streams_of_kind("imu")) or (name is not None and name not in rec.streams):
+            return None
+        return self._require_stream(rec, "imu", name)
 
     # ------------------------------------------------------------------ predict
     def predict_recording(self, rec: Recording) -> Estimate:
@@ -170,4 +170,3 @@ class TrackLocalizer(Localizer):
         from . import load
 
         self.base_ = load(Path(folder) / "base")
-        self.step_length_k_ = float(self.step_length_k_)

@@ -14,13 +14,18 @@ def _assert_grads(module):
         assert p.grad.abs().sum() > 0, name
 
 
+def _check_forward_backward(module, x, out_shape):
+    """Output shape, then a gradient reaches every parameter."""
+    out = module(x)
+    assert out.shape == out_shape
+    out.square().sum().backward()
+    _assert_grads(module)
+
+
 def test_lstm_encoder_shape_gradients_and_pytorch_parameter_count():
     torch.manual_seed(0)
     enc = LSTMEncoder(6, 16)
-    out = enc(torch.randn(5, 10, 6))
-    assert out.shape == (5, 16)
-    out.square().sum().backward()
-    _assert_grads(enc)
+    _check_forward_backward(enc, torch.randn(5, 10, 6), (5, 16))
     # Keras: 4 * (H * (C + H) + H); PyTorch has b_ih and b_hh: 4 * H more
     assert sum(p.numel() for p in enc.parameters()) == 4 * (16 * (6 + 16) + 16) + 4 * 16
     assert sum(p.numel() for p in LSTMEncoder(2, 128).parameters()) == 67_072 + 512   # Table I IMU-LSTM + b_hh
@@ -105,11 +110,7 @@ def test_parameter_rows_sum_to_the_module_and_format():
 
 def test_imu_regressor_gradients():
     torch.manual_seed(0)
-    net = IMURegressor(2, 8)
-    out = net(torch.randn(4, 10, 2))
-    assert out.shape == (4, 2)
-    out.square().sum().backward()
-    _assert_grads(net)
+    _check_forward_backward(IMURegressor(2, 8), torch.randn(4, 10, 2), (4, 2))
     with pytest.raises(ValueError, match="at least one"):
         MultimodalRegressor({})
 
