@@ -19,6 +19,7 @@ import numpy as np
 
 from .._errors import DataError
 from ..data import Dataset
+from ..data.splits import split_by_meta, split_by_path_per_floor
 
 #: IPIN 2023 trials held out as test routes: two on floor 0, two on floor -2, one across floors
 IPIN_TEST_TRIALS = (3, 24, 27, 52)
@@ -51,22 +52,7 @@ def load_indoor_competition_site(site_dir: Path, quick: bool = False, seed: int 
 
     ds = load_indoor_competition(_require(Path(site_dir), "Indoor Location Competition site folder"),
                                  max_paths_per_floor=4 if quick else None)
-    rng = np.random.default_rng(seed)
-    splits = {"train": [], "val": [], "test": []}
-    by_floor: dict[int, list[str]] = {}
-    for name, rec in ds.recordings.items():
-        by_floor.setdefault(int(rec.floor[0]), []).append(name)
-    for floor in sorted(by_floor):
-        names = sorted(by_floor[floor])
-        names = [names[i] for i in rng.permutation(len(names))]
-        n_test = max(1, int(round(fractions[2] * len(names))))
-        n_val = max(1, int(round(fractions[1] * len(names)))) if len(names) > 2 else 0
-        splits["test"] += names[:n_test]
-        splits["val"] += names[n_test:n_test + n_val]
-        splits["train"] += names[n_test + n_val:]
-    ds.splits = {k: sorted(v) for k, v in splits.items()}
-    ds.provenance = dict(ds.provenance, bench_split=f"by path, per floor, {fractions} train/val/test, seed {seed}")
-    return ds
+    return split_by_path_per_floor(ds, fractions, seed)
 
 
 def load_ipin2023_split(data_root: Path, quick: bool = False) -> Dataset:
@@ -80,10 +66,8 @@ def load_ipin2023_split(data_root: Path, quick: bool = False) -> Dataset:
     src = _require(Path(data_root) / "ipin2023-track3", "IPIN 2023 track 3 folder")
     trials = (1, 2, 3, 5) if quick else None
     ds = load_ipin2023(src, trials=trials)
-    test, val, pool = [], [], []
-    for name, rec in sorted(ds.recordings.items()):
-        trial = int(rec.meta["trial"])
-        (test if trial in IPIN_TEST_TRIALS else val if trial in IPIN_VAL_TRIALS else pool).append(name)
+    sides = split_by_meta(ds, "trial", IPIN_TEST_TRIALS, IPIN_VAL_TRIALS)
+    test, val, pool = sides["test"], sides["val"], sides["train"]
     if quick:
         pool, val, test = pool[:2], val[:2], test[:2]
     # rounds: the k-th log of every (trial, phone) pair before any (k+1)-th one; inside a round the
@@ -105,10 +89,3 @@ def load_ipin2023_split(data_root: Path, quick: bool = False) -> Dataset:
     ds.provenance = dict(ds.provenance, bench_split=f"by trial: test {IPIN_TEST_TRIALS}, val {IPIN_VAL_TRIALS}, "
                                                     "train = the other trials, ordered in rounds")
     return ds
-
-
-def first_fraction(ds: Dataset, split: str, fraction: float) -> Dataset:
-    """The first ``ceil(fraction * n)`` recordings of ``split`` in its stored order (nested fractions)."""
-    names = list(ds.splits[split])
-    k = int(np.ceil(fraction * len(names) - 1e-9))
-    return ds.subset(names[:max(k, 1)], name=f"{ds.name}/{split}-{fraction:.3f}")

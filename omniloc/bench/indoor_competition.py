@@ -25,7 +25,8 @@ import numpy as np
 
 from .._conf import deep_update
 from ..eval import coverage_metrics, plot_survey_coverage, plot_trajectories, survey_distance
-from ._phone import first_fraction, load_indoor_competition_site
+from ..data.splits import nested_fraction
+from ._phone import load_indoor_competition_site
 from ._runner import SuiteResult, run_method
 from .sim_office import MTLOC_RUNS  # the same runs as the simulated office's: label -> branches
 
@@ -46,12 +47,12 @@ COVERED_M = 3.0
 
 def _survey_section(res: SuiteResult, train, test) -> str:
     """How far the test paths are from anywhere the training paths went (the limit of fingerprinting)."""
-    from ..data import interpolate_pose
+    from ..data import truth_at
 
     d = []
     for rec in test:
         t = np.arange(float(rec.t[0]), float(rec.t[-1]) + 1e-9, 0.5)
-        gt = interpolate_pose(rec, t)
+        gt = truth_at(rec, t)
         d.append(survey_distance(train, gt["position"], gt.get("floor")))
     d = np.concatenate(d) if d else np.zeros(0)
     d = d[np.isfinite(d)]
@@ -161,7 +162,7 @@ def _other_site(res: SuiteResult, site_dir: Path, source_train, source_val, frac
     from ..methods.mtloc import pretrain_imu_lstm
 
     other = load_indoor_competition_site(site_dir, quick=quick, seed=seed)
-    sub = first_fraction(other, "train", fraction)
+    sub = nested_fraction(other, fraction, split="train")
     test, val = other.split("test"), other.split("val")
     label = f"{site_dir.name}-{fraction:.0%}"
     preset = "quick" if quick else None

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._conf import deep_update
 from ..eval import compute_metrics
-from ._phone import first_fraction
+from ..data.splits import nested_fraction
 from ._runner import SuiteResult, run_method
 from .transfer import error_stats, prepare
 
@@ -38,7 +38,7 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
                                       **common)),
         "transferred": res.add(run_method("mtloc", train, test, setup.label, conf=frozen,
                                           label="transferred (frozen) 100%", **common)),
-        "fine-tuned": res.add(run_method("mtloc", first_fraction(setup.target, "train", 0.625), test, setup.label,
+        "fine-tuned": res.add(run_method("mtloc", nested_fraction(setup.target, 0.625, split="train"), test, setup.label,
                                          conf=tuned, label="fine-tuned 62.5%", **common)),
     }
     fractions = [0.0, 0.4, 1.0] if quick else DROP_FRACTIONS

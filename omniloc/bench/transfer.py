@@ -25,7 +25,8 @@ import numpy as np
 from .._conf import deep_update
 from ..data import Dataset
 from ..eval import coverage_metrics, errors_for
-from ._phone import first_fraction, load_indoor_competition_site, load_ipin2023_split
+from ..data.splits import nested_fraction
+from ._phone import load_indoor_competition_site, load_ipin2023_split
 from ._runner import SuiteResult, run_method
 
 FRACTIONS = [k / 8 for k in range(1, 9)]
@@ -90,7 +91,7 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
     table = []
     fine, scratch = {}, {}
     for f in fractions:
-        sub = first_fraction(target, "train", f)
+        sub = nested_fraction(target, f, split="train")
         scratch[f] = res.add(run_method("mtloc", sub, test, label, conf=base, preset=preset, val=val,
                                         label=f"scratch {f:.1%}"))
         fine[f] = res.add(run_method("mtloc", sub, test, label, conf=deep_update(base, dict(transfer, imu_trainable=True)),

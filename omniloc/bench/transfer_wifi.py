@@ -15,11 +15,11 @@ Data and choices
   own part of a building (SYL: user 1 a corridor at x 19..49 m, user 2 corridors and a meeting
   room at x 29..82 m, user 3 offices at y 13..31 m), so a split by recording would test on parts
   of the building no training scan has seen. Instead every RP (a distinct surveyed position, 30 scans)
-  becomes one recording (:func:`reference_point_dataset`, all scans of one RP on the same side)
+  becomes one recording (:func:`split_by_reference_point`, all scans of one RP on the same side)
   and the RPs are split with a fixed seed: :data:`TEST_SHARE` (20 %) test, :data:`VAL_SHARE`
   (10 %) validation (early stopping and best-epoch selection only), the rest the training pool.
   The pool is a random permutation of its RPs, so its first ``k/8`` are spread over the whole
-  building and the fractions are nested (:func:`omniloc.bench._phone.first_fraction`).
+  building and the fractions are nested (:func:`omniloc.data.splits.nested_fraction`).
 * **Source HCXY, target SYL** (:data:`SOURCE`, :data:`TARGET`). They are the two buildings with
   30 single scans per RP: HCXY 379 RPs / 11,370 scans (phones 4-9, 56 AP columns), SYL 296 RPs /
   8,880 scans (phones 1-2, 46 AP columns), one floor each, different buildings, different phones
@@ -72,7 +72,8 @@ from .._conf import deep_update
 from .._errors import DataError
 from ..data import Dataset, Recording, Stream
 from ..eval import errors_for
-from ._phone import _require, first_fraction
+from ..data.splits import nested_fraction, split_by_reference_point
+from ._phone import _require
 from ._runner import MethodRun, SuiteResult, run_method
 
 #: source building (pretraining) and target building (fractions, test)
@@ -91,98 +92,6 @@ QUICK_POINTS, QUICK_SCANS = 40, 6
 N_BOOTSTRAP = 10000
 #: training seeds per MTLoc variant and fraction (pretraining included), full and quick
 REPEATS, QUICK_REPEATS = 5, 2
-
-
-def reference_point_dataset(ds: Dataset, test: float = TEST_SHARE, val: float = VAL_SHARE, seed: int = 0,
-                            max_points: int | None = None, max_scans: int | None = None,
-                            name: str | None = None) -> Dataset:
-    """Fingerprint recordings re-cut into one recording per reference point, split by point.
-
-    Parameters
-    ----------
-    ds : Dataset
-        Fingerprint recordings (one ``wifi`` scan per pose, as the SODIndoorLoc and UJIIndoorLoc
-        importers make them); a reference point (RP) is a distinct 2-D position (to the mm)
-        and building.
-    test, val : float
-        Shares of the RPs in the ``test`` and ``val`` splits (each at least one RP when > 0).
-    seed : int
-        Seed of the RP permutation.
-    max_points : int, optional
-        Keep only the first ``max_points`` RPs of the permutation (quick runs), spread over the building.
-    max_scans : int, optional
-        Keep only the first ``max_scans`` scans of each RP and recording.
-    name : str, optional
-        Name of the new dataset.
-
-    Returns
-    -------
-    Dataset
-        One recording per (source recording, RP), named ``<recording>-rp<NNN>`` (``NNN`` the RP's
-        index in sorted position order), holding that RP's scans with their original times (s),
-        positions (m), floors, buildings, zones and ``wifi`` values (dBm, NaN = not heard);
-        ``meta`` adds ``reference_point`` and ``source_recording``. Splits ``test``, ``val`` and
-        ``train``; ``train`` lists the recordings in the order of the RP permutation, so its
-        first recordings are a random sample of the building (nested fractions).
-    """
-    keys: list[tuple] = []
-    rows_of: dict[tuple, list] = {}
-    for rec in ds:
-        if rec.position is None or "wifi" not in rec.streams:
-            raise DataError(f"recording '{rec.name}' needs positions and a 'wifi' stream to be cut by reference point",
-                            field="position" if rec.position is None else "streams/wifi")
-        wifi = rec.streams["wifi"]
-        if len(wifi.t) != len(rec.t) or not np.array_equal(wifi.t, rec.t):
-            raise DataError(f"recording '{rec.name}' is not a fingerprint recording (one scan per pose)",
-                            field="streams/wifi/t")
-        b = rec.building if rec.building is not None else np.zeros(len(rec), np.int64)
-        xy = np.round(rec.position[:, :2] * 1000).astype(np.int64)
-        for i in range(len(rec)):
-            k = (int(b[i]), int(xy[i, 0]), int(xy[i, 1]))
-            if k not in rows_of:
-                rows_of[k] = []
-                keys.append(k)
-            rows_of[k].append((rec.name, i))
-    points = sorted(keys)
-    rng = np.random.default_rng(seed)
-    order = [points[i] for i in rng.permutation(len(points))]
-    if max_points is not None:
-        order = order[:int(max_points)]
-    n = len(order)
-    n_test = max(1, int(round(test * n))) if test > 0 else 0
-    n_val = max(1, int(round(val * n))) if val > 0 else 0
-    if n - n_test - n_val < 1:
-        raise DataError(f"dataset '{ds.name}' has {n} reference points: too few for {test:g} test and {val:g} "
-                        "validation shares and a training pool", field="position")
-    side = {}
-    for j, k in enumerate(order):
-        side[k] = "test" if j < n_test else "val" if j < n_test + n_val else "train"
-    index = {k: j for j, k in enumerate(points)}
-    recordings: dict[str, Recording] = {}
-    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for k in order:
-        by_rec: dict[str, list[int]] = {}
-        for rec_name, i in rows_of[k]:
-            by_rec.setdefault(rec_name, []).append(i)
-        for rec_name, rows in by_rec.items():
-            rec = ds[rec_name]
-            rows = np.asarray(rows[:max_scans] if max_scans else rows)
-            wifi = rec.streams["wifi"]
-            new = f"{rec_name}-rp{index[k]:03d}"
-            take = (lambda a: None if a is None else a[rows])
-            recordings[new] = Recording(
-                new, rec.t[rows], position=rec.position[rows], orientation=take(rec.orientation),
-                floor=take(rec.floor), building=take(rec.building), zone=take(rec.zone),
-                streams={"wifi": Stream("wifi", wifi.t[rows], np.asarray(wifi.load())[rows], ids=wifi.ids,
-                                        meta=dict(wifi.meta))},
-                meta=dict(rec.meta, reference_point=int(index[k]), source_recording=rec_name))
-            splits[side[k]].append(new)
-    prov = dict(ds.provenance, bench_split=(
-        f"by reference point (all scans of a point on one side), seed {seed}: {n_test} test, {n_val} val, "
-        f"{n - n_test - n_val} train points of {len(points)}" + (f" (first {n} of the permutation)"
-                                                                  if max_points is not None else "")
-        + (f", at most {max_scans} scans per point" if max_scans else "") + "; train in permutation order"))
-    return Dataset(name or ds.name, recordings, ds.floor_plans, {k: v for k, v in splits.items() if v}, prov)
 
 
 def load_building(data_root: Path, building: str, quick: bool, seed: int, test: float, val: float) -> Dataset:
@@ -204,14 +113,14 @@ def load_building(data_root: Path, building: str, quick: bool, seed: int, test: 
     Returns
     -------
     Dataset
-        See :func:`reference_point_dataset`; the provenance lists the files read.
+        See :func:`split_by_reference_point`; the provenance lists the files read.
     """
     from ..data.loaders import load_sodindoorloc
 
     src = _require(Path(data_root) / "sodindoorloc", "SODIndoorLoc folder")
     ds = load_sodindoorloc(src, buildings=[building], files=FILE_SET, with_test=False,
                            name=f"sodindoorloc-{building}")
-    return reference_point_dataset(ds, test=test, val=val, seed=seed, max_points=QUICK_POINTS if quick else None,
+    return split_by_reference_point(ds, test=test, val=val, seed=seed, max_points=QUICK_POINTS if quick else None,
                                    max_scans=QUICK_SCANS if quick else None, name=f"sodindoorloc-{building}")
 
 
@@ -338,7 +247,7 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
     table, shown = [], {}
     ref = None
     for f in fractions:
-        sub = first_fraction(target, "train", f)
+        sub = nested_fraction(target, f, split="train")
         knn = res.add(run_method("knn", sub, test, label, label=f"knn {f:.1%}"))
         ref = ref or knn
         runs = {"scratch": [mtloc(sub, f, s, "scratch", {}) for s in seeds],

@@ -21,7 +21,8 @@ REPRESENTATIONS = ("dbm", "positive", "exponential", "powed")
 
 
 def run(out: Path, quick: bool = False, data_root: Path | None = None, test_file: Path | None = None) -> SuiteResult:
-    from ..data.loaders.ujiindoorloc import load_ujiindoorloc, split_by_groups
+    from ..data.loaders.ujiindoorloc import load_ujiindoorloc
+    from ..data.splits import split_by_groups
 
     res = SuiteResult("ujiindoorloc", out, quick)
     src = Path(data_root) / "ujiindoorloc" / "trainingData.csv.gz"

@@ -1,4 +1,4 @@
-"""Align sensor streams to query times: sliding windows, latest scan, nearest frame, pose interpolation."""
+"""Align sensor streams and ground truth to query times: latest sample, nearest frame, truth at any time."""
 
 from __future__ import annotations
 
@@ -9,74 +9,7 @@ from .recording import Recording
 from .stream import Stream
 from .transforms import quat_slerp
 
-__all__ = ["window_end_times", "resample_windows", "latest_index", "latest_values", "nearest_index",
-           "interpolate_pose"]
-
-
-def window_end_times(t_start: float, t_end: float, duration_s: float = 1.0, step_s: float = 0.1) -> np.ndarray:
-    """End times of sliding windows of ``duration_s`` every ``step_s`` inside ``[t_start, t_end]``.
-
-    MTLoc's 1-s windows with 900 ms overlap are ``duration_s=1.0, step_s=0.1``.
-
-    Returns
-    -------
-    (M,) seconds; empty when the span is shorter than one window.
-    """
-    first = t_start + duration_s
-    if t_end < first - 1e-9:
-        return np.zeros(0)
-    n = int(np.floor((t_end - first) / step_s + 1e-9)) + 1
-    return first + step_s * np.arange(n)
-
-
-def resample_windows(stream: Stream, t_end: np.ndarray, duration_s: float = 1.0, rate_hz: float = 10.0,
-                     max_gap_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of a stream ending at each query time, resampled on a regular grid.
-
-    Window ``m`` holds ``n = round(duration_s * rate_hz)`` samples at times
-    ``t_end[m] - duration_s + (k + 1) / rate_hz`` for ``k = 0..n-1`` (the last sample at
-    ``t_end[m]``), linearly interpolated per channel. A 1-s window at 10 Hz thus covers
-    ``(t_end - 1 s, t_end]``.
-
-    Parameters
-    ----------
-    stream : Stream
-        A stream with (N, D) values (``imu``, ``magnetometer``, ``vector``, ``wifi``).
-    t_end : (M,) seconds
-    duration_s, rate_hz : float
-    max_gap_s : float, optional
-        A window is invalid when one of its grid times is farther than this from every raw
-        sample or lies outside the stream. Default: ``max(2 / rate_hz, 3 * median sample period)``.
-
-    Returns
-    -------
-    values : (M, n, D) float32
-        Resampled windows (zeros where invalid).
-    valid : (M,) bool
-    """
-    t_end = np.asarray(t_end, dtype=np.float64).reshape(-1)
-    n = int(round(duration_s * rate_hz))
-    if n < 1:
-        raise ValueError(f"duration_s * rate_hz must be >= 1, got {duration_s} * {rate_hz}")
-    vals = np.asarray(stream.load(), dtype=np.float64)
-    if vals.ndim != 2:
-        raise DataError(f"windows need (N, D) values, got shape {vals.shape}", field=f"stream ({stream.kind})")
-    d = vals.shape[1]
-    grid = t_end[:, None] - duration_s + np.arange(1, n + 1)[None, :] / rate_hz  # (M, n)
-    out = np.zeros((len(t_end), n, d), dtype=np.float32)
-    if len(stream.t) < 2:
-        return out, np.zeros(len(t_end), dtype=bool)
-    if max_gap_s is None:
-        max_gap_s = max(2.0 / rate_hz, 3.0 * float(np.median(np.diff(stream.t))))
-    flat = grid.reshape(-1)
-    inside = (flat >= stream.t[0] - 1e-9) & (flat <= stream.t[-1] + 1e-9)
-    j = np.clip(np.searchsorted(stream.t, flat), 1, len(stream.t) - 1)
-    gap = np.minimum(np.abs(flat - stream.t[j - 1]), np.abs(stream.t[j] - flat))
-    ok = (inside & (gap <= max_gap_s)).reshape(grid.shape).all(axis=1)
-    for c in range(d):
-        out[:, :, c] = np.interp(flat, stream.t, vals[:, c]).reshape(grid.shape)
-    out[~ok] = 0.0
-    return out, ok
+__all__ = ["latest_index", "latest_values", "nearest_index", "truth_at"]
 
 
 def latest_index(stream: Stream, t_query: np.ndarray, max_age_s: float = np.inf) -> np.ndarray:
@@ -130,28 +63,68 @@ def nearest_index(stream: Stream, t_query: np.ndarray, max_dt_s: float = np.inf)
     return np.where(dt <= max_dt_s, idx, -1)
 
 
-def interpolate_pose(rec: Recording, t_query: np.ndarray) -> dict[str, np.ndarray]:
-    """Ground truth of a recording at arbitrary times.
+def _occurrence(keys: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries (in array order) have the same key."""
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    first = np.r_[0, np.flatnonzero(np.diff(k) != 0) + 1]
+    run_start = np.repeat(first, np.diff(np.r_[first, len(k)]))
+    occ = np.empty(len(keys), dtype=np.int64)
+    occ[order] = np.arange(len(k)) - run_start
+    return occ
 
-    Position is linearly interpolated, orientation spherically (slerp), floor, building and zone
-    are taken from the nearest pose. Query times outside the pose timeline get NaN positions.
+
+def truth_at(rec: Recording, t_query) -> dict[str, np.ndarray]:
+    """Ground truth of a recording at query times: the one rule that training labels and metrics share.
+
+    * A query time equal to a pose time takes that pose's truth as it is. Where several poses
+      share the time (UJIIndoorLoc has integer-second timestamps), the j-th query at that time,
+      in query order, takes the j-th pose at that time (the last one when there are more queries
+      than poses), so a query timeline equal to the pose timeline is matched row by row, and so
+      is any reordering of it that keeps the order within each repeated time.
+    * Any other time between two poses: position linearly interpolated, orientation by slerp,
+      between the last pose before and the first pose after it; ``floor``, ``building`` and
+      ``zone`` of the nearer of the two.
+    * Outside the pose timeline: NaN position, the other fields from the nearest end pose.
+
+    Parameters
+    ----------
+    rec : Recording
+        Its ``t`` need not be sorted (it is stably sorted first).
+    t_query : (M,) seconds
+        In any order, with repeats.
 
     Returns
     -------
-    dict with the fields the recording has: ``position`` (M, 3) m, ``orientation`` (M, 4),
-    ``floor`` (M,), ``building`` (M,), ``zone`` (M,), and ``inside`` (M,) bool.
+    dict with the fields the recording has: ``position`` (M, 3) metres, ``orientation`` (M, 4)
+    unit quaternions w, x, y, z, ``floor`` (M,), ``building`` (M,), ``zone`` (M,); always
+    ``inside`` (M,) bool (the time lies inside the pose timeline).
     """
     t_query = np.asarray(t_query, dtype=np.float64).reshape(-1)
-    t = rec.t
-    out: dict[str, np.ndarray] = {"inside": (t_query >= t[0] - 1e-6) & (t_query <= t[-1] + 1e-6)}
-    # keep duplicate timestamps from breaking interpolation: use the first of each
-    tu, first = np.unique(t, return_index=True)
-    j = np.clip(np.searchsorted(tu, t_query), 1, max(len(tu) - 1, 1))
-    if len(tu) > 1:
-        u = np.clip((t_query - tu[j - 1]) / (tu[j] - tu[j - 1]), 0.0, 1.0)
-    else:
-        j, u = np.ones(len(t_query), dtype=int), np.zeros(len(t_query))
-    i0, i1 = first[j - 1], first[np.minimum(j, len(tu) - 1)]
+    m, n = len(t_query), len(rec.t)
+    if n == 0:
+        out = {"inside": np.zeros(m, bool)}
+        if rec.position is not None:
+            out["position"] = np.full((m, 3), np.nan)
+        return out
+    order = np.argsort(rec.t, kind="stable")
+    ts = rec.t[order]
+    out: dict[str, np.ndarray] = {"inside": (t_query >= ts[0]) & (t_query <= ts[-1])}
+    lo = np.searchsorted(ts, t_query, side="left")
+    hi = np.searchsorted(ts, t_query, side="right")
+    exact = hi > lo
+    # between poses: i0 the last pose at or before the query, i1 the first one after it
+    i0 = np.clip(hi - 1, 0, n - 1)
+    i1 = np.clip(hi, 0, n - 1)
+    span = ts[i1] - ts[i0]
+    u = np.where(span > 0, (t_query - ts[i0]) / np.where(span > 0, span, 1.0), 0.0)
+    u = np.clip(u, 0.0, 1.0)
+    if exact.any():
+        e = np.flatnonzero(exact)
+        occ = _occurrence(lo[e])
+        i0[e] = np.minimum(lo[e] + occ, hi[e] - 1)
+        i1[e], u[e] = i0[e], 0.0
+    i0, i1 = order[i0], order[i1]
     if rec.position is not None:
         pos = rec.position[i0] * (1 - u[:, None]) + rec.position[i1] * u[:, None]
         pos[~out["inside"]] = np.nan

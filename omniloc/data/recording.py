@@ -79,6 +79,51 @@ class Recording:
     def streams_of_kind(self, kind: str) -> dict[str, Stream]:
         return {k: s for k, s in self.streams.items() if s.kind == kind}
 
+    def find_stream(self, kind: str, name: str | None = None, required: bool = True) -> Stream | None:
+        """The stream of ``kind`` a method should read: the one rule every method uses.
+
+        1. ``name`` given: that stream, which must be of ``kind``;
+        2. else the only stream of ``kind``;
+        3. else, among several, the one named like the kind (``wifi`` next to a ``ble`` stream
+           of kind wifi);
+        4. else a :class:`DataError` that lists the streams there are and how to choose.
+
+        Parameters
+        ----------
+        kind : str
+            One of :data:`omniloc.data.STREAM_KINDS`.
+        name : str, optional
+            The stream's name (a method's ``stream`` / ``streams`` conf).
+        required : bool
+            False: a recording without any stream of ``kind`` (or without ``name``) gives None
+            instead of an error. A stream of the wrong kind or an ambiguous choice is always an error.
+        """
+        if name is not None:
+            s = self.streams.get(name)
+            if s is None:
+                if not required:
+                    return None
+                raise DataError(f"recording '{self.name}' has no stream '{name}' (needed as its {kind} stream); "
+                                f"it has {sorted(self.streams)}", field=f"streams/{name}")
+            if s.kind != kind:
+                raise DataError(f"stream '{name}' of recording '{self.name}' is {s.kind}, expected {kind}",
+                                field=f"streams/{name}")
+            return s
+        found = self.streams_of_kind(kind)
+        if len(found) == 1:
+            return next(iter(found.values()))
+        if kind in found:
+            return found[kind]
+        if found:
+            raise DataError(f"recording '{self.name}' has several {kind} streams {sorted(found)} and none is named "
+                            f"'{kind}'; choose one with the method's stream conf (e.g. --conf stream={sorted(found)[0]})",
+                            field="streams")
+        if not required:
+            return None
+        have = {k: s.kind for k, s in self.streams.items()}
+        raise DataError(f"recording '{self.name}' has no {kind} stream; it has {have or 'no streams'}",
+                        field="streams")
+
     def validate(self, file=None) -> "Recording":
         """Check shapes, dtypes and finiteness of every field; raise :class:`DataError` naming it."""
         n = len(self.t)

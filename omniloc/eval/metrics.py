@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import Dataset, Estimate, interpolate_pose
+from ..data import Dataset, Estimate, truth_at
 from ..data.transforms import quat_angle_deg
 
 __all__ = ["match_truth", "position_errors", "compute_metrics", "competition_score", "error_cdf",
@@ -14,9 +14,8 @@ __all__ = ["match_truth", "position_errors", "compute_metrics", "competition_sco
 def match_truth(est: Estimate, truth: Dataset) -> dict[str, np.ndarray]:
     """Ground truth of ``truth`` at every estimate's recording and time.
 
-    Ground truth is interpolated at the estimate times (:func:`omniloc.data.interpolate_pose`),
-    except for a recording whose estimates are exactly its pose times, one per pose: those are
-    matched row by row (UJIIndoorLoc has poses that share a timestamp but not a position).
+    Per recording, :func:`omniloc.data.truth_at` at the estimate times: the same rule the
+    methods use for their training labels, so an estimate equal to its label scores zero error.
 
     Returns
     -------
@@ -32,14 +31,7 @@ def match_truth(est: Estimate, truth: Dataset) -> dict[str, np.ndarray]:
     for name in dict.fromkeys(est.recording.tolist()):
         idx = np.flatnonzero(est.recording == name)
         order.append(idx)
-        rec = truth[name]
-        if len(idx) == len(rec) and np.array_equal(est.t[idx], rec.t):
-            # estimates aligned one-to-one with the poses (e.g. one per fingerprint): match row by row,
-            # which stays exact when several poses share a timestamp
-            gt = {k: getattr(rec, k) for k in ("position", "orientation", "floor", "building")
-                  if getattr(rec, k) is not None}
-        else:
-            gt = interpolate_pose(rec, est.t[idx])
+        gt = truth_at(truth[name], est.t[idx])
         if "position" in gt:
             out["position"][idx] = gt["position"]
         for k in parts:

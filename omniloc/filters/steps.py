@@ -13,7 +13,7 @@ import numpy as np
 
 from .._errors import ConfigError, DataError
 from ..data import Recording, Stream
-from ..data.align import interpolate_pose
+from ..data.align import truth_at
 
 __all__ = ["PDRTrace", "run_pdr", "step_chords", "STEP_DEFAULTS"]
 
@@ -288,7 +288,7 @@ def step_chords(trace: PDRTrace, rec: Recording, max_step_interval_s: float):
     displacement : (P, 2) metres
         ``p(t_k) - p(t_{k-1})`` (horizontal, ground truth interpolated at the step times).
     truth : dict
-        :func:`~omniloc.data.align.interpolate_pose` at the counted steps' times.
+        :func:`~omniloc.data.align.truth_at` at the counted steps' times.
     """
     empty = (np.zeros(0, int), np.zeros((0, 2)), {})
     if rec.position is None or len(trace.step_t) == 0 or len(rec.t) == 0:
@@ -298,6 +298,6 @@ def step_chords(trace: PDRTrace, rec: Recording, max_step_interval_s: float):
     pair = np.flatnonzero(np.diff(st) <= max_step_interval_s + 1e-9) + 1
     if len(pair) == 0:
         return empty
-    gt = interpolate_pose(rec, st)
+    gt = truth_at(rec, st)
     d = gt["position"][pair, :2] - gt["position"][pair - 1, :2]
     return inside[pair], d, {k: v[pair] for k, v in gt.items()}

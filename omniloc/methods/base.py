@@ -77,21 +77,6 @@ class Localizer:
         if not self.is_fitted:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
 
-    @staticmethod
-    def _require_stream(rec: Recording, kind: str, name: str | None = None):
-        """The stream called ``name`` (or the only stream of ``kind``) of a recording."""
-        if name is not None:
-            s = rec.stream(name)
-            if s.kind != kind:
-                raise DataError(f"stream '{name}' of recording '{rec.name}' is {s.kind}, expected {kind}",
-                                field=f"streams/{name}")
-            return s
-        found = rec.streams_of_kind(kind)
-        if len(found) != 1:
-            raise DataError(f"recording '{rec.name}' needs exactly one {kind} stream (or set its name in the conf); "
-                            f"found {sorted(found)}", field="streams")
-        return next(iter(found.values()))
-
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, Any]:
         """Learned state to save: by default every public attribute ending in ``_``.

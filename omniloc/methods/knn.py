@@ -7,7 +7,7 @@ Method
 **Fingerprints.** :meth:`KNNLocalizer.fit` collects every scan of the ``wifi`` stream of every
 training recording, with its ground truth at the scan time (the recording's own pose when the
 scan times are the pose timeline, as in imported fingerprint datasets; otherwise
-:func:`omniloc.data.interpolate_pose`, dropping scans outside the pose timeline). The access
+:func:`omniloc.data.truth_at`, dropping scans outside the pose timeline). The access
 point (AP) vocabulary is every AP heard at least once in training; at prediction the query's APs
 are matched by id (unknown APs are ignored). NaN means "not heard" and is never used as a value.
 
@@ -61,7 +61,7 @@ a NaN position and floor = building = -1 (also for too-old scans in ``predict_at
 Choice of the defaults (UJIIndoorLoc, group hold-out)
 -----------------------------------------------------
 The official validation file was not used. Settings were compared on ``trainingData`` held out by
-``(USERID, PHONEID)`` recording with :func:`omniloc.data.loaders.ujiindoorloc.split_by_groups`
+``(USERID, PHONEID)`` recording with :func:`omniloc.data.splits.split_by_groups`
 (10 % of the rows in ``test``) for split seeds 0..4, trained on the rest; the numbers are the
 means over the five splits (errors in EPSG:3857 metres, ~1.31 x ground metres; see the
 loader). Command (about 3 minutes on 2 cores)::
@@ -163,52 +163,14 @@ import numpy as np
 
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording
-from ..data.align import interpolate_pose, latest_index
+from ..data.align import latest_index, truth_at
+from ..data.fingerprint import REPRESENTATIONS, rss_to_features
 from .base import Localizer
 
 __all__ = ["KNNLocalizer", "rss_to_features", "REPRESENTATIONS", "METRICS", "FLOOR_MODELS"]
 
-REPRESENTATIONS = ("dbm", "positive", "exponential", "powed")
 METRICS = ("euclidean", "manhattan", "sorensen")
 FLOOR_MODELS = ("logistic", "knn")
-
-
-def rss_to_features(rss: np.ndarray, representation: str, min_rss: float, *, alpha: float = 24.0,
-                    beta: float = math.e, not_heard_dbm: float = -110.0) -> np.ndarray:
-    """RSS in dBm (NaN = not heard) -> non-negative features, 0 = not heard.
-
-    Parameters
-    ----------
-    rss : (N, A) dBm, NaN where not heard
-    representation : {"dbm", "positive", "exponential", "powed"}
-        See the module docstring; ``dbm`` returns ``max(rss, not_heard_dbm) - not_heard_dbm``.
-    min_rss : float
-        The ``min`` of the positive/exponential/powed representations (dBm, negative); readings
-        below it are clipped to it.
-    alpha, beta, not_heard_dbm : float
-
-    Returns
-    -------
-    (N, A) float32
-    """
-    rss = np.asarray(rss, dtype=np.float64)
-    heard = np.isfinite(rss)
-    x = np.where(heard, rss, 0.0)
-    if representation == "dbm":
-        out = np.maximum(x, not_heard_dbm) - not_heard_dbm
-    else:
-        pos = np.maximum(x, min_rss) - min_rss + 1.0
-        if representation == "positive":
-            out = pos
-        elif representation == "exponential":
-            out = np.exp((pos + min_rss) / alpha)  # = exp(pos/alpha) / exp(-min/alpha)
-        elif representation == "powed":
-            if min_rss >= 0:
-                raise ConfigError(f"the powed representation needs a negative min_rss, got {min_rss}")
-            out = (pos / -min_rss) ** beta
-        else:
-            raise ConfigError(f"unknown representation {representation!r}; expected one of {REPRESENTATIONS}")
-    return np.where(heard, out, 0.0).astype(np.float32)
 
 
 def _unit_rows(X):
@@ -387,7 +349,7 @@ class KNNLocalizer(Localizer):
 
     def _scans(self, rec: Recording):
         """(times (M,), RSS (M, A) on the AP vocabulary, NaN = not heard) of a recording's WiFi stream."""
-        s = self._require_stream(rec, "wifi", self.conf["stream"])
+        s = rec.find_stream("wifi", self.conf["stream"])
         vals = np.asarray(s.load(), dtype=np.float32)
         maps = self._cache.setdefault("id_maps", {})
         key = tuple(s.ids.tolist())
@@ -408,18 +370,13 @@ class KNNLocalizer(Localizer):
         ids: dict[str, int] = {}
         parts = []
         for rec in train:
-            s = self._require_stream(rec, "wifi", c["stream"])
+            s = rec.find_stream("wifi", c["stream"])
             if len(s) == 0:
                 continue
             if rec.position is None:
                 raise DataError(f"training recording '{rec.name}' has no ground-truth position", field="position")
-            if len(s.t) == len(rec.t) and np.array_equal(s.t, rec.t):  # scans on the pose timeline (fingerprints)
-                gt = {"position": rec.position, "floor": rec.floor, "building": rec.building}
-                ok = np.ones(len(s), dtype=bool)
-            else:
-                gt = interpolate_pose(rec, s.t)
-                ok = gt["inside"]
-            ok &= np.all(np.isfinite(gt["position"]), axis=1)
+            gt = truth_at(rec, s.t)           # fingerprints: scans on the pose timeline, matched row by row
+            ok = gt["inside"] & np.all(np.isfinite(gt["position"]), axis=1)
             n = len(s)
             floor = gt.get("floor") if gt.get("floor") is not None else np.zeros(n, dtype=np.int64)
             building = gt.get("building") if gt.get("building") is not None else np.zeros(n, dtype=np.int64)
@@ -679,7 +636,7 @@ class KNNLocalizer(Localizer):
         """
         self._check_fitted()
         t_query = np.asarray(t_query, dtype=np.float64).reshape(-1)
-        s = self._require_stream(rec, "wifi", self.conf["stream"])
+        s = rec.find_stream("wifi", self.conf["stream"])
         idx = latest_index(s, t_query, float(self.conf["max_scan_age_s"]))
         _, rss = self._scans(rec)
         used = np.unique(idx[idx >= 0])
@@ -712,7 +669,7 @@ def compare(src, seeds=(0,), configs: list[dict] | None = None, test_fraction: f
     Returns one row per configuration with the metrics averaged over ``seeds`` (and per seed).
     """
     from ..data.loaders import import_dataset
-    from ..data.loaders.ujiindoorloc import split_by_groups
+    from ..data.splits import split_by_groups
 
     configs = configs or _default_grid()
     base = import_dataset("ujiindoorloc", src, test_fraction=0.0)

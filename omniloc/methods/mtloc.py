@@ -36,7 +36,7 @@ resampled value is not finite, or (WiFi) when no scan is recent enough or the sc
 than ``wifi_min_detected`` vocabulary APs. The availability is a per-window mask
 (:class:`MTLocWindows.present`).
 
-Labels: the ground truth interpolated at ``t_k`` (:func:`omniloc.data.interpolate_pose`: linear
+Labels: the ground truth interpolated at ``t_k`` (:func:`omniloc.data.truth_at`: linear
 position, floor and building of the nearest pose), so sparse waypoint labels of real phone data
 work. Only windows whose end lies inside the recording's pose timeline, and that have at least
 one of the model's modalities, are used for training and validation.
@@ -100,7 +100,7 @@ with ``imu_transfer`` (a file path or that dict) starts its IMU-LSTM from them a
 source's IMU normalisation (physical units are the same across phones); ``imu_trainable=False``
 freezes the LSTM ("transferred model"), ``True`` fine-tunes it ("fine-tuned model"). Without
 ``imu_transfer`` the IMU-LSTM is trained from scratch. The fraction sweep of Table V is ``fit``
-on :func:`fraction_subset` of the target training recordings.
+on :func:`omniloc.data.splits.nested_fraction` of the target training recordings.
 
 **WiFi-DNN transfer** (not in the paper, which transfers only the IMU-LSTM; for WiFi-only data
 such as SODIndoorLoc's buildings): :func:`pretrain_wifi_dnn` trains a WiFi-only MTLoc on the
@@ -144,7 +144,7 @@ fractions of the target's training recordings, from scratch, frozen and fine-tun
 
     state = pretrain_imu_lstm(source.split("train"), conf, val=source.split("val"), path="imu-lstm.pt")
     for f in (0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0):
-        sub = fraction_subset(target.split("train"), f, seed=0)          # nested subsets
+        sub = nested_fraction(target.split("train"), f, seed=0)          # nested subsets
         for over in ({}, {"imu_transfer": "imu-lstm.pt", "imu_trainable": False},
                      {"imu_transfer": "imu-lstm.pt", "imu_trainable": True}):
             MTLocLocalizer({**conf, **over}).fit(sub, target.split("val"))
@@ -172,13 +172,15 @@ import torch.nn.functional as F
 
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording, Stream
-from ..data.align import interpolate_pose, latest_index, resample_windows, window_end_times
+from ..data.align import truth_at
+from ..data.fingerprint import access_point_vocabulary, align_access_points, wifi_features
+from ..data.splits import nested_fraction
+from ..data.windows import CHANNELS, channel_values, sensor_windows, wifi_windows, window_end_times
 from ..nn.training import TRAINER_DEFAULTS
 from .base import Localizer
 
 __all__ = ["MTLocLocalizer", "MTLocWindows", "BRANCHES", "PAPER_PARAMETERS", "IMU_TRANSFER_FORMAT",
-           "channel_values", "sensor_windows", "align_access_points", "access_point_vocabulary", "wifi_windows",
-           "window_labels", "extract_windows", "wifi_features", "drop_windows", "fraction_subset",
+           "window_labels", "extract_windows", "drop_windows",
            "pretrain_imu_lstm", "load_imu_lstm",
            "WIFI_TRANSFER_FORMAT", "WINDOW_TIMES", "pretrain_wifi_dnn", "load_wifi_dnn", "wifi_transfer_layers"]
 
@@ -192,148 +194,9 @@ IMU_TRANSFER_FORMAT = "omniloc.mtloc.imu_lstm"
 WIFI_TRANSFER_FORMAT = "omniloc.mtloc.wifi_dnn"
 #: choices of ``window_times``: every ``hop_s`` (``"hop"``) or at every WiFi scan (``"wifi"``)
 WINDOW_TIMES = ("hop", "wifi")
-_CHANNELS = ("axes", "magnitude", "both")
 
 
 # ============================================================================ windows
-def channel_values(values: np.ndarray, channels: str = "axes") -> np.ndarray:
-    """Per-sample features of a stream made of 3-axis sensors.
-
-    Parameters
-    ----------
-    values : (N, 3k)
-        ``k`` three-axis sensors side by side (IMU: accelerometer m/s^2 then gyroscope rad/s;
-        magnetometer: uT).
-    channels : ``"axes"``, ``"magnitude"`` or ``"both"``
-        ``axes``: the values as they are; ``magnitude``: the Euclidean norm of each 3-axis group,
-        (N, k) in the same units; ``both``: the axes then the norms, (N, 4k).
-
-    Returns
-    -------
-    (N, 3k), (N, k) or (N, 4k) float64
-    """
-    v = np.asarray(values, dtype=np.float64)
-    if channels == "axes":
-        return v
-    if channels not in _CHANNELS:
-        raise ConfigError(f"channels must be one of {list(_CHANNELS)}, got {channels!r}")
-    if v.ndim != 2 or v.shape[1] % 3:
-        raise DataError(f"magnitudes need (N, 3k) three-axis values, got shape {v.shape}")
-    norms = np.linalg.norm(v.reshape(len(v), -1, 3), axis=2)
-    return norms if channels == "magnitude" else np.concatenate([v, norms], axis=1)
-
-
-def sensor_windows(stream: Stream, t_end: np.ndarray, channels: str = "axes", window_s: float = 1.0,
-                   rate_hz: float = 10.0, max_gap_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Resampled windows of an IMU or magnetometer stream ending at ``t_end``.
-
-    Parameters
-    ----------
-    stream : Stream
-        ``imu`` (N, 6) or ``magnetometer`` (N, 3) (any (N, 3k) stream).
-    t_end : (M,) seconds
-    channels : see :func:`channel_values` (computed on the raw samples, then resampled).
-    window_s, rate_hz, max_gap_s : see :func:`omniloc.data.resample_windows`; window ``m`` holds
-        ``round(window_s * rate_hz)`` samples at ``t_end[m] - window_s + (j + 1) / rate_hz``.
-
-    Returns
-    -------
-    values : (M, n, C) float32
-        Zeros where invalid.
-    valid : (M,) bool
-        False where the stream does not cover the window densely enough or a value is not finite.
-    """
-    feats = channel_values(np.asarray(stream.load()), channels)
-    out, ok = resample_windows(Stream("vector", stream.t, feats), t_end, window_s, rate_hz, max_gap_s)
-    ok &= np.isfinite(out).all(axis=(1, 2))
-    out[~ok] = 0.0
-    return out, ok
-
-
-def align_access_points(stream: Stream, ap_ids) -> np.ndarray:
-    """The scans of a ``wifi`` stream on an access-point vocabulary.
-
-    Parameters
-    ----------
-    stream : Stream
-        ``wifi`` (S, A_s) dBm, NaN = not heard, with ``ids`` (A_s,).
-    ap_ids : (A,) str
-        The vocabulary.
-
-    Returns
-    -------
-    (S, A) float32 dBm
-        Column ``j`` is the stream's column with id ``ap_ids[j]``, NaN where the stream has no
-        such AP; the stream's APs outside the vocabulary are dropped.
-    """
-    if stream.ids is None:
-        raise DataError("a wifi stream needs access point ids", field="stream (wifi)/ids")
-    vals = np.asarray(stream.load(), dtype=np.float32)
-    ap_ids = np.asarray(ap_ids, dtype=str)
-    out = np.full((len(vals), len(ap_ids)), np.nan, dtype=np.float32)
-    col = {a: j for j, a in enumerate(ap_ids.tolist())}
-    pairs = [(i, col[a]) for i, a in enumerate(stream.ids.tolist()) if a in col]
-    if pairs:
-        src, dst = np.array(pairs, dtype=np.int64).T
-        out[:, dst] = vals[:, src]
-    return out
-
-
-def access_point_vocabulary(streams, max_access_points: int | None = None) -> np.ndarray:
-    """Access points heard in ``streams``, most often heard first (ties by id), at most ``max_access_points``.
-
-    Parameters
-    ----------
-    streams : iterable of ``wifi`` Stream
-
-    Returns
-    -------
-    (A,) str
-    """
-    counts: dict[str, int] = {}
-    for s in streams:
-        if s.ids is None:
-            raise DataError("a wifi stream needs access point ids", field="stream (wifi)/ids")
-        heard = np.isfinite(np.asarray(s.load(), dtype=np.float32)).sum(axis=0)
-        for a, n in zip(s.ids.tolist(), heard.tolist()):
-            counts[a] = counts.get(a, 0) + int(n)
-    ids = sorted((a for a, n in counts.items() if n > 0), key=lambda a: (-counts[a], a))
-    if max_access_points is not None:
-        ids = ids[: int(max_access_points)]
-    return np.asarray(ids, dtype=str)
-
-
-def wifi_windows(stream: Stream, t_end: np.ndarray, ap_ids, max_age_s: float = 4.0,
-                 min_detected: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The latest WiFi scan of each window.
-
-    Parameters
-    ----------
-    stream : Stream
-        ``wifi`` stream with ids.
-    t_end : (M,) seconds
-    ap_ids : (A,) str
-        Vocabulary (:func:`align_access_points`).
-    max_age_s : float
-        A scan older than this at ``t_end`` does not count.
-    min_detected : int
-        The latest scan must hear at least this many vocabulary APs (and at least one).
-
-    Returns
-    -------
-    scans : (S, A) float32 dBm, NaN = not heard
-        Every scan of the stream on the vocabulary.
-    scan_index : (M,) int
-        Row of ``scans`` for each window, -1 where the window has no usable scan.
-    """
-    scans = align_access_points(stream, ap_ids)
-    idx = latest_index(stream, t_end, max_age_s)
-    ok = idx >= 0
-    heard = np.isfinite(scans).sum(axis=1) >= max(int(min_detected), 1)
-    ok[ok] = heard[idx[ok]]
-    return scans, np.where(ok, idx, -1)
-
-
 def window_labels(rec: Recording, t_end: np.ndarray) -> dict[str, np.ndarray]:
     """Ground truth at window end times.
 
@@ -350,7 +213,7 @@ def window_labels(rec: Recording, t_end: np.ndarray) -> dict[str, np.ndarray]:
            "has_floor": np.zeros(m, bool), "inside": np.zeros(m, bool)}
     if len(rec.t) == 0 or rec.position is None or m == 0:
         return out
-    gt = interpolate_pose(rec, t_end)
+    gt = truth_at(rec, t_end)
     out["position"] = gt["position"]
     out["inside"] = gt["inside"] & np.isfinite(gt["position"]).all(axis=1)
     if "floor" in gt:
@@ -393,24 +256,6 @@ class MTLocWindows:
         return len(self.t)
 
 
-def _find_stream(rec: Recording, kind: str, name: str | None) -> Stream | None:
-    """The stream ``name`` (which must be of ``kind``), else the only one of ``kind`` or, among several,
-    the one named like the kind (``wifi`` next to a ``ble`` stream of kind wifi); None if absent."""
-    if name is not None:
-        s = rec.streams.get(name)
-        if s is not None and s.kind != kind:
-            raise DataError(f"stream '{name}' of recording '{rec.name}' is {s.kind}, expected {kind}",
-                            field=f"streams/{name}")
-        return s
-    found = rec.streams_of_kind(kind)
-    if len(found) > 1 and kind in found:
-        return found[kind]
-    if len(found) > 1:
-        raise DataError(f"recording '{rec.name}' has several {kind} streams {sorted(found)}; name one in the conf "
-                        f"('streams': {{'{kind}': NAME}})", field="streams")
-    return next(iter(found.values()), None)
-
-
 def extract_windows(rec: Recording, ap_ids=(), t_end: np.ndarray | None = None, *, branches=BRANCHES,
                     streams: dict | None = None, window_s: float = 1.0, hop_s: float = 0.1, rate_hz: float = 10.0,
                     imu_channels: str = "axes", mag_channels: str = "axes", wifi_max_age_s: float = 4.0,
@@ -444,10 +289,10 @@ def extract_windows(rec: Recording, ap_ids=(), t_end: np.ndarray | None = None, 
     streams = streams or {}
     if window_times not in WINDOW_TIMES:
         raise ConfigError(f"window_times must be one of {list(WINDOW_TIMES)}, got {window_times!r}")
-    found = {b: _find_stream(rec, b, streams.get(b)) for b in branches}
+    found = {b: rec.find_stream(b, streams.get(b), required=False) for b in branches}
     found = {b: s for b, s in found.items() if s is not None and len(s.t) > 0}
     if t_end is None and window_times == "wifi":
-        scans = found.get("wifi") or _find_stream(rec, "wifi", streams.get("wifi"))
+        scans = found.get("wifi") or rec.find_stream("wifi", streams.get("wifi"), required=False)
         t_end = np.asarray(scans.t, dtype=np.float64).copy() if scans is not None else np.zeros(0)
     if t_end is None:
         if found:
@@ -480,36 +325,6 @@ def extract_windows(rec: Recording, ap_ids=(), t_end: np.ndarray | None = None, 
                         present)
 
 
-def wifi_features(scans: np.ndarray, encoding: str, rss_mean: float, rss_std: float, rss_min: float,
-                  rss_max: float) -> np.ndarray:
-    """Network input of WiFi scans (see the module docstring).
-
-    Parameters
-    ----------
-    scans : (S, A) dBm, NaN = not heard
-    encoding : ``"mask"`` or ``"positive"``
-    rss_mean, rss_std : float dBm
-        Standardisation of heard readings (``mask``).
-    rss_min, rss_max : float dBm
-        Range of heard readings (``positive``).
-
-    Returns
-    -------
-    (S, 2A) float32 for ``mask`` (standardised RSS with 0 where not heard, then the 0/1 heard
-    mask), (S, A) float32 for ``positive`` (in (0, 1] where heard, 0 where not).
-    """
-    rss = np.asarray(scans, dtype=np.float32)
-    heard = np.isfinite(rss)
-    if encoding == "mask":
-        z = np.where(heard, (rss - np.float32(rss_mean)) / np.float32(rss_std), 0.0)
-        return np.concatenate([z, heard], axis=1).astype(np.float32)
-    if encoding == "positive":
-        span = np.float32(rss_max - rss_min + 1.0)
-        pos = (np.clip(rss, rss_min, rss_max) - np.float32(rss_min) + 1.0) / span
-        return np.where(heard, pos, 0.0).astype(np.float32)
-    raise ConfigError(f"wifi_encoding must be 'mask' or 'positive', got {encoding!r}")
-
-
 def drop_windows(present: np.ndarray, fractions: dict[int, float], rng: np.random.Generator) -> np.ndarray:
     """Remove a modality from a random fraction of the windows that have it.
 
@@ -534,23 +349,6 @@ def drop_windows(present: np.ndarray, fractions: dict[int, float], rng: np.rando
         if n:
             out[rng.choice(rows, n, replace=False), k] = False
     return out
-
-
-def fraction_subset(dataset: Dataset, fraction: float, seed: int = 0) -> Dataset:
-    """The first ``round(fraction * n)`` recordings (at least one when ``fraction > 0``) of a seeded shuffle.
-
-    Subsets of one ``seed`` are nested (a larger fraction keeps every recording of a smaller
-    one), as the growing fine-tuning sets of the paper's Table V.
-    """
-    f = float(fraction)
-    if not 0.0 <= f <= 1.0:
-        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
-    names = list(dataset.recordings)
-    k = int(round(f * len(names)))
-    if f > 0:
-        k = max(k, 1)
-    order = np.random.default_rng(seed).permutation(len(names))[:k]
-    return dataset.subset([names[i] for i in sorted(order)], name=f"{dataset.name}[{f:g}]")
 
 
 # ============================================================================ transfer
@@ -835,8 +633,8 @@ class MTLocLocalizer(Localizer):
         if unknown or not branches:
             raise ConfigError(f"branches must be a non-empty subset of {list(BRANCHES)}, got {c['branches']!r}")
         for key in ("imu_channels", "mag_channels"):
-            if c[key] not in _CHANNELS:
-                raise ConfigError(f"{key} must be one of {list(_CHANNELS)}, got {c[key]!r}")
+            if c[key] not in CHANNELS:
+                raise ConfigError(f"{key} must be one of {list(CHANNELS)}, got {c[key]!r}")
         if c["wifi_encoding"] not in ("mask", "positive"):
             raise ConfigError(f"wifi_encoding must be 'mask' or 'positive', got {c['wifi_encoding']!r}")
         if c["loss"] not in ("mse", "huber"):
@@ -1003,7 +801,7 @@ class MTLocLocalizer(Localizer):
             wifi_transfer = self._check_wifi_transfer(load_wifi_dnn(c["wifi_transfer"]))
         ap_ids = np.zeros(0, dtype=str)
         if "wifi" in branches:
-            found = [_find_stream(r, "wifi", c["streams"]["wifi"]) for r in recs]
+            found = [r.find_stream("wifi", c["streams"]["wifi"], required=False) for r in recs]
             ap_ids = access_point_vocabulary([s for s in found if s is not None], c["max_access_points"])
         tr = self._labelled(train, branches, ap_ids)
         used = [b for b in branches if tr["present"][:, BRANCHES.index(b)].any()]

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording
-from ..data.align import interpolate_pose
+from ..data.align import truth_at
 from ..nn.manifold import (classical_mds, geodesic_distances, knn_pairs, local_covariances, pushforward_distances,
                            sample_triplets, similarity_procrustes)
 from ..nn.training import TRAINER_DEFAULTS
@@ -181,14 +181,10 @@ class OTIsomapLocalizer(Localizer):
     def _stream_of(self, rec: Recording):
         name = self.conf["stream"] if self.conf["stream"] is not None else getattr(self, "stream_name_", None)
         if name is not None:
-            if name not in rec.streams:
-                raise DataError(f"recording '{rec.name}' has no stream '{name}'; it has {sorted(rec.streams)}",
-                                field="streams")
-            return rec.streams[name]
+            return rec.stream(name)
         for kind in STREAM_PREFERENCE:
-            found = rec.streams_of_kind(kind)
-            if found:
-                return found[sorted(found)[0]]
+            if rec.streams_of_kind(kind):
+                return rec.find_stream(kind)
         raise DataError(f"recording '{rec.name}' has no stream OT-Isomap can use; it has {sorted(rec.streams)}",
                         field="streams")
 
@@ -295,7 +291,7 @@ class OTIsomapLocalizer(Localizer):
             if rec.zone is None:
                 raise DataError(f"recording '{rec.name}' has no zone labels; OT-Isomap needs one per sample",
                                 field="zone")
-            truth = interpolate_pose(rec, t)          # zone / floor / building of the nearest pose
+            truth = truth_at(rec, t)          # zone / floor / building of the nearest pose
             fl = truth.get("floor", np.full(len(t), -1))
             bl = truth.get("building", np.full(len(t), -1))
             zones.append(np.array([f"{b}|{f}|{z}" for b, f, z in zip(bl, fl, truth["zone"])]))

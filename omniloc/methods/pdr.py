@@ -50,7 +50,7 @@ import numpy as np
 
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording, Stream
-from ..data.align import interpolate_pose
+from ..data.align import truth_at
 from ..data.transforms import quat_from_yaw, quat_multiply, quat_normalize, yaw_from_quat
 from ..filters.steps import STEP_DEFAULTS, PDRTrace, run_pdr, step_chords
 from .base import Localizer
@@ -209,13 +209,7 @@ class PDRLocalizer(Localizer):
             raise ConfigError(f"pdr conf 'start_position' must be [x, y, z] metres, got {c['start_position']!r}")
 
     def _imu(self, rec: Recording) -> Stream:
-        name = self.conf["imu_stream"]
-        if name is None and "imu" in rec.streams and rec.streams["imu"].kind == "imu":
-            name = "imu"
-        if name is None and not rec.streams_of_kind("imu"):
-            raise DataError(f"PDR needs an 'imu' stream (accelerometer + gyroscope); recording '{rec.name}' has "
-                            f"streams {sorted(rec.streams)}", field="streams/imu")
-        return self._require_stream(rec, "imu", name)
+        return rec.find_stream("imu", self.conf["imu_stream"])
 
     def _start(self, rec: Recording, imu: Stream) -> tuple[float, np.ndarray, float, int | None, int | None]:
         """Start time, position (3,), device heading (rad), floor and building of a recording."""
@@ -228,7 +222,7 @@ class PDRLocalizer(Localizer):
                 t0 = float(rec.t[0])
         else:
             t0 = float(imu.t[0])
-        gt = interpolate_pose(rec, np.array([t0])) if len(rec.t) else {}
+        gt = truth_at(rec, np.array([t0])) if len(rec.t) else {}
         if c["start_position"] is not None:
             pos = np.asarray(c["start_position"], dtype=np.float64)
         elif "position" in gt and np.all(np.isfinite(gt["position"][0])):

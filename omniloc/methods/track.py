@@ -127,10 +127,7 @@ class TrackLocalizer(Localizer):
 
     def _imu(self, rec: Recording):
         """The recording's IMU stream, or None when it has none (then the base estimates are kept)."""
-        name = self.conf["imu_stream"]
-        if (name is None and not rec.streams_of_kind("imu")) or (name is not None and name not in rec.streams):
-            return None
-        return self._require_stream(rec, "imu", name)
+        return rec.find_stream("imu", self.conf["imu_stream"], required=False)
 
     # ------------------------------------------------------------------ predict
     def predict_recording(self, rec: Recording) -> Estimate:

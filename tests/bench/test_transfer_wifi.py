@@ -8,9 +8,8 @@ import pytest
 
 from omniloc import DataError
 from omniloc.bench import SUITES, run_suite
-from omniloc.bench._phone import first_fraction
-from omniloc.bench.transfer_wifi import (FILE_SET, SOURCE, TARGET, error_stats, load_building, paired_difference,
-                                         reference_point_dataset)
+from omniloc.data.splits import nested_fraction, split_by_reference_point
+from omniloc.bench.transfer_wifi import FILE_SET, SOURCE, TARGET, error_stats, load_building, paired_difference
 from omniloc.data import Dataset, Recording, Stream
 
 
@@ -33,7 +32,7 @@ def _points(ds: Dataset, split: str) -> set:
 
 
 def test_reference_point_split_known_answer():
-    ds = reference_point_dataset(_survey(), test=0.2, val=0.1, seed=3)
+    ds = split_by_reference_point(_survey(), test=0.2, val=0.1, seed=3)
     # 10 points: 2 test, 1 validation, 7 training points; one recording per (recording, point)
     assert [len(_points(ds, s)) for s in ("test", "val", "train")] == [2, 1, 7]
     assert len(ds) == 11                                              # point 0 is in both recordings
@@ -51,14 +50,14 @@ def test_reference_point_split_known_answer():
     assert len({s for r in both for s, names in ds.splits.items() if r.name in names}) == 1
     # training order: nested fractions; the same seed gives the same split, another seed another one
     names = ds.splits["train"]
-    assert list(first_fraction(ds, "train", 0.5).recordings) == names[:len(first_fraction(ds, "train", 0.5))]
-    assert reference_point_dataset(_survey(), seed=3).splits == ds.splits
-    assert reference_point_dataset(_survey(), seed=4).splits != ds.splits
-    small = reference_point_dataset(_survey(), test=0.2, val=0.1, seed=3, max_points=5, max_scans=1)
+    assert list(nested_fraction(ds, 0.5, split="train").recordings) == names[:len(nested_fraction(ds, 0.5, split="train"))]
+    assert split_by_reference_point(_survey(), seed=3).splits == ds.splits
+    assert split_by_reference_point(_survey(), seed=4).splits != ds.splits
+    small = split_by_reference_point(_survey(), test=0.2, val=0.1, seed=3, max_points=5, max_scans=1)
     assert len(_points(small, "train") | _points(small, "val") | _points(small, "test")) == 5
     assert all(len(r) == 1 for r in small)
     with pytest.raises(DataError, match="too few"):
-        reference_point_dataset(_survey(), test=0.6, val=0.5)
+        split_by_reference_point(_survey(), test=0.6, val=0.5)
 
 
 def test_paired_difference_and_error_stats():
@@ -97,7 +96,7 @@ def test_buildings_are_split_by_reference_point_from_training_files_only(sod):
     assert tgt.n_samples == 8880 and all(len(r) == 30 for r in tgt)
     assert not _points(tgt, "test") & (_points(tgt, "train") | _points(tgt, "val"))
     # the first eighth of the pool covers the three surveyors' parts of the building
-    eighth = first_fraction(tgt, "train", 1 / 8)
+    eighth = nested_fraction(tgt, 1 / 8, split="train")
     assert {r.meta["user"] for r in eighth} == {1, 2, 3}
     src = load_building(sod, SOURCE, quick=True, seed=0, test=0.0, val=0.1)
     assert set(src.splits) == {"train", "val"} and all(r.meta["building_name"] == SOURCE for r in src)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from omniloc.data import (FloorPlan, Recording, Stream, count_wall_crossings, interpolate_pose, latest_index,
+from omniloc.data import (FloorPlan, Recording, Stream, count_wall_crossings, truth_at, latest_index,
                           latest_values, nearest_index, point_segment_distance, resample_windows, window_end_times)
 from omniloc.data.transforms import (quat_angle_deg, quat_from_yaw, quat_multiply, quat_rotate, quat_slerp,
                                      quat_to_matrix, yaw_from_quat)
@@ -46,12 +46,12 @@ def test_latest_and_nearest():
     assert nearest_index(s, q, max_dt_s=1.0).tolist() == [0, 0, 1, 2, 2, -1]
 
 
-def test_interpolate_pose():
+def test_truth_at():
     t = np.array([0.0, 1.0, 2.0])
     rec = Recording("r", t, position=[[0, 0, 0], [2, 0, 0], [2, 4, 0]],
                     orientation=quat_from_yaw(np.array([0.0, np.pi / 2, np.pi / 2])), floor=[0, 0, 1],
                     zone=["a", "b", "c"])
-    gt = interpolate_pose(rec, [0.5, 1.75, 3.0])
+    gt = truth_at(rec, [0.5, 1.75, 3.0])
     np.testing.assert_allclose(gt["position"][:2], [[1, 0, 0], [2, 3, 0]])
     assert np.isnan(gt["position"][2]).all() and gt["inside"].tolist() == [True, True, False]
     np.testing.assert_allclose(yaw_from_quat(gt["orientation"][0]), np.pi / 4)

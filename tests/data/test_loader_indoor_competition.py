@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from omniloc import DataError
-from omniloc.data import interpolate_pose, load_dataset, save_dataset
+from omniloc.data import truth_at, load_dataset, save_dataset
 from omniloc.data.loaders.indoor_competition import (DEFAULT_MAX_WIFI_AGE_S, floor_index, import_indoor_competition,
                                                      load_indoor_competition, parse_trace, read_floor_plan)
-from omniloc.data.loaders.ujiindoorloc import split_by_groups
+from omniloc.data.splits import split_by_groups
 
 KNOWN_ID = "5dd9e7aac5b77e0006b1732b"  # site1/F1, 31.5 s, 7 waypoints
 MANIFEST_COUNTS = ("n_waypoint", "n_accelerometer", "n_gyroscope", "n_magnetic", "n_rotation_vector", "n_wifi_rows",
@@ -122,7 +122,7 @@ def test_known_recording_streams(site, known_text):
     assert rec.meta["pose_source"] == "waypoints (linear interpolation in time between taps)"
     assert rec.meta["t0_unix_ms"] == 1574559495263 and rec.meta["waypoint_span_s"] == [0.0, 30.715]
     assert rec.meta["device"] == "OPPO PBCM10" and rec.meta["path_id"] == KNOWN_ID
-    mid = interpolate_pose(rec, [rec.t[0] / 2 + rec.t[1] / 2])
+    mid = truth_at(rec, [rec.t[0] / 2 + rec.t[1] / 2])
     np.testing.assert_allclose(mid["position"][0, :2], wp[:2].mean(axis=0))
     # imu: (N, 6) float32, accelerometer then gyroscope on one timeline
     imu = rec.stream("imu")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from omniloc import DataError
-from omniloc.data import interpolate_pose, load_dataset, save_dataset
+from omniloc.data import truth_at, load_dataset, save_dataset
 from omniloc.data.loaders.ipin2023 import (DEFAULT_ORIGIN, import_ipin2023, latlon_to_local_m, load_floor_plans,
                                            load_ipin2023, parse_log, read_log_header)
 from omniloc.data.transforms import quat_to_matrix
@@ -89,7 +89,7 @@ def test_recording_of_a_floor_crossing_log(root, ds51):
     assert np.all(rec.position[:, 2] == 0) and np.all(np.abs(rec.position[:, :2]) < 100)
     meta = rec.meta
     assert (meta["trial"], meta["repetition"], meta["phone_model"], meta["source_file"]) == (51, 2, "SM-G930F", LOG_51_2)
-    assert "interpolate_pose" in meta["pose_source"] and meta["building_id_source"] == 100
+    assert "truth_at" in meta["pose_source"] and meta["building_id_source"] == 100
     assert meta["record_counts"]["POSI"] == 16 and meta["missing_types"] == []
 
     imu = rec.stream("imu")
@@ -124,7 +124,7 @@ def test_recording_of_a_floor_crossing_log(root, ds51):
     assert prov["parsed_not_imported"]["PROX"] == 2 and prov["files"][0]["sha256"]
     # interpolation between POSI points: halfway in time = halfway in space
     mid = 0.5 * (rec.t[0] + rec.t[1])
-    gt = interpolate_pose(rec, [mid])
+    gt = truth_at(rec, [mid])
     np.testing.assert_allclose(gt["position"][0], 0.5 * (rec.position[0] + rec.position[1]))
 
 

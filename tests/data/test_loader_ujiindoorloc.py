@@ -10,7 +10,8 @@ import pytest
 from omniloc import ConfigError, DataError
 from omniloc.data import load_dataset, save_dataset
 from omniloc.data.loaders import LOADERS, import_dataset
-from omniloc.data.loaders.ujiindoorloc import DEFAULT_ORIGIN, load_ujiindoorloc, split_by_groups
+from omniloc.data.loaders.ujiindoorloc import DEFAULT_ORIGIN, load_ujiindoorloc
+from omniloc.data.splits import split_by_groups
 
 N_ROWS = 300
 

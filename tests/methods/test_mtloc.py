@@ -8,10 +8,11 @@ import torch
 from omniloc import ConfigError, DataError, methods
 from omniloc.data import Dataset, Recording, Stream
 from omniloc.eval import compute_metrics
-from omniloc.methods.mtloc import (BRANCHES, PAPER_PARAMETERS, MTLocLocalizer, access_point_vocabulary,
-                                   align_access_points, channel_values, drop_windows, extract_windows,
-                                   fraction_subset, load_imu_lstm, pretrain_imu_lstm, sensor_windows, wifi_features,
-                                   wifi_windows, window_labels)
+from omniloc.data.fingerprint import access_point_vocabulary, align_access_points, wifi_features
+from omniloc.data.splits import nested_fraction
+from omniloc.data.windows import channel_values, sensor_windows, wifi_windows
+from omniloc.methods.mtloc import (BRANCHES, PAPER_PARAMETERS, MTLocLocalizer, drop_windows, extract_windows,
+                                   load_imu_lstm, pretrain_imu_lstm, window_labels)
 
 QUICK = {"trainer": {"progress": False}}
 
@@ -112,16 +113,16 @@ def test_wifi_latest_scan_rule_and_id_alignment():
 
 
 def test_stream_choice_among_several_of_one_kind():
-    from omniloc.methods.mtloc import _find_stream
-
     rec = _toy_recording()
     ble = Stream("wifi", [0.0], np.zeros((1, 1), np.float32), ids=["beacon"])
     both = Recording(rec.name, rec.t, rec.position, streams=dict(rec.streams, ble=ble))
-    assert _find_stream(both, "wifi", None) is rec.streams["wifi"]           # named like its kind
-    assert _find_stream(both, "wifi", "ble") is ble
+    assert both.find_stream("wifi") is rec.streams["wifi"]           # named like its kind
+    assert both.find_stream("wifi", "ble") is ble
     odd = Recording(rec.name, rec.t, rec.position, streams={"scan_a": rec.streams["wifi"], "ble": ble})
     with pytest.raises(DataError, match="several wifi streams"):
-        _find_stream(odd, "wifi", None)
+        odd.find_stream("wifi")
+    with pytest.raises(DataError, match="several wifi streams"):
+        extract_windows(odd, ["a"], branches=("wifi",))
 
 
 def test_window_labels_interpolate_waypoints():
@@ -149,11 +150,11 @@ def test_drop_windows_and_fraction_subsets():
     assert out[:, 2].sum() == 3 and not out[:, 0].any() and out[:, 1].all()
     assert present.sum() == 26                                 # input untouched
     ds = Dataset("d", {f"r{i}": Recording(f"r{i}", t=[0.0]) for i in range(8)})
-    small, half = fraction_subset(ds, 0.125, seed=1), fraction_subset(ds, 0.5, seed=1)
+    small, half = nested_fraction(ds, 0.125, seed=1), nested_fraction(ds, 0.5, seed=1)
     assert len(small) == 1 and len(half) == 4 and set(small.recordings) <= set(half.recordings)
-    assert len(fraction_subset(ds, 1.0)) == 8 and len(fraction_subset(ds, 0.01)) == 1
+    assert len(nested_fraction(ds, 1.0)) == 8 and len(nested_fraction(ds, 0.01)) == 1
     with pytest.raises(ValueError):
-        fraction_subset(ds, 1.5)
+        nested_fraction(ds, 1.5)
 
 
 # ---------------------------------------------------------------------------------------------- model

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from omniloc import ConfigError, DataError, methods
-from omniloc.data import Dataset, Recording, Stream, interpolate_pose
+from omniloc.data import Dataset, Recording, Stream, truth_at
 from omniloc.eval import compute_metrics
 from omniloc.methods.mtloc import (WIFI_TRANSFER_FORMAT, MTLocLocalizer, extract_windows, load_wifi_dnn,
                                    pretrain_imu_lstm, pretrain_wifi_dnn, wifi_transfer_layers)
@@ -117,7 +117,7 @@ def test_fit_predict_with_wifi_windows(office):
                                                                      for r in office.split("train"))
     err = compute_metrics(est, test, 2)["pos_err_mean_m"]
     # better than always answering the mean training position at the same scans
-    gt = np.concatenate([interpolate_pose(r, r.streams["wifi"].t)["position"] for r in test])
+    gt = np.concatenate([truth_at(r, r.streams["wifi"].t)["position"] for r in test])
     mean_xy = np.concatenate([r.position for r in office.split("train")])[:, :2].mean(axis=0)
     baseline = float(np.mean(np.linalg.norm(gt[:, :2] - mean_xy, axis=1)))
     assert err < 0.8 * baseline

@@ -178,10 +178,10 @@ def test_tilted_phone_steps_and_heading_about_gravity():
     assert np.linalg.norm(est.position[-1, :2] - rec_xy_at(rec, est.t[-1])) < 0.06 * info["path_length"]
     # orientation 'gravity' recovers the full attitude, 'yaw' only the heading
     est_g = fitted({"orientation": "gravity"}).predict(rec)
-    from omniloc.data.align import interpolate_pose
+    from omniloc.data.align import truth_at
     from omniloc.data.transforms import quat_angle_deg
 
-    gt = interpolate_pose(rec, est_g.t)["orientation"]
+    gt = truth_at(rec, est_g.t)["orientation"]
     assert np.median(quat_angle_deg(est_g.orientation, gt)) < 3.0
     assert np.median(quat_angle_deg(est.orientation, gt)) > 30.0
     np.testing.assert_allclose(yaw_from_quat(est_g.orientation), yaw_from_quat(est.orientation), atol=1e-9)

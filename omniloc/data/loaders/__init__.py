@@ -16,7 +16,8 @@ from ..dataset import Dataset
 from .indoor_competition import import_indoor_competition, load_indoor_competition
 from .ipin2023 import import_ipin2023, load_ipin2023
 from .sodindoorloc import import_sodindoorloc, load_sodindoorloc
-from .ujiindoorloc import import_ujiindoorloc, load_ujiindoorloc, split_by_groups
+from ..splits import split_by_groups
+from .ujiindoorloc import import_ujiindoorloc, load_ujiindoorloc
 
 __all__ = ["LOADERS", "import_dataset", "available", "load_ujiindoorloc", "load_sodindoorloc",
            "load_indoor_competition", "load_ipin2023", "split_by_groups"]

@@ -19,7 +19,7 @@ last waypoint is written after later IMU samples, WiFi and beacon rows are writt
 path; the recording's ``t`` and ``position`` are exactly those taps: ``(x, y)`` metres in the
 floor-plan frame (origin at the bottom-left of the floor image, x right, y up; see below) and
 ``z = floor * floor_height_m`` (0 by default). Positions between taps come from
-:func:`omniloc.data.align.interpolate_pose` at use time (linear in time, i.e. constant walking
+:func:`omniloc.data.align.truth_at` at use time (linear in time, i.e. constant walking
 speed between taps; ``meta["pose_source"]``). Sensor samples before the first or after the
 last tap are kept, but they have no ground truth: evaluation only covers
 ``meta["waypoint_span_s"]``. ``orientation`` is not given (the rotation vector is the phone's own
@@ -76,7 +76,7 @@ another frame) is not read.
 
 **Splits.** :func:`load_indoor_competition` returns a dataset without splits;
 :func:`import_indoor_competition` (``omniloc import indoor-competition SRC``) adds ``train``/``test``
-by path with :func:`~omniloc.data.loaders.ujiindoorloc.split_by_groups`.
+by path with :func:`~omniloc.data.splits.split_by_groups`.
 
 Every problem with a file raises :class:`~omniloc.DataError` naming the file, the line and the
 record type and value (``field="TYPE_WAYPOINT.y"``); ``on_malformed="skip"`` drops bad data lines
@@ -100,7 +100,7 @@ from ..dataset import Dataset
 from ..floorplan import FloorPlan
 from ..recording import Recording
 from ..stream import Stream
-from .ujiindoorloc import split_by_groups
+from ..splits import split_by_groups
 
 __all__ = ["Trace", "parse_trace", "floor_index", "read_floor_plan", "load_indoor_competition",
            "import_indoor_competition", "DEFAULT_MAX_WIFI_AGE_S", "KNOWN_RECORD_TYPES"]
@@ -823,7 +823,7 @@ def import_indoor_competition(src, *, test_fraction: float = 0.1, seed: int = 0,
     src : str or Path
         A site folder or a folder of sites (see :func:`load_indoor_competition`).
     test_fraction, seed
-        See :func:`~omniloc.data.loaders.ujiindoorloc.split_by_groups`: whole recordings (paths)
+        See :func:`~omniloc.data.splits.split_by_groups`: whole recordings (paths)
         go to ``test`` until about ``test_fraction`` of the waypoints are there.
     name : str, optional
         Dataset name.

@@ -16,7 +16,7 @@ How a log is mapped
 
 **Ground truth = POSI.** The pose timeline is the POSI records only (10-26 per log: the surveyor
 marks them when stepping on surveyed landmarks): ``t`` their AppTimestamps. Positions between them
-are *not* stored; :func:`omniloc.data.align.interpolate_pose` interpolates them linearly in time
+are *not* stored; :func:`omniloc.data.align.truth_at` interpolates them linearly in time
 (``meta["pose_source"]`` says so). Streams cover the whole log, also before the first and after the
 last POSI point, where there is no ground truth.
 
@@ -110,7 +110,7 @@ from ..dataset import Dataset
 from ..floorplan import FloorPlan
 from ..recording import Recording
 from ..stream import Stream
-from .ujiindoorloc import split_by_groups
+from ..splits import split_by_groups
 
 __all__ = ["parse_log", "read_log_header", "IPINLog", "latlon_to_local_m", "load_floor_plans", "load_ipin2023",
            "import_ipin2023", "find_logs", "DEFAULT_ORIGIN", "RECORD_FIELDS", "IMPORTED_TYPES"]
@@ -554,7 +554,7 @@ def _recording(name: str, log: IPINLog, origin, floor_height_m: float, rss_range
             "building_id_source": _SITE_BUILDING_ID, "record_counts": log.counts, "skipped_records": log.skipped,
             "missing_types": [ty for ty in IMPORTED_TYPES if ty not in rec],
             "pose_source": "POSI ground-truth points only (surveyed landmarks); positions between them are "
-                           "interpolated linearly in time by omniloc.data.align.interpolate_pose"}
+                           "interpolated linearly in time by omniloc.data.align.truth_at"}
     return Recording(name, pose["t"], position=pose["position"], floor=pose["floor"], building=pose["building"],
                      zone=pose["zone"], streams=streams, meta=meta)
 
@@ -870,7 +870,7 @@ def import_ipin2023(src, *, test_fraction: float = 0.1, seed: int = 0, name: str
     src : str or Path
         See :func:`load_ipin2023`.
     test_fraction, seed
-        See :func:`~omniloc.data.loaders.ujiindoorloc.split_by_groups`: the test split is a set of
+        See :func:`~omniloc.data.splits.split_by_groups`: the test split is a set of
         whole logs holding about ``test_fraction`` of the POSI points.
     name : str, optional
         Dataset name; default ``"ipin2023-track3"``.

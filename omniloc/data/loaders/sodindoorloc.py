@@ -82,7 +82,7 @@ the provenance says so.
 ``Testing_*`` recordings in ``test`` (the release's own test files, kept out of ``train``);
 :func:`import_sodindoorloc` (``omniloc import sodindoorloc``) keeps that split, and only when no
 test file was loaded does it hold out ``test_fraction`` of the recordings with
-:func:`~omniloc.data.loaders.ujiindoorloc.split_by_groups`.
+:func:`~omniloc.data.splits.split_by_groups`.
 
 Every problem with a file raises :class:`~omniloc.DataError` naming the file, the column and,
 for bad values, the data row (1-based, the header not counted) and the file line.
@@ -101,7 +101,8 @@ from ..floorplan import FloorPlan
 from ..recording import Recording
 from ..stream import Stream
 from .ujiindoorloc import (FingerprintFormat, _line, file_provenance, read_csv_frame, read_fingerprint_csv,
-                           rss_to_dbm, split_by_groups, zone_labels)
+                           rss_to_dbm, zone_labels)
+from ..splits import split_by_groups
 
 __all__ = ["load_sodindoorloc", "import_sodindoorloc", "read_access_points", "BUILDINGS", "FILE_SETS",
            "SOD_FORMAT", "NOT_DETECTED_CODES", "LABEL_COLUMNS"]
@@ -471,7 +472,7 @@ def import_sodindoorloc(src, *, test_fraction: float = 0.1, seed: int = 0, **loa
     test_fraction, seed
         Used only when no ``Testing_*`` file is loaded (``with_test=False`` or a list of training
         files): then ``test_fraction`` of the samples is held out by recording with
-        :func:`~omniloc.data.loaders.ujiindoorloc.split_by_groups`. Otherwise the ``Testing_*``
+        :func:`~omniloc.data.splits.split_by_groups`. Otherwise the ``Testing_*``
         files are the ``test`` split and the provenance records that these were not used.
     **load_opts
         Passed to :func:`load_sodindoorloc` (``buildings``, ``files``, ``with_test``, ``name``,

@@ -66,9 +66,10 @@ import numpy as np
 from ..._errors import DataError
 from ..dataset import Dataset
 from ..recording import Recording
+from ..splits import split_by_groups
 from ..stream import Stream
 
-__all__ = ["load_ujiindoorloc", "read_ujiindoorloc_csv", "split_by_groups", "import_ujiindoorloc",
+__all__ = ["load_ujiindoorloc", "read_ujiindoorloc_csv", "import_ujiindoorloc",
            "DEFAULT_ORIGIN", "NOT_DETECTED", "LABEL_COLUMNS", "FingerprintFormat", "UJI_FORMAT", "read_fingerprint_csv",
            "read_csv_frame", "rss_to_dbm", "zone_labels", "file_provenance"]
 
@@ -467,63 +468,6 @@ def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float,
         "dropped_columns": ["RELATIVEPOSITION"],
     }
     return Dataset(name, recordings, {}, {}, provenance)
-
-
-def split_by_groups(dataset: Dataset, test_fraction: float = 0.1, seed: int = 0, *, tolerance: float = 0.2,
-                    n_trials: int = 1000) -> Dataset:
-    """Add ``train`` and ``test`` splits by recording (a UJIIndoorLoc recording = one USERID/PHONEID group).
-
-    The recordings are shuffled with ``seed``; the test split is the shortest prefix of that
-    order whose number of samples is within ``tolerance`` (relative) of ``test_fraction`` of all
-    samples. When a shuffle has no such prefix the next shuffle of the same generator is tried
-    (up to ``n_trials``, then the closest prefix seen is taken), so different seeds give different
-    test recordings with about the asked fraction of samples (UJIIndoorLoc: 18 recordings of
-    192..4516 rows; 10 % = 1,994 rows). Deterministic for a given ``seed``. ``test_fraction = 0``
-    puts everything in ``train``, ``1`` everything in ``test``; otherwise both splits get at
-    least one recording when the dataset has two or more.
-
-    Returns
-    -------
-    Dataset
-        A copy with ``splits["train"]`` and ``splits["test"]`` (names in dataset order; an empty
-        split is left out); the split settings are added to the provenance under ``"split"``.
-    """
-    if not 0.0 <= test_fraction <= 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction}")
-    names = list(dataset.recordings)
-    sizes = np.array([len(dataset.recordings[n]) for n in names], dtype=np.int64)
-    total = int(sizes.sum())
-    if test_fraction == 0.0 or len(names) == 0:
-        test = set()
-    elif test_fraction == 1.0 or len(names) == 1:
-        test = set(names) if test_fraction >= 0.5 else set()
-    else:
-        target = test_fraction * total
-        rng = np.random.default_rng(seed)
-        best, best_err = None, np.inf
-        for _ in range(n_trials):
-            order = rng.permutation(len(names))
-            cum = np.cumsum(sizes[order])[:-1]  # leave at least one recording for train
-            inside = np.flatnonzero(np.abs(cum - target) <= tolerance * target)
-            if len(inside):
-                best = order[: inside[0] + 1]
-                break
-            j = int(np.argmin(np.abs(cum - target)))
-            if abs(float(cum[j]) - target) < best_err:
-                best, best_err = order[: j + 1], abs(float(cum[j]) - target)
-        test = {names[i] for i in best}
-    test_names = [n for n in names if n in test]
-    train_names = [n for n in names if n not in test]
-    out = dataset.with_split(train=train_names, test=test_names)
-    n_test = int(sum(len(dataset.recordings[n]) for n in test_names))
-    out.provenance["split"] = {"by": "recording (USERID/PHONEID group)", "test_fraction": float(test_fraction),
-                               "seed": int(seed), "test_rows": n_test, "total_rows": total,
-                               "achieved_test_fraction": round(n_test / total, 6) if total else 0.0}
-    if not test_names:
-        out.splits.pop("test", None)
-    if not train_names:
-        out.splits.pop("train", None)
-    return out
 
 
 def import_ujiindoorloc(src, *, test_fraction: float = 0.1, seed: int = 0, name: str | None = None,
