@@ -85,15 +85,15 @@ def _handle_errors(fn):
 def _print_metrics(rows: dict[str, dict], title: str):
     from rich.table import Table
 
-    from .eval.report import _COLUMNS, _fmt
+    from .eval import METRIC_COLUMNS, format_metric
 
-    keys = [k for k in _COLUMNS if any(k in r for r in rows.values())]
+    keys = [k for k in METRIC_COLUMNS if any(k in r for r in rows.values())]
     table = Table(title=title)
     table.add_column("method")
     for k in keys:
-        table.add_column(_COLUMNS[k][0], justify="right")
+        table.add_column(METRIC_COLUMNS[k][0], justify="right")
     for label, r in rows.items():
-        table.add_row(label, *[_fmt(k, r.get(k)) for k in keys])
+        table.add_row(label, *[format_metric(k, r.get(k)) for k in keys])
     from rich.console import Console
 
     Console(width=None if sys.stdout.isatty() else 160).print(table)

@@ -11,10 +11,10 @@ from ..data import Dataset, Estimate
 from .metrics import compute_metrics, errors_for
 from .plots import plot_error_cdf, plot_trajectories
 
-__all__ = ["metrics_table", "write_markdown", "evaluate_estimates"]
+__all__ = ["METRIC_COLUMNS", "format_metric", "metrics_table", "write_markdown", "evaluate_estimates"]
 
 #: metric key -> (column header, format)
-_COLUMNS = {
+METRIC_COLUMNS = {
     "n_test": ("n", "{:d}"),
     "pos_err_mean_m": ("mean [m]", "{:.2f}"),
     "pos_err_median_m": ("median [m]", "{:.2f}"),
@@ -32,10 +32,11 @@ _COLUMNS = {
 }
 
 
-def _fmt(key, val) -> str:
+def format_metric(key: str, val) -> str:
+    """One metric value as the tables show it (percentages, metres to cm, "–" for a missing value)."""
     if val is None or (isinstance(val, float) and not np.isfinite(val)):
         return "–"
-    fmt = _COLUMNS.get(key, (key, "{:.3g}"))[1]
+    fmt = METRIC_COLUMNS.get(key, (key, "{:.3g}"))[1]
     try:
         return fmt.format(int(val) if fmt == "{:d}" else val)
     except (ValueError, TypeError):
@@ -44,12 +45,12 @@ def _fmt(key, val) -> str:
 
 def metrics_table(rows: dict[str, dict], extra: dict[str, str] | None = None) -> str:
     """A Markdown table: one row per label, the metric columns that any row has."""
-    keys = [k for k in _COLUMNS if any(k in r for r in rows.values())]
+    keys = [k for k in METRIC_COLUMNS if any(k in r for r in rows.values())]
     extra = extra or {}
-    head = ["method"] + [_COLUMNS[k][0] for k in keys] + list(extra)
+    head = ["method"] + [METRIC_COLUMNS[k][0] for k in keys] + list(extra)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, r in rows.items():
-        cells = [label] + [_fmt(k, r.get(k)) for k in keys] + [_fmt(v, r.get(v)) for v in extra.values()]
+        cells = [label] + [format_metric(k, r.get(k)) for k in keys] + [format_metric(v, r.get(v)) for v in extra.values()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
