@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from os import PathLike
 
-__all__ = ["DataError", "ConfigError"]
+__all__ = ["DataError", "ConfigError", "Interrupted"]
 
 
 class DataError(ValueError):
@@ -38,3 +38,22 @@ class DataError(ValueError):
 
 class ConfigError(ValueError):
     """Invalid method configuration (unknown key, wrong type, unknown preset)."""
+
+
+class Interrupted(BaseException):
+    """The process was asked to stop (Ctrl-C or SIGTERM) while a command ran.
+
+    Raised by the command line's signal handlers. It derives from :class:`BaseException` (like
+    :class:`KeyboardInterrupt`), so ``except Exception`` blocks let it through while every
+    ``finally`` / ``except BaseException`` cleanup (temporary output folders) still runs, and it
+    is not a :class:`KeyboardInterrupt`, which Lightning's trainer would swallow.
+
+    Parameters
+    ----------
+    signum : int
+        The signal received.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        super().__init__(f"interrupted by signal {self.signum}")

@@ -2,6 +2,10 @@
 
 Heavy libraries (torch, lightning, faiss, h5py, matplotlib) are imported inside the commands so
 that ``omniloc --help`` answers at once.
+
+Every command turns bad input into one red line naming the file and field (exit code 2), builds
+its output beside the target and swaps it in whole, and on Ctrl-C or SIGTERM removes what it
+had started, prints "interrupted; previous output kept" and exits with code 130.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -30,7 +33,10 @@ def _console():
 
 
 def _fail(msg: str, code: int = 2):
-    _console().print(f"[bold red]error:[/] {msg}")
+    """Print ``msg`` as one red line (never wrapped into several) and exit with ``code``."""
+    from rich.markup import escape
+
+    _console().print(f"[bold red]error:[/] {escape(msg)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -53,33 +59,94 @@ def parse_conf(items: list[str] | None) -> dict:
     return conf
 
 
-def _refuse_existing(out: Path, overwrite: bool) -> None:
-    """Never overwrite an output without --overwrite (checked before any long work starts)."""
-    from ._io import OutputExistsError
+def _refuse_existing(out: Path, overwrite: bool) -> bool:
+    """Never overwrite an output without --overwrite (checked before any long work starts).
 
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+    Returns whether the writer may replace ``out`` (``overwrite``, or ``out`` is an empty folder).
+    """
+    from ._io import check_output
+
+    check_output(out, overwrite)
+    return overwrite or out.exists()
 
 
 def _command_line() -> str:
     return "omniloc " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+#: exit code after Ctrl-C or SIGTERM (128 + SIGINT, the shell's convention for an interrupted command)
+INTERRUPTED_EXIT = 130
+
+
+def _raise_interrupted(signum, frame):
+    """Signal handler: raise :class:`~omniloc._errors.Interrupted`; further Ctrl-C / SIGTERM are
+    ignored until the command has cleaned up (its wrapper restores the handlers)."""
+    import signal
+
+    from ._errors import Interrupted
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
 def _handle_errors(fn):
-    """Turn the package's user-facing errors into one red line and exit code 2."""
+    """Run a command with clean failures.
+
+    The package's user-facing errors become one red line and exit code 2; Ctrl-C and SIGTERM
+    raise :class:`~omniloc._errors.Interrupted` (so that every temporary output is removed on
+    the way out), print "interrupted; previous output kept" and exit with code 130. The signal
+    handlers are installed for the command only and restored afterwards.
+    """
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from ._errors import ConfigError, DataError
+        import signal
+        import threading
+
+        from ._errors import ConfigError, DataError, Interrupted
         from ._io import OutputExistsError
 
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, _raise_interrupted)
         try:
             return fn(*args, **kwargs)
         except (DataError, ConfigError, OutputExistsError) as e:
             _fail(str(e))
+        except (Interrupted, KeyboardInterrupt):
+            _console().print("[bold yellow]interrupted; previous output kept[/]", soft_wrap=True)
+            raise typer.Exit(INTERRUPTED_EXIT) from None
+        except OSError as e:   # e.g. an output folder that cannot be written
+            where = f"file {e.filename}: " if getattr(e, "filename", None) else ""
+            _fail(f"{where}{e.strerror or e}")
+        finally:
+            for sig, handler in previous.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
 
     return wrapper
+
+
+def _warn(msg: str) -> None:
+    from rich.markup import escape
+
+    _console().print(f"[bold yellow]warning:[/] {escape(msg)}", soft_wrap=True)
+
+
+def _check_fraction(value: float, option: str) -> None:
+    from ._errors import ConfigError
+
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f"{option} must be a fraction in [0, 1), got {value:g}")
+
+
+def _presets(values: list[str] | None) -> str | list[str] | None:
+    """``--preset a --preset b`` or ``--preset a,b`` -> ``["a", "b"]``; one -> ``"a"``; none -> None."""
+    names = [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+    return None if not names else names[0] if len(names) == 1 else names
 
 
 def _print_metrics(rows: dict[str, dict], title: str):
@@ -105,10 +172,12 @@ def _print_metrics(rows: dict[str, dict], title: str):
 def demo(
     out: Path = typer.Option(Path("omniloc-demo"), help="Output folder (dataset, models, report.md, plots)."),
     seed: int = typer.Option(0, help="Simulation seed."),
-    overwrite: bool = typer.Option(False, help="Replace an existing output folder's contents."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ):
-    """The main job on the built-in simulated world: simulate the default office, train the
-    methods that suit it, evaluate, and write OUT/report.md with plots."""
+    """The main job on the built-in simulated world: simulate, train, evaluate, report.
+
+    Simulates the default office, trains the methods that suit it, evaluates them and writes
+    OUT/report.md with plots (built in a temporary folder, swapped in when complete)."""
     from .demo import run_demo
 
     rows = run_demo(out, seed=seed, overwrite=overwrite, command=_command_line())
@@ -122,18 +191,18 @@ def simulate(
     world: str = typer.Argument(..., help="World to simulate: office or maze."),
     out: Path = typer.Option(..., "--out", help="Dataset folder to write."),
     seed: int = typer.Option(0, help="Random seed: the same seed gives the same dataset."),
-    preset: Optional[str] = typer.Option(None, help="Named size preset of the world (e.g. 'quick')."),
-    conf: Optional[List[str]] = typer.Option(None, "--conf", help="Override a simulator setting: key=value (repeatable)."),
+    preset: str | None = typer.Option(None, help="Named size preset of the world (e.g. 'quick')."),
+    conf: list[str] | None = typer.Option(None, "--conf", help="Override a simulator setting: key=value (repeatable)."),
     overwrite: bool = typer.Option(False, help="Replace an existing dataset folder."),
 ):
     """Simulate a dataset with every modality (WiFi, IMU, magnetometer, RGB-D, top-down patch)."""
     from .data import save_dataset
     from .sim import simulate as run_sim
 
-    _refuse_existing(out, overwrite)
+    replace = _refuse_existing(out, overwrite)
     with _console().status(f"simulating {world} (seed {seed})"):
         ds = run_sim(world, seed=seed, conf=parse_conf(conf), preset=preset)
-        save_dataset(ds, out, overwrite=overwrite)
+        save_dataset(ds, out, overwrite=replace)
     _console().print(f"wrote {out}: {ds.summary()}")
 
 
@@ -142,51 +211,95 @@ def simulate(
 @_handle_errors
 def import_(
     kind: str = typer.Argument(..., help="Source format: ujiindoorloc, sodindoorloc, indoor-competition, ipin2023."),
-    src: Path = typer.Argument(..., help="The source folder or file (e.g. ../shared/data/ujiindoorloc)."),
+    src: Path = typer.Argument(..., help="The source folder or file. A relative path that does not exist from "
+                               "the working directory is looked up under --data-root (so "
+                               "`omniloc import ujiindoorloc ujiindoorloc --out DIR` works from anywhere)."),
     out: Path = typer.Option(..., "--out", help="Dataset folder to write."),
-    test_fraction: float = typer.Option(0.1, help="Fraction held out as the 'test' split (by recording)."),
+    data_root: Path | None = typer.Option(None, envvar="OMNILOC_DATA",
+                                             help="Folder of public datasets (default ../shared/data)."),
+    test_fraction: float = typer.Option(0.1, help="Fraction held out as the 'test' split (by recording), in [0, 1)."),
     seed: int = typer.Option(0, help="Seed of the split."),
     overwrite: bool = typer.Option(False, help="Replace an existing dataset folder."),
 ):
     """Convert a public dataset into the omniloc format (HDF5 per recording + dataset.json)."""
-    from .data import save_dataset
+    from ._errors import DataError
+    from .data import default_data_root, save_dataset
     from .data.loaders import import_dataset
 
-    _refuse_existing(out, overwrite)
+    _check_fraction(test_fraction, "--test-fraction")
+    if not src.exists():
+        root = data_root or default_data_root()
+        if src.is_absolute() or not (root / src).exists():
+            raise DataError("source not found" + ("" if src.is_absolute() else
+                            f", neither from the working directory nor under the data root {root} "
+                            "(set --data-root or OMNILOC_DATA)"), file=src)
+        src = root / src
+    replace = _refuse_existing(out, overwrite)
     with _console().status(f"importing {kind} from {src}"):
         ds = import_dataset(kind, src, test_fraction=test_fraction, seed=seed)
-        save_dataset(ds, out, overwrite=overwrite)
+        save_dataset(ds, out, overwrite=replace)
     _console().print(f"wrote {out}: {ds.summary()}")
 
 
 # ---------------------------------------------------------------------------------------------- train
+def _has_own_progress(loc) -> bool:
+    """Whether fitting ``loc`` trains a neural network with Lightning (which shows its own progress
+    bar, hidden by a spinner), directly or through a base method (``track``)."""
+    from . import methods
+
+    if "trainer" in loc.conf:
+        return bool(loc.conf["trainer"].get("progress", True))
+    base = loc.conf.get("base")
+    if isinstance(base, str) and base in methods.available():
+        base_loc = methods.create(base, loc.conf.get("base_conf"), preset=loc.conf.get("base_preset"))
+        return _has_own_progress(base_loc)
+    return False
+
+
 @app.command()
 @_handle_errors
 def train(
     method: str = typer.Argument(..., help="Method name (see `omniloc methods`)."),
     data: Path = typer.Option(..., "--data", help="Dataset folder."),
-    out: Path = typer.Option(..., "--out", help="Run folder: the saved model and training logs."),
-    conf: Optional[List[str]] = typer.Option(None, "--conf", help="Override a method setting: key=value (repeatable)."),
-    preset: Optional[str] = typer.Option(None, help="Named preset of the method."),
+    out: Path = typer.Option(..., "--out", help="Run folder to write: method.json (method, preset, conf, learned "
+                             "state), state.npz and the method's weights (e.g. weights.pt). Training "
+                             "checkpoints and CSV logs are kept only with --conf trainer.checkpoint_dir=DIR "
+                             "(neural methods; training again with the same DIR resumes from there)."),
+    conf: list[str] | None = typer.Option(None, "--conf", help="Override a method setting: key=value (repeatable)."),
+    preset: list[str] | None = typer.Option(None, help="Named preset of the method; several (repeated or "
+                                               "comma-separated, e.g. paper,quick) apply in order."),
     split: str = typer.Option("train", help="Split to train on."),
-    val_split: Optional[str] = typer.Option("val", help="Validation split (ignored if the dataset has none)."),
+    val_split: str = typer.Option("val", help="Validation split (early stopping, best epoch); the default 'val' "
+                                  "may be absent from the dataset, another name must exist."),
     overwrite: bool = typer.Option(False, help="Replace an existing run folder."),
 ):
     """Train METHOD on a dataset split and save it to OUT."""
+    import contextlib
     import time
 
     from . import methods
+    from ._errors import DataError
     from .data import load_dataset
 
-    _refuse_existing(out, overwrite)
+    replace = _refuse_existing(out, overwrite)
+    loc = methods.create(method, parse_conf(conf), preset=_presets(preset))
     ds = load_dataset(data)
+    for name, option in ((split, "--split"), (val_split, "--val-split")):
+        if name not in ds.splits and not (option == "--val-split" and name == "val"):
+            raise DataError(f"{option} {name!r}: the dataset has no such split; it has {sorted(ds.splits)}",
+                            file=Path(data) / "dataset.json", field="splits")
     tr = ds.split(split)
-    val = ds.split(val_split) if val_split and val_split in ds.splits else None
-    loc = methods.create(method, parse_conf(conf), preset=preset)
+    val = ds.split(val_split) if val_split in ds.splits else None
+    what = f"training {method} on {tr.name} ({len(tr)} recordings" + (f", validation {val.name})" if val else ")")
     t0 = time.perf_counter()
-    with _console().status(f"training {method} on {tr.name} ({len(tr)} recordings)"):
+    if _has_own_progress(loc):   # neural: Lightning shows its own progress bar (epochs, loss, ETA)
+        _console().print(what)
+        spinner = contextlib.nullcontext()
+    else:
+        spinner = _console().status(what)
+    with spinner:
         loc.fit(tr, val)
-    loc.save(out, overwrite=overwrite)
+    loc.save(out, overwrite=replace)
     _console().print(f"trained {method} in {time.perf_counter() - t0:.1f} s -> {out}")
 
 
@@ -197,23 +310,36 @@ def evaluate(
     run: Path = typer.Argument(..., help="Run folder written by `omniloc train`."),
     data: Path = typer.Option(..., "--data", help="Dataset folder."),
     split: str = typer.Option("test", help="Split to evaluate on."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default: RUN/eval-SPLIT)."),
+    out: Path | None = typer.Option(None, "--out", help="Report folder (default: RUN/eval-SPLIT)."),
     dims: int = typer.Option(2, help="Position error dimensions: 2 (horizontal) or 3."),
     overwrite: bool = typer.Option(False, help="Replace an existing report folder."),
 ):
-    """Metrics, error CDF, trajectory plots, metrics.json and report.md of a trained model."""
+    """Metrics, error CDF, trajectory plots, metrics.json and report.md of a trained model.
+
+    The report is built in a temporary folder and replaces OUT only when complete."""
     from . import methods
-    from ._io import prepare_output_dir
+    from ._errors import ConfigError, DataError
+    from ._io import output_dir
     from .data import load_dataset
     from .eval import evaluate_estimates
 
+    if dims not in (2, 3):
+        raise ConfigError(f"--dims must be 2 (horizontal) or 3, got {dims}")
     out = out or run / f"eval-{split}"
-    prepare_output_dir(out, overwrite)
+    _refuse_existing(out, overwrite)
     loc = methods.load(run)
     test = load_dataset(data).split(split)
     with _console().status(f"localizing {len(test)} recordings"):
         est = loc.predict(test)
-    metrics = evaluate_estimates({loc.name: est}, test, out, title=f"{loc.name} on {test.name}", dims=dims)
+    if len(est) == 0:
+        raise DataError(f"{loc.name} gave 0 estimates on split '{split}' ({len(test)} recordings): nothing to "
+                        f"evaluate; it needs the streams {list(type(loc).required_streams)}", file=data)
+    with output_dir(out, overwrite) as tmp:
+        metrics = evaluate_estimates({loc.name: est}, test, tmp, title=f"{loc.name} on {test.name}", dims=dims)
+    for label, m in metrics.items():
+        if m.get("coverage", 1.0) == 0:
+            _warn(f"{label} gave no finite position for any of its {m.get('n_test', len(est))} estimates "
+                  "(coverage 0), e.g. a fingerprint model on data sharing no access point with its training data")
     _print_metrics(metrics, f"{loc.name} on {test.name} (report: {out / 'report.md'})")
 
 
@@ -224,11 +350,12 @@ def localize(
     run: Path = typer.Argument(..., help="Run folder written by `omniloc train`."),
     data: Path = typer.Option(..., "--data", help="Dataset folder (ground truth not needed)."),
     out: Path = typer.Option(..., "--out", help="CSV of estimates: recording, t, x, y, z, [q*, floor, ...]."),
-    split: Optional[str] = typer.Option(None, help="Only this split (default: every recording)."),
+    split: str | None = typer.Option(None, help="Only this split (default: every recording)."),
     overwrite: bool = typer.Option(False, help="Replace an existing CSV."),
 ):
     """Run a trained model on new data and write the estimates as CSV."""
     from . import methods
+    from ._errors import DataError
     from ._io import atomic_path
     from .data import load_dataset
 
@@ -239,6 +366,9 @@ def localize(
         ds = ds.split(split)
     with _console().status(f"localizing {len(ds)} recordings"):
         est = loc.predict(ds)
+    if len(est) == 0:
+        raise DataError(f"{loc.name} gave 0 estimates on {len(ds)} recordings: no CSV written; it needs the "
+                        f"streams {list(type(loc).required_streams)}", file=data)
     with atomic_path(out, ".csv") as tmp:
         est.to_frame().to_csv(tmp, index=False)
     _console().print(f"wrote {len(est)} estimates to {out}")
@@ -248,27 +378,68 @@ def localize(
 @app.command()
 @_handle_errors
 def bench(
-    suite: str = typer.Argument(..., help="Benchmark suite (see `omniloc methods --suites`)."),
+    suite: str = typer.Argument(..., help="Benchmark suite (`omniloc methods` lists them)."),
     out: Path = typer.Option(..., "--out", help="Output folder: results.json, report.md, plots."),
-    quick: bool = typer.Option(False, help="Tiny budgets, seconds instead of minutes (used by the tests)."),
-    data_root: Optional[Path] = typer.Option(None, envvar="OMNILOC_DATA",
+    quick: bool = typer.Option(False, help="Tiny budgets, the same code path (a quick suite takes about "
+                               "10-90 s instead of minutes; used by the tests)."),
+    seeds: int = typer.Option(1, help="Repeat every run with seeds 0..N-1; results.json keeps each seed and "
+                              "the mean with a 95 % interval."),
+    sweep: bool = typer.Option(False, help="ujiindoorloc: also run kNN's representation sweep (grid over "
+                               "representation, distance, k, weights on group-held-out splits)."),
+    threads: int | None = typer.Option(None, help="Threads for torch and BLAS (default: the CPUs available); "
+                                       "recorded in results.json, figures compare at equal thread counts."),
+    data_root: Path | None = typer.Option(None, envvar="OMNILOC_DATA",
                                              help="Folder of public datasets (default ../shared/data)."),
-    test_file: Optional[Path] = typer.Option(None, help="ujiindoorloc: evaluate on this CSV; train on all of trainingData."),
-    test_site: Optional[Path] = typer.Option(None, help="indoor-competition: also evaluate on this site folder, "
+    test_file: Path | None = typer.Option(None, help="ujiindoorloc: evaluate on this CSV; train on all of "
+                                          "trainingData."),
+    test_site: Path | None = typer.Option(None, help="indoor-competition: also evaluate on this site folder, "
                                              "after training on --finetune-fraction of its paths."),
-    finetune_fraction: Optional[float] = typer.Option(None, help="indoor-competition with --test-site: share of "
+    finetune_fraction: float | None = typer.Option(None, help="indoor-competition with --test-site: share of "
                                                       "that site's training paths to train on (default 0.5)."),
-    overwrite: bool = typer.Option(False, help="Replace the contents of an existing output folder."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output folder (swapped in whole when the "
+                                   "suite has finished)."),
 ):
     """Run a benchmark suite and write results.json, report.md and plots."""
-    from .bench import run_suite
+    from ._errors import ConfigError
+    from .bench import SUITES, run_suite
 
+    if suite not in SUITES:
+        raise ConfigError(f"unknown bench suite {suite!r}; available: {sorted(SUITES)} (see `omniloc methods`)")
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if sweep and suite != "ujiindoorloc":
+        raise ConfigError(f"--sweep applies to the ujiindoorloc suite only, not {suite!r}")
+    if finetune_fraction is not None:
+        _check_fraction(finetune_fraction, "--finetune-fraction")
+    _refuse_existing(out, overwrite)
     with _console().status(f"running bench {suite}" + (" (quick)" if quick else "")):
         results = run_suite(suite, out, quick=quick, data_root=data_root, overwrite=overwrite,
-                            command=_command_line(), test_file=test_file, test_site=test_site,
-                            finetune_fraction=finetune_fraction)
+                            command=_command_line(), seeds=seeds, test_file=test_file, test_site=test_site,
+                            finetune_fraction=finetune_fraction, sweep=True if sweep else None,
+                            threads=threads)
     rows = {r.get("label", r["method"]): r["metrics"] for r in results["runs"]}
     _print_metrics(rows, f"bench {suite} ({out / 'results.json'})")
+
+
+# ---------------------------------------------------------------------------------------------- results
+@app.command()
+@_handle_errors
+def results(
+    dirs: list[Path] = typer.Argument(..., help="Bench output folders (each with results.json)."),
+    out: Path = typer.Option(..., "--out", help="Markdown page to write (e.g. docs/results.md)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing page."),
+):
+    """Write the result tables of bench runs (their results.json) as one Markdown page."""
+    from ._errors import DataError
+    from .bench.tables import write_results_md
+
+    for d in dirs:
+        if not (d / "results.json").is_file():
+            raise DataError("not a bench output folder: results.json not found (write one with `omniloc bench`)",
+                            file=d / "results.json")
+    _refuse_existing(out, overwrite)
+    path = write_results_md(list(dirs), out)
+    _console().print(f"wrote {path} from {len(dirs)} bench run(s)")
 
 
 # ---------------------------------------------------------------------------------------------- methods

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ._io import prepare_output_dir
+from ._io import output_dir
 
-__all__ = ["run_demo", "suitable_methods", "DEMO_CONF"]
+__all__ = ["run_demo", "DEMO_CONF"]
 
 #: the demo's office: the default world with enough walks for a test split of several recordings
 DEMO_CONF = {"n_recordings": 24}
-
-
-def suitable_methods(dataset) -> list[str]:
-    """Registered methods whose required stream kinds every recording of ``dataset`` has."""
-    from . import methods
-
-    kinds = [{s.kind for s in rec.streams.values()} for rec in dataset]
-    out = []
-    for name in methods.available():
-        need = set(methods.get_class(name).required_streams)
-        if need and all(need <= k for k in kinds):
-            out.append(name)
-    return out
 
 
 def run_demo(out, seed: int = 0, overwrite: bool = False, command: str = "omniloc demo",
@@ -33,8 +19,27 @@ def run_demo(out, seed: int = 0, overwrite: bool = False, command: str = "omnilo
     """Run the demo into folder ``out`` and return ``{method: metrics}`` on the test split.
 
     Writes ``dataset/`` (the simulated office), ``models/<method>/``, ``report.md``,
-    ``metrics.json``, ``error_cdf.png``, trajectory plots, the floor plans and camera frames.
+    ``metrics.json``, ``error_cdf.png``, trajectory plots, the floor plans and camera frames,
+    all built in a temporary folder that replaces ``out`` only when the demo completes
+    (:func:`omniloc._io.output_dir`): an interrupted demo leaves an earlier ``out`` as it was.
+
+    Parameters
+    ----------
+    out : path
+        Output folder; an existing non-empty one needs ``overwrite``.
+    seed : int
+        Simulation seed.
+    overwrite : bool
+    command : str
+        The command line written into the report.
+    preset : str, optional
+        Simulator preset (``"quick"`` for tests).
     """
+    with output_dir(out, overwrite) as tmp:
+        return _run_demo(tmp, seed, command, preset)
+
+
+def _run_demo(out, seed: int, command: str, preset: str | None) -> dict[str, dict]:
     from rich.progress import Progress
 
     from . import methods
@@ -42,7 +47,6 @@ def run_demo(out, seed: int = 0, overwrite: bool = False, command: str = "omnilo
     from .eval import evaluate_estimates, plot_floor_plan, plot_frames
     from .sim import simulate
 
-    out = prepare_output_dir(out, overwrite)
     timings = {}
     with Progress(transient=True) as progress:
         task = progress.add_task("simulating the office", total=None)
@@ -51,7 +55,7 @@ def run_demo(out, seed: int = 0, overwrite: bool = False, command: str = "omnilo
         timings["simulate_s"] = time.perf_counter() - t0
         save_dataset(ds, out / "dataset", overwrite=True)
         train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
-        names = suitable_methods(ds)
+        names = methods.suitable_methods(ds)
         estimates = {}
         for name in names:
             progress.update(task, description=f"training {name}")

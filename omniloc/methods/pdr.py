@@ -163,12 +163,17 @@ class PDRLocalizer(Localizer):
 
     Examples
     --------
-    >>> loc = omniloc.methods.create("pdr").fit(train)     # or .fit(None) for the defaults
-    >>> est = loc.predict(recording)
+    With ``train`` a :class:`~omniloc.data.Dataset` and ``recording`` a
+    :class:`~omniloc.data.Recording`::
+
+        loc = omniloc.methods.create("pdr").fit(train)     # or .fit(None) for the defaults
+        est = loc.predict(recording)
     """
 
     name = "pdr"
     required_streams = ("imu",)
+    #: ``output`` is a mode name or a rate in Hz
+    conf_types = {"output": (str, float)}
     default_conf = {
         "imu_stream": None,
         **STEP_DEFAULTS,          # resample_hz ... still_gyro_max: step detection (omniloc.filters.steps)
@@ -192,7 +197,8 @@ class PDRLocalizer(Localizer):
     }
 
     # ------------------------------------------------------------------ helpers
-    def _check_conf(self):
+    def _check_conf(self) -> None:
+        """Choices and ranges of the conf (called at construction; types are checked before)."""
         c = self.conf
         out = c["output"]
         if not (out in ("steps", "poses") or (isinstance(out, (int, float)) and not isinstance(out, bool) and out > 0)):
@@ -203,8 +209,10 @@ class PDRLocalizer(Localizer):
             raise ConfigError(f"pdr conf 'orientation' must be 'yaw' or 'gravity', got {c['orientation']!r}")
         for key in ("gravity_lowpass_hz", "step_lowpass_hz", "min_step_interval_s", "max_step_interval_s",
                     "step_length_k"):
-            if not isinstance(c[key], (int, float)) or isinstance(c[key], bool) or not c[key] > 0:
+            if c[key] is None or not c[key] > 0:
                 raise ConfigError(f"pdr conf {key!r} must be a positive number, got {c[key]!r}")
+        if c["resample_hz"] is not None and not c["resample_hz"] > 0:
+            raise ConfigError(f"pdr conf 'resample_hz' must be None or a rate in Hz > 0, got {c['resample_hz']!r}")
         if c["start_position"] is not None and np.shape(c["start_position"]) != (3,):
             raise ConfigError(f"pdr conf 'start_position' must be [x, y, z] metres, got {c['start_position']!r}")
 
@@ -251,7 +259,7 @@ class PDRLocalizer(Localizer):
         return run_pdr(imu, t0, self.conf), pos0, psi0, floor, building
 
     # ------------------------------------------------------------------ interface
-    def fit(self, train: Dataset | None = None, val: Dataset | None = None) -> "PDRLocalizer":
+    def fit(self, train: Dataset | None = None, val: Dataset | None = None) -> PDRLocalizer:
         """Calibrate the step length constant ``K`` and the heading offset on training recordings.
 
         Training recordings need an imu stream and ground-truth positions (and orientations for
@@ -280,7 +288,6 @@ class PDRLocalizer(Localizer):
         -------
         self
         """
-        self._check_conf()
         c = self.conf
         k_default = float(c["step_length_k"])
         off_default = float(np.radians(c["heading_offset_deg"]))
@@ -317,14 +324,12 @@ class PDRLocalizer(Localizer):
 
     def trace(self, rec: Recording) -> PDRTrace:
         """The intermediate signals (steps, up-vector, heading change) of a recording."""
-        self._check_conf()
         imu = self._imu(rec)
         t0 = self._start(rec, imu)[0]
         return run_pdr(imu, t0, self.conf)
 
     def predict_recording(self, rec: Recording) -> Estimate:
         """PDR positions (and device yaw) of one recording from its start pose; see the module docstring."""
-        self._check_conf()
         c = self.conf
         tr, pos0, psi0, floor, building = self._steps(rec)
         K, delta = float(self.step_length_k_), float(self.heading_offset_)

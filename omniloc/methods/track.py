@@ -42,7 +42,7 @@ class TrackLocalizer(Localizer):
 
     * ``base``: name of the registered method that gives the fixes (``"knn"``).
     * ``base_conf``: its configuration (None or a dict merged over its ``default_conf``);
-      ``base_preset``: its preset.
+      ``base_preset``: its preset (None, a name, or a list of names applied in order).
     * ``imu_stream``: name of the ``imu`` stream (None = the only one).
     * ``steps``: step detection (:data:`omniloc.filters.STEP_DEFAULTS`, the PDR method's keys).
     * ``step_length_k``: Weinberg constant ``K`` in m / (m/s^2)^(1/4) when not fitted;
@@ -78,35 +78,43 @@ class TrackLocalizer(Localizer):
         "mtloc": {"base": "mtloc"},
     }
 
+    #: ``base_conf`` is a dict (over the base method's defaults); ``base_preset`` one name or a list
+    conf_types: ClassVar[dict[str, tuple[type, ...]]] = {"base_conf": (dict,), "base_preset": (str, list)}
+
     def _check_conf(self) -> None:
+        """The base method, noise levels and thresholds (called at construction; types checked before)."""
         c = self.conf
-        from . import available
+        from . import available, create
 
         if c["base"] not in available() or c["base"] == self.name:
             raise ConfigError(f"track conf 'base' must be another registered method, got {c['base']!r}; "
                               f"available: {[m for m in available() if m != self.name]}")
+        try:
+            create(c["base"], c["base_conf"], preset=c["base_preset"])    # its conf and preset are valid
+        except ConfigError as e:
+            raise ConfigError(f"track conf 'base_conf' / 'base_preset' for base {c['base']!r}: {e}") from None
         for key in ("sigma_fix_m", "sigma_step_m", "step_length_k"):
-            if not (isinstance(c[key], (int, float)) and c[key] > 0):
+            if c[key] is None or not c[key] > 0:
                 raise ConfigError(f"track conf {key!r} must be a positive number, got {c[key]!r}")
+        if c["iterations"] is None or c["iterations"] < 1:
+            raise ConfigError(f"track conf 'iterations' must be an int >= 1, got {c['iterations']!r}")
         if c["huber_m"] is not None and not c["huber_m"] > 0:
             raise ConfigError(f"track conf 'huber_m' must be positive or None, got {c['huber_m']!r}")
         if c["floor_switch_s"] is not None and c["floor_switch_s"] < 0:
             raise ConfigError(f"track conf 'floor_switch_s' must be >= 0 or None, got {c['floor_switch_s']!r}")
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train: Dataset, val: Dataset | None = None) -> "TrackLocalizer":
+    def fit(self, train: Dataset, val: Dataset | None = None) -> TrackLocalizer:
         """Train the base method on ``train`` (``val`` for its early stopping) and calibrate ``K``."""
         from . import create
 
-        self._check_conf()
         c = self.conf
         base = create(c["base"], c["base_conf"], preset=c["base_preset"])
         base.fit(train, val)
         return self.fit_smoother(train, base)
 
-    def fit_smoother(self, train: Dataset | None, base: Localizer) -> "TrackLocalizer":
+    def fit_smoother(self, train: Dataset | None, base: Localizer) -> TrackLocalizer:
         """Use an already fitted ``base`` method and calibrate ``K`` on ``train`` (None: configured ``K``)."""
-        self._check_conf()
         if not base.is_fitted:
             raise RuntimeError("fit_smoother needs a fitted base method")
         c = self.conf

@@ -15,18 +15,33 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
+from .._conf import check_types
 from .._errors import ConfigError
 from ..data import Dataset, FloorPlan, Recording
 from ._conf import make_rng, merge_conf
 from .floorplans import OFFICE_DEFAULTS, maze_floor_plan, office_building
-from .sensors import (CAMERA_DEFAULTS, IMU_DEFAULTS, MAGNETOMETER_DEFAULTS, PATCH_DEFAULTS, WIFI_DEFAULTS,
-                      AccessPoints, MagneticModel, device_profile, make_magnetic_model, place_access_points,
-                      simulate_camera, simulate_imu, simulate_magnetometer, simulate_patch, simulate_wifi,
-                      wifi_rss_mean)
+from .sensors import (
+    CAMERA_DEFAULTS,
+    IMU_DEFAULTS,
+    MAGNETOMETER_DEFAULTS,
+    PATCH_DEFAULTS,
+    WIFI_DEFAULTS,
+    AccessPoints,
+    MagneticModel,
+    device_profile,
+    make_magnetic_model,
+    place_access_points,
+    simulate_camera,
+    simulate_imu,
+    simulate_magnetometer,
+    simulate_patch,
+    simulate_wifi,
+    wifi_rss_mean,
+)
 from .trajectories import MAZE_WALK_DEFAULTS, WALK_DEFAULTS, maze_walk, office_walk
 
-__all__ = ["WORLDS", "DEFAULT_CONFS", "PRESETS", "default_conf", "SimWorld", "build_world", "simulate",
-           "sensor_throughput"]
+__all__ = ["WORLDS", "DEFAULT_CONFS", "PRESETS", "default_conf", "check_conf", "SimWorld", "build_world",
+           "simulate", "sensor_throughput"]
 
 WORLDS = ("office", "maze")
 
@@ -147,13 +162,7 @@ def build_world(world: str = "office", seed: int = 0, conf: dict | None = None,
         A key of :data:`PRESETS` ``[world]``.
     """
     c = merge_conf(default_conf(world, preset), conf, where=f"{world} conf")
-    unknown = [s for s in c["sensors"] if s not in _SENSORS[world]]
-    if unknown:
-        raise ConfigError(f"unknown sensors {unknown} for world {world!r}; available: {list(_SENSORS[world])}")
-    for d in c["devices"]:
-        device_profile(d)
-    if not c["devices"]:
-        raise ConfigError("conf 'devices' must name at least one device profile")
+    check_conf(world, c)
     if world == "office":
         b = dict(c["building"])
         n_floors = int(b.pop("n_floors"))
@@ -163,6 +172,64 @@ def build_world(world: str = "office", seed: int = 0, conf: dict | None = None,
     aps = place_access_points(plans, make_rng(seed, 1), c["wifi"])
     mag = make_magnetic_model(plans, make_rng(seed, 2), c["magnetometer"])
     return SimWorld(world, int(seed), c, plans, aps, mag)
+
+
+#: keys (dotted) of a world conf that must be > 0 where present (counts, sizes, rates, durations; each
+#: number of a [low, high] range)
+_POSITIVE = ("duration_s", "building.n_floors", "building.length_m", "building.depth_m", "maze.size_px",
+             "maze.n_zones_per_side", "walk.rate_hz", "walk.step_px", "walk.speed_mps",
+             "magnetometer.rate_hz", "imu.gravity_mps2", "camera.rate_hz", "camera.width", "camera.height",
+             "camera.hfov_deg", "camera.max_range_m", "patch.size_px")
+#: keys (dotted) of a world conf that must be >= 0 where present (noise levels, attenuations)
+_NON_NEGATIVE = ("wifi.aps_per_floor", "wifi.noise_db", "wifi.shadowing_db", "wifi.wall_db", "wifi.floor_db",
+                 "wifi.quantize_db", "magnetometer.noise_ut", "magnetometer.anomaly_ut", "imu.accel_noise_mps2",
+                 "imu.gyro_noise_rps")
+
+
+def check_conf(world: str, conf: dict) -> None:
+    """Validate a merged world configuration (types against :data:`DEFAULT_CONFS`, then ranges).
+
+    Parameters
+    ----------
+    world : ``"office"`` or ``"maze"``
+    conf : dict
+        The merged configuration (:func:`default_conf` with the user's values over it).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key, the value and what is expected, e.g.
+        ``"office conf 'n_recordings' must be an int >= 1, got -1"``.
+    """
+    where = f"{world} conf"
+    check_types(conf, DEFAULT_CONFS[world], where=where)
+    n = conf["n_recordings"]
+    if n is None or n < 1:
+        raise ConfigError(f"{where} 'n_recordings' must be an int >= 1, got {n!r}")
+    for keys, ok, what in ((_POSITIVE, lambda v: v > 0, "> 0"), (_NON_NEGATIVE, lambda v: v >= 0, ">= 0")):
+        for dotted in keys:
+            node, parts = conf, dotted.split(".")
+            for part in parts[:-1]:
+                node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict) or node.get(parts[-1]) is None:
+                continue
+            val = node[parts[-1]]
+            values = val if isinstance(val, (list, tuple)) else [val]
+            if not all(isinstance(v, (int, float)) and ok(v) for v in values):
+                raise ConfigError(f"{where} '{dotted}' must be {what}, got {val!r}")
+    splits = conf["splits"] or {}
+    bad = {k: v for k, v in splits.items() if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0}
+    if bad or not any(v > 0 for v in splits.values()):
+        raise ConfigError(f"{where} 'splits' must map split names to fractions >= 0, at least one > 0, "
+                          f"got {splits!r}")
+    unknown = [s for s in conf["sensors"] if s not in _SENSORS[world]]
+    if unknown:
+        raise ConfigError(f"{where} 'sensors': unknown sensors {unknown} for world {world!r}; "
+                          f"available: {list(_SENSORS[world])}")
+    if not conf["devices"]:
+        raise ConfigError(f"{where} 'devices' must name at least one device profile")
+    for d in conf["devices"]:
+        device_profile(d)
 
 
 def _split_names(names: list[str], fractions: dict, rng: np.random.Generator) -> dict[str, list[str]]:

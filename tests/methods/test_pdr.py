@@ -322,10 +322,23 @@ def test_config_errors_and_registry():
     assert isinstance(create("pdr"), PDRLocalizer)
     with pytest.raises(ConfigError):
         create("pdr", {"step_lenght_k": 0.5})
+    # refused at construction (the base class calls _check_conf), before any data is touched
     with pytest.raises(ConfigError, match="gyro_bias"):
-        create("pdr", {"gyro_bias": "always"}).fit(None)
+        create("pdr", {"gyro_bias": "always"})
     with pytest.raises(ConfigError, match="output"):
-        create("pdr", {"output": "everywhere"}).fit(None)
+        create("pdr", {"output": "everywhere"})
+    with pytest.raises(ConfigError, match="output"):
+        create("pdr", {"output": -2.0})
+    with pytest.raises(ConfigError, match="resample_hz"):
+        create("pdr", {"resample_hz": 0})
+    # types: 'output' is declared a mode name or a rate (an int rate is a number); a bool is neither
+    assert create("pdr", {"output": 10}).conf["output"] == 10
+    with pytest.raises(ConfigError, match=r"pdr conf 'output' must be a string or a number, got True \(bool\)"):
+        create("pdr", {"output": True})
+    with pytest.raises(ConfigError, match=r"pdr conf 'step_length_k' must be a number, got 'long' \(str\)"):
+        create("pdr", {"step_length_k": "long"})
+    with pytest.raises(ConfigError, match="fit_step_length' must be a bool"):
+        create("pdr", {"fit_step_length": 1})
     with pytest.raises(RuntimeError, match="fit"):
         create("pdr").predict(synth_walk(seed=15)[0])
     for preset in PDRLocalizer.presets:

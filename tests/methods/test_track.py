@@ -77,9 +77,25 @@ def test_without_imu_the_base_estimates_are_kept(office):
 
 def test_bad_configurations():
     train = Dataset("empty", {"r": Recording("r", np.arange(3.0), position=np.zeros((3, 3)))})
+    # refused at construction (the base class calls _check_conf)
     with pytest.raises(ConfigError, match="base"):
-        methods.create("track", {"base": "track"}).fit(train)
+        methods.create("track", {"base": "track"})
     with pytest.raises(ConfigError, match="sigma_fix_m"):
-        methods.create("track", {"sigma_fix_m": 0}).fit(train)
+        methods.create("track", {"sigma_fix_m": 0})
+    with pytest.raises(ConfigError, match="iterations"):
+        methods.create("track", {"iterations": 0})
+    # the base method's conf and preset are checked with it, and the message says where they came from
+    with pytest.raises(ConfigError, match=r"track conf 'base_conf'.*knn conf 'k' must be an int, got 'x' \(str\)"):
+        methods.create("track", {"base_conf": {"k": "x"}})
+    with pytest.raises(ConfigError, match="no preset 'nope'"):
+        methods.create("track", {"base_preset": "nope"})
+    with pytest.raises(ConfigError, match=r"'base_conf' must be a dict, got 3 \(int\)"):
+        methods.create("track", {"base_conf": 3})
     with pytest.raises(RuntimeError, match="fitted base"):
         methods.create("track").fit_smoother(train, methods.create("knn"))
+
+
+def test_base_preset_list_reaches_the_base_method(office):
+    loc = methods.create("track", {"base": "knn", "base_preset": ["paper", "fast"]}).fit(office.split("train"))
+    assert loc.base_.preset == ["paper", "fast"]
+    assert loc.base_.conf["representation"] == "powed" and loc.base_.conf["metric"] == "euclidean"
