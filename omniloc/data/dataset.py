@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
@@ -57,14 +57,14 @@ class Dataset:
         """Total number of poses over all recordings."""
         return int(sum(len(r) for r in self))
 
-    def split(self, name: str) -> "Dataset":
+    def split(self, name: str) -> Dataset:
         """The sub-dataset holding the recordings of split ``name`` (floor plans shared)."""
         if name not in self.splits:
             raise DataError(f"dataset '{self.name}' has no split '{name}'; it has {sorted(self.splits)}",
                             field=f"splits/{name}")
         return self.subset(self.splits[name], name=f"{self.name}/{name}")
 
-    def subset(self, names, name: str | None = None) -> "Dataset":
+    def subset(self, names, name: str | None = None) -> Dataset:
         """A dataset with only the recordings ``names`` (in that order)."""
         recs = {n: self[n] for n in names}
         splits = {k: [n for n in v if n in recs] for k, v in self.splits.items()}
@@ -79,7 +79,7 @@ class Dataset:
         raise DataError(f"dataset '{self.name}' has no floor plan for building {building} floor {floor}; "
                         f"it has {[(p.building, p.floor) for p in self.floor_plans.values()]}", field="floor_plans")
 
-    def with_split(self, **splits: list[str]) -> "Dataset":
+    def with_split(self, **splits: list[str]) -> Dataset:
         """A copy with new or replaced splits (recording names must exist)."""
         for k, names in splits.items():
             missing = [n for n in names if n not in self.recordings]
@@ -87,7 +87,7 @@ class Dataset:
                 raise DataError(f"split '{k}' names unknown recordings {missing[:5]}", field=f"splits/{k}")
         return Dataset(self.name, self.recordings, self.floor_plans, {**self.splits, **splits}, dict(self.provenance))
 
-    def validate(self) -> "Dataset":
+    def validate(self) -> Dataset:
         for plan in self.floor_plans.values():
             plan.validate()
         for rec in self:
@@ -99,12 +99,17 @@ class Dataset:
         return self
 
     def summary(self) -> dict:
-        """Counts per split and the streams available, for printing."""
+        """Counts per split and the streams available, for printing.
+
+        Where the importer tolerated odd values (``provenance["import_warnings"]``, ``{file:
+        {reason: count}}``), ``import_warnings`` is their total and ``import_warnings_in_files``
+        the number of files with any; the details stay in the provenance (``dataset.json``).
+        """
         kinds: dict[str, str] = {}
         for rec in self:
             for name, s in rec.streams.items():
                 kinds.setdefault(name, s.kind)
-        return {
+        out = {
             "name": self.name,
             "recordings": len(self),
             "samples": self.n_samples,
@@ -112,6 +117,11 @@ class Dataset:
             "splits": {k: len(v) for k, v in self.splits.items()},
             "streams": kinds,
         }
+        warnings = self.provenance.get("import_warnings") or {}
+        if warnings:
+            out["import_warnings"] = int(sum(sum(c.values()) for c in warnings.values()))
+            out["import_warnings_in_files"] = len(warnings)
+        return out
 
     def concat(self, key: str) -> np.ndarray:
         """A ground-truth field (``position``, ``floor``...) of all recordings stacked."""

@@ -61,7 +61,7 @@ class Estimate:
         return len(self.t)
 
     @classmethod
-    def concat(cls, parts: list["Estimate"]) -> "Estimate":
+    def concat(cls, parts: list[Estimate]) -> Estimate:
         """Stack estimates (e.g. one per recording); optional fields are kept if all parts have them."""
         if not parts:
             return cls(np.zeros(0, dtype=str), np.zeros(0), np.zeros((0, 3)))
@@ -73,14 +73,14 @@ class Estimate:
         return cls(cat("recording"), cat("t"), cat("position"), cat("orientation"), cat("floor"), cat("building"),
                    cat("covariance"))
 
-    def select(self, mask) -> "Estimate":
+    def select(self, mask) -> Estimate:
         def sel(v):
             return None if v is None else v[mask]
 
         return Estimate(self.recording[mask], self.t[mask], self.position[mask], sel(self.orientation),
                         sel(self.floor), sel(self.building), sel(self.covariance))
 
-    def for_recording(self, name: str) -> "Estimate":
+    def for_recording(self, name: str) -> Estimate:
         return self.select(self.recording == name)
 
     def to_frame(self):

@@ -4,6 +4,8 @@ One place for what every WiFi method does to a scan before it compares or learns
 
 * :func:`access_point_vocabulary`: the access points (APs) heard in training streams;
 * :func:`align_access_points`: a stream's scans as columns of that vocabulary (NaN = not heard);
+* :func:`scan_matrix`: logged radio rows ``(t, id, rss)`` (one row per access point heard, as
+  phone logs write them) as a scan matrix, one row per scan time;
 * :func:`rss_to_features`: the representations of Torres-Sospedra et al. (2015) that kNN
   fingerprinting compares (``dbm``, ``positive``, ``exponential``, ``powed``), 0 = not heard;
 * :func:`wifi_features`: the network inputs of MTLoc's WiFi-DNN (``mask``: standardised RSS plus
@@ -22,7 +24,7 @@ from .._errors import ConfigError, DataError
 from .stream import Stream
 
 __all__ = ["REPRESENTATIONS", "WIFI_ENCODINGS", "access_point_vocabulary", "align_access_points",
-           "rss_to_features", "wifi_features"]
+           "rss_to_features", "wifi_features", "scan_matrix"]
 
 #: representations of :func:`rss_to_features`
 REPRESENTATIONS = ("dbm", "positive", "exponential", "powed")
@@ -81,6 +83,56 @@ def align_access_points(stream: Stream, ap_ids) -> np.ndarray:
         src, dst = np.array(pairs, dtype=np.int64).T
         out[:, dst] = vals[:, src]
     return out
+
+
+def scan_matrix(t, ids, rss, rank=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Radio rows ``(t, id, rss)`` -> one scan per distinct time, one column per distinct id.
+
+    Phone logs write one row per access point (or beacon) heard; the rows of one scan share its
+    time. Where an id appears more than once in a scan (a dual-band access point, a cached result
+    next to a fresh one) the row with the largest ``rank`` is kept, then the strongest ``rss``.
+
+    Parameters
+    ----------
+    t : (R,) seconds
+        Scan time of each row.
+    ids : (R,) str
+        Access point (BSSID) or beacon id of each row.
+    rss : (R,) dBm
+    rank : (R,) float, optional
+        Preference among rows of one id in one scan (e.g. the ``last_seen`` time: freshest first);
+        default: none, the strongest row wins.
+
+    Returns
+    -------
+    times : (S,) float64 seconds
+        The distinct scan times, sorted.
+    values : (S, A) float32 dBm
+        NaN where the id was not heard in that scan.
+    ids : (A,) str
+        The distinct ids, sorted.
+    merged : int
+        Rows dropped because their id was already in the scan.
+    """
+    t = np.asarray(t, dtype=np.float64).reshape(-1)
+    ids = np.asarray(ids, dtype=str).reshape(-1)
+    rss = np.asarray(rss, dtype=np.float64).reshape(-1)
+    rank = np.zeros(len(t)) if rank is None else np.asarray(rank, dtype=np.float64).reshape(-1)
+    if not len(t) == len(ids) == len(rss) == len(rank):
+        raise ValueError(f"scan_matrix needs rows of equal length, got t {len(t)}, ids {len(ids)}, rss {len(rss)}, "
+                         f"rank {len(rank)}")
+    times, scan = np.unique(t, return_inverse=True)
+    uid, col = np.unique(ids, return_inverse=True)
+    scan, col = scan.reshape(-1), col.reshape(-1)
+    values = np.full((len(times), len(uid)), np.nan, dtype=np.float32)
+    if not len(t):
+        return times, values, uid.astype(str), 0
+    key = scan.astype(np.int64) * len(uid) + col
+    order = np.lexsort((rss, rank, key))
+    last = np.r_[key[order][1:] != key[order][:-1], True]
+    keep = order[last]
+    values[scan[keep], col[keep]] = rss[keep]
+    return times, values, uid.astype(str), int(len(t) - len(keep))
 
 
 def rss_to_features(rss: np.ndarray, representation: str, min_rss: float, *, alpha: float = 24.0,

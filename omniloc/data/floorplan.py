@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import DataError
+from .recording import MAX_COORDINATE_M
 
 __all__ = ["FloorPlan", "point_segment_distance", "count_wall_crossings"]
 
@@ -134,7 +135,7 @@ class FloorPlan:
     def size_m(self) -> tuple[float, float]:
         return float(self.bounds[2] - self.bounds[0]), float(self.bounds[3] - self.bounds[1])
 
-    def validate(self, file=None) -> "FloorPlan":
+    def validate(self, file=None) -> FloorPlan:
         fld = f"floor_plans/{self.name}"
         if self.walls.ndim != 3 or self.walls.shape[1:] != (2, 2):
             raise DataError(f"walls must be (W, 2, 2) metres, got {self.walls.shape}", file=file, field=f"{fld}/walls")
@@ -147,11 +148,16 @@ class FloorPlan:
         if self.bounds.shape != (4,) or not (self.bounds[2] > self.bounds[0] and self.bounds[3] > self.bounds[1]):
             raise DataError(f"bounds must be (x_min, y_min, x_max, y_max) with max > min, got {self.bounds.tolist()}",
                             file=file, field=f"{fld}/bounds")
+        for key, arr in (("bounds", self.bounds), ("walls", self.walls)):
+            if arr.size and not (np.all(np.isfinite(arr)) and np.abs(arr).max() <= MAX_COORDINATE_M):
+                raise DataError(f"{key} must be finite metres with |coordinate| <= {MAX_COORDINATE_M:g}; got values "
+                                f"up to {np.abs(arr).max():g}", file=file, field=f"{fld}/{key}")
         if self.wall_style is not None and self.wall_style.shape != (len(self.walls),):
             raise DataError(f"wall_style must be (W,) = ({len(self.walls)},), got {self.wall_style.shape}",
                             file=file, field=f"{fld}/wall_style")
         if self.raster is not None and (self.pixel_to_metre is None or self.pixel_to_metre.shape != (3, 3)):
-            raise DataError("a raster needs a (3, 3) pixel_to_metre transform", file=file, field=f"{fld}/pixel_to_metre")
+            raise DataError("a raster needs a (3, 3) pixel_to_metre transform", file=file,
+                            field=f"{fld}/pixel_to_metre")
         return self
 
     # ------------------------------------------------------------------ geometry
@@ -262,13 +268,14 @@ class FloorPlan:
         }
 
     @classmethod
-    def from_json(cls, d: dict, raster: np.ndarray | None = None, file=None) -> "FloorPlan":
+    def from_json(cls, d: dict, raster: np.ndarray | None = None, file=None) -> FloorPlan:
         """Inverse of :meth:`to_json`; raises :class:`DataError` naming the missing or bad key."""
         name = d.get("name", "?")
         try:
             plan = cls(
                 name=str(d["name"]),
-                walls=np.asarray(d["walls"], dtype=np.float64).reshape(-1, 2, 2) if len(d["walls"]) else np.zeros((0, 2, 2)),
+                walls=(np.asarray(d["walls"], dtype=np.float64).reshape(-1, 2, 2) if len(d["walls"])
+                       else np.zeros((0, 2, 2))),
                 zones=d.get("zones", {}),
                 floor=int(d.get("floor", 0)),
                 building=int(d.get("building", 0)),

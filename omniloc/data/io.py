@@ -128,7 +128,8 @@ def load_recording(path, lazy_images: bool = True) -> Recording:
                 raise DataError("missing attribute; expected an omniloc recording file", file=path,
                                 field="format_version")
             if int(version) > FORMAT_VERSION or int(version) < 1:
-                raise DataError(f"unknown format version {int(version)}; this omniloc reads versions 1..{FORMAT_VERSION}",
+                raise DataError(f"unknown format version {int(version)}; this omniloc reads versions "
+                                f"1..{FORMAT_VERSION}",
                                 file=path, field="format_version")
             if "t" not in f:
                 raise DataError("missing pose timeline; expected (N,) seconds", file=path, field="t")

@@ -7,9 +7,47 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import DataError
-from .stream import Stream
+from .stream import MAX_ABS_TIME_S, Stream, check_timeline
 
-__all__ = ["Recording"]
+__all__ = ["Recording", "MAX_COORDINATE_M", "MAX_ABS_TIME_S", "check_coordinates", "check_timeline"]
+
+#: Largest accepted ``|coordinate|`` of a position, metres (10,000 km). Building frames are local
+#: (a few km at most; UJIIndoorLoc's shifted EPSG:3857 metres stay below 5e6), so anything larger
+#: (1e300, a unit mix-up) is a broken file, refused on read and on import.
+MAX_COORDINATE_M = 1e7
+
+
+def check_coordinates(xyz, fld: str, file=None, max_abs_m: float = MAX_COORDINATE_M) -> None:
+    """Refuse positions that are not finite or whose ``|coordinate|`` exceeds ``max_abs_m`` metres.
+
+    Parameters
+    ----------
+    xyz : (N, D) metres
+    fld : str
+        The field named in the error (``"position"``).
+    file : str or Path, optional
+        The file named in the error.
+    max_abs_m : float
+        The bound, default :data:`MAX_COORDINATE_M`.
+
+    Raises
+    ------
+    DataError
+        Naming the first bad row, its values and what was expected.
+    """
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if xyz.size == 0:
+        return
+    rows = xyz.reshape(len(xyz), -1)
+    finite = np.all(np.isfinite(rows), axis=1)
+    if not finite.all():
+        k = int(np.argmax(~finite))
+        raise DataError(f"{fld} must be finite metres; row {k} is {rows[k].tolist()}", file=file, field=fld)
+    big = np.any(np.abs(rows) > max_abs_m, axis=1)
+    if big.any():
+        k = int(np.argmax(big))
+        raise DataError(f"{fld} row {k} is {rows[k].tolist()}; expected metres in a building frame with "
+                        f"|coordinate| <= {max_abs_m:g}", file=file, field=fld)
 
 
 @dataclass
@@ -124,27 +162,33 @@ class Recording:
         raise DataError(f"recording '{self.name}' has no {kind} stream; it has {have or 'no streams'}",
                         field="streams")
 
-    def validate(self, file=None) -> "Recording":
-        """Check shapes, dtypes and finiteness of every field; raise :class:`DataError` naming it."""
+    def validate(self, file=None) -> Recording:
+        """Check shapes, dtypes, finiteness and ranges of every field; raise :class:`DataError` naming it.
+
+        * ``t``: (N,) finite seconds, non-decreasing, ``|t| <= MAX_ABS_TIME_S`` (1e10 s);
+        * ``position``: (N, 3) finite metres with ``|coordinate| <= MAX_COORDINATE_M`` (1e7 m:
+          10,000 km, larger than any building frame, so a value like 1e300 is refused);
+        * ``orientation``: (N, 4) finite unit quaternions; ``floor``, ``building``: (N,) integers;
+          ``zone``: (N,) labels;
+        * every stream: :meth:`Stream.validate`.
+
+        Returns self so that it chains.
+        """
         n = len(self.t)
-        if self.t.ndim != 1:
-            raise DataError(f"t must be (N,) seconds, got shape {self.t.shape}", file=file, field="t")
-        if not np.all(np.isfinite(self.t)):
-            raise DataError("t contains NaN or infinity", file=file, field="t")
-        if n > 1 and np.any(np.diff(self.t) < 0):
-            raise DataError("t must be non-decreasing", file=file, field="t")
+        check_timeline(self.t, "t", file)
         if self.position is not None:
             if self.position.shape != (n, 3):
                 raise DataError(f"position must be (N, 3) metres with N={n}, got shape {self.position.shape}",
                                 file=file, field="position")
-            if not np.all(np.isfinite(self.position)):
-                k = int(np.argmax(~np.all(np.isfinite(self.position), axis=1)))
-                raise DataError(f"position must be finite metres; row {k} is {self.position[k].tolist()}",
-                                file=file, field="position")
+            check_coordinates(self.position, "position", file)
         if self.orientation is not None:
             if self.orientation.shape != (n, 4):
                 raise DataError(f"orientation must be (N, 4) unit quaternions w,x,y,z with N={n}, got shape "
                                 f"{self.orientation.shape}", file=file, field="orientation")
+            if not np.all(np.isfinite(self.orientation)):
+                k = int(np.argmax(~np.all(np.isfinite(self.orientation), axis=1)))
+                raise DataError(f"orientation must be finite unit quaternions (w, x, y, z); row {k} is "
+                                f"{self.orientation[k].tolist()}", file=file, field="orientation")
             norm = np.linalg.norm(self.orientation, axis=1)
             if not np.all(np.abs(norm - 1) < 1e-3):
                 raise DataError("orientation must hold unit quaternions (w, x, y, z); norms range "
@@ -156,7 +200,8 @@ class Recording:
                     raise DataError(f"{key} must be (N,) integers with N={n}, got shape {arr.shape} dtype {arr.dtype}",
                                     file=file, field=key)
         if self.zone is not None and self.zone.shape != (n,):
-            raise DataError(f"zone must be (N,) labels with N={n}, got shape {self.zone.shape}", file=file, field="zone")
+            raise DataError(f"zone must be (N,) labels with N={n}, got shape {self.zone.shape}", file=file,
+                            field="zone")
         for name, stream in self.streams.items():
             if not isinstance(stream, Stream):
                 raise DataError(f"expected a Stream, got {type(stream).__name__}", file=file, field=f"streams/{name}")

@@ -1,11 +1,12 @@
-"""Quaternion helpers (w, x, y, z; Hamilton convention; ``world_from_device``)."""
+"""Quaternion helpers (w, x, y, z; Hamilton convention; ``world_from_device``), phone rotation
+vectors as quaternions, and resampling of one sensor's samples onto another sensor's clock."""
 
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["quat_normalize", "quat_multiply", "quat_conjugate", "quat_to_matrix", "quat_from_yaw", "yaw_from_quat",
-           "quat_slerp", "quat_angle_deg", "quat_rotate"]
+           "quat_slerp", "quat_angle_deg", "quat_rotate", "quat_from_rotation_vector", "resample_to_clock"]
 
 
 def quat_normalize(q: np.ndarray) -> np.ndarray:
@@ -77,3 +78,58 @@ def quat_slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
     w0 = np.where(small, 1 - u, np.sin((1 - u) * theta) / safe)
     w1 = np.where(small, u, np.sin(u * theta) / safe)
     return quat_normalize(w0 * q0 + w1 * q1)
+
+
+def quat_from_rotation_vector(v: np.ndarray) -> np.ndarray:
+    """Android rotation-vector samples -> unit quaternions (w, x, y, z).
+
+    The rotation-vector sensor reports the vector part ``(x, y, z) = axis * sin(angle / 2)`` of the
+    rotation ``world_from_device`` (world = east, north, up); the scalar part is
+    ``w = cos(angle / 2) = sqrt(1 - x^2 - y^2 - z^2)`` (clipped at 0 where rounding makes
+    ``|v| > 1``), and the quaternion is renormalised.
+
+    Parameters
+    ----------
+    v : (..., 3) float
+        The sensor's ``values[0..2]`` (dimensionless; an accuracy or ``w`` column after them is
+        not part of ``v``).
+
+    Returns
+    -------
+    (..., 4) float64 unit quaternions with ``w >= 0``.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    w = np.sqrt(np.clip(1.0 - np.sum(v * v, axis=-1), 0.0, None))
+    q = np.concatenate([w[..., None], v], axis=-1)
+    norm = np.linalg.norm(q, axis=-1, keepdims=True)
+    identity = np.broadcast_to(np.array([1.0, 0.0, 0.0, 0.0]), q.shape)
+    return np.divide(q, norm, out=identity.copy(), where=norm > 0)
+
+
+def resample_to_clock(t_src: np.ndarray, values: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
+    """Samples of one sensor at the timestamps of another (e.g. the gyroscope on the accelerometer clock).
+
+    Where both clocks are the same array (the Indoor Location Competition phones log both sensors
+    together) the values are returned as they are, row by row; otherwise each column is linearly
+    interpolated in time (``numpy.interp``), held at the first / last sample before / after the
+    source's time span.
+
+    Parameters
+    ----------
+    t_src : (N,) seconds, non-decreasing, N >= 1
+    values : (N, D)
+    t_dst : (M,) seconds
+
+    Returns
+    -------
+    (M, D) float64
+    """
+    t_src = np.asarray(t_src, dtype=np.float64)
+    t_dst = np.asarray(t_dst, dtype=np.float64)
+    if len(t_src) == 0:
+        raise ValueError("resample_to_clock needs at least one source sample")
+    values = np.asarray(values, dtype=np.float64).reshape(len(t_src), -1)
+    if np.array_equal(t_src, t_dst):
+        return values.copy()
+    return np.stack([np.interp(t_dst, t_src, values[:, c]) for c in range(values.shape[1])], axis=1).reshape(
+        len(t_dst), values.shape[1])

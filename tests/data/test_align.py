@@ -3,10 +3,28 @@
 import numpy as np
 import pytest
 
-from omniloc.data import (FloorPlan, Recording, Stream, count_wall_crossings, truth_at, latest_index,
-                          latest_values, nearest_index, point_segment_distance, resample_windows, window_end_times)
-from omniloc.data.transforms import (quat_angle_deg, quat_from_yaw, quat_multiply, quat_rotate, quat_slerp,
-                                     quat_to_matrix, yaw_from_quat)
+from omniloc.data import (
+    FloorPlan,
+    Recording,
+    Stream,
+    count_wall_crossings,
+    latest_index,
+    latest_values,
+    nearest_index,
+    point_segment_distance,
+    resample_windows,
+    truth_at,
+    window_end_times,
+)
+from omniloc.data.transforms import (
+    quat_angle_deg,
+    quat_from_yaw,
+    quat_multiply,
+    quat_rotate,
+    quat_slerp,
+    quat_to_matrix,
+    yaw_from_quat,
+)
 
 
 def test_window_end_times_mtloc_overlap():

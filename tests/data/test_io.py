@@ -9,8 +9,16 @@ import pytest
 
 from omniloc import DataError
 from omniloc._io import OutputExistsError
-from omniloc.data import (Dataset, FloorPlan, Recording, Stream, load_dataset, load_recording, save_dataset,
-                          save_recording)
+from omniloc.data import (
+    Dataset,
+    FloorPlan,
+    Recording,
+    Stream,
+    load_dataset,
+    load_recording,
+    save_dataset,
+    save_recording,
+)
 from omniloc.data._lazy import LazyArray
 
 
@@ -37,8 +45,8 @@ def make_recording(name="r0", n=40, seed=0):
 
 
 def make_dataset():
-    plan = FloorPlan("F0", [[[0, 0], [10, 0]], [[10, 0], [10, 10]]], zones={"room-1": [[0, 0], [5, 0], [5, 10], [0, 10]],
-                                                                           "corridor": [[5, 0], [10, 0], [10, 10], [5, 10]]},
+    zones = {"room-1": [[0, 0], [5, 0], [5, 10], [0, 10]], "corridor": [[5, 0], [10, 0], [10, 10], [5, 10]]}
+    plan = FloorPlan("F0", [[[0, 0], [10, 0]], [[10, 0], [10, 10]]], zones=zones,
                      raster=np.eye(4, dtype=np.uint8), pixel_to_metre=np.diag([2.5, 2.5, 1.0]))
     recs = {f"r{i}": make_recording(f"r{i}", seed=i) for i in range(3)}
     return Dataset("toy", recs, {"F0": plan}, {"train": ["r0", "r1"], "test": ["r2"]}, {"source": "test"})
@@ -177,3 +185,55 @@ def test_crop_and_subset():
         ds.split("val")
     with pytest.raises(DataError, match="no stream 'lidar'"):
         rec.stream("lidar")
+
+
+# ---------------------------------------------------------------------------------------------- refused on read
+def _set(f, key, value):
+    del f[key]
+    f[key] = value
+
+
+@pytest.mark.parametrize("edit, field, message", [
+    (lambda f: _set(f, "streams/wifi/values", np.where(np.isnan(f["streams/wifi/values"][()]), np.nan, np.inf)
+                    .astype(np.float32)), "streams/wifi/values",
+     r"finite dBm or NaN for 'not heard'; value \[0, 0\] is inf"),
+    (lambda f: _set(f, "streams/wifi/values", np.nan_to_num(f["streams/wifi/values"][()], nan=100).astype(np.int16)),
+     "streams/wifi/values", "must be floating point dBm .* got int16"),
+    (lambda f: _set(f, "streams/wifi/ids", np.array([b"ap0", b"ap1", b"ap0", b"ap3"], dtype=object)),
+     "streams/wifi/ids", r"access point ids must be unique .* 'ap0' in columns \[0, 2\]"),
+    (lambda f: _set(f, "position", f["position"][()] * 1e300), "position",
+     r"position row 0 is \[0.0, 0.0, 1.3e\+300\]; expected metres .* \|coordinate\| <= 1e\+07"),
+    (lambda f: _set(f, "t", f["t"][()] + 1e12), "t", r"t\[0\] = 1e\+12; expected seconds with \|t\| <= 1e\+10"),
+    (lambda f: _set(f, "orientation", np.full((40, 4), np.nan)), "orientation", "must be finite unit quaternions"),
+    (lambda f: _set(f, "streams/imu/t", np.r_[f["streams/imu/t"][:-1], np.inf]), "streams/imu/t",
+     r"timestamps must be finite seconds; t\[39\] is inf"),
+])
+def test_impossible_values_are_refused_on_read(tmp_path, edit, field, message):
+    path = save_recording(make_recording(), tmp_path / "r.h5")
+    with h5py.File(path, "a") as f:
+        edit(f)
+    with pytest.raises(DataError, match=message) as e:
+        load_recording(path)
+    assert e.value.field == field and e.value.file == str(path)
+
+
+def test_impossible_values_are_refused_on_write_and_in_a_dataset(tmp_path):
+    rec = make_recording()
+    rec.streams["wifi"].values = rec.streams["wifi"].values.astype(np.float64)  # any float dtype is fine
+    rec.validate()
+    rec.streams["wifi"].values[1, 2] = -np.inf
+    with pytest.raises(DataError, match=r"value \[1, 2\] is -inf") as e:
+        save_recording(rec, tmp_path / "bad.h5")
+    assert e.value.field == "streams/wifi/values" and not (tmp_path / "bad.h5").exists()
+    ds = make_dataset()
+    ds.floor_plans["F0"].bounds = np.array([0.0, 0.0, 1e300, 10.0])
+    with pytest.raises(DataError, match=r"bounds must be finite metres with \|coordinate\| <= 1e\+07") as e:
+        save_dataset(ds, tmp_path / "ds")
+    assert e.value.field == "floor_plans/F0/bounds" and not (tmp_path / "ds").exists()
+
+
+def test_import_warnings_in_the_summary():
+    ds = make_dataset()
+    assert "import_warnings" not in ds.summary()
+    ds.provenance["import_warnings"] = {"a.txt": {"x -> NaN": 2, "y dropped": 1}, "b.txt": {"x -> NaN": 4}}
+    assert ds.summary()["import_warnings"] == 7 and ds.summary()["import_warnings_in_files"] == 2

@@ -10,9 +10,15 @@ import pytest
 from PIL import Image
 
 from omniloc import DataError
-from omniloc.data import truth_at, load_dataset, save_dataset
-from omniloc.data.loaders.indoor_competition import (DEFAULT_MAX_WIFI_AGE_S, floor_index, import_indoor_competition,
-                                                     load_indoor_competition, parse_trace, read_floor_plan)
+from omniloc.data import load_dataset, save_dataset, truth_at
+from omniloc.data.loaders.indoor_competition import (
+    DEFAULT_MAX_WIFI_AGE_S,
+    floor_index,
+    import_indoor_competition,
+    load_indoor_competition,
+    parse_trace,
+    read_floor_plan,
+)
 from omniloc.data.splits import split_by_groups
 
 KNOWN_ID = "5dd9e7aac5b77e0006b1732b"  # site1/F1, 31.5 s, 7 waypoints
@@ -171,6 +177,7 @@ def test_known_recording_streams(site, known_text):
     assert prov["skipped_record_types"]["TYPE_BLUE"] == 225 and "TYPE_BLUE" in prov["unknown_record_types"]
     assert "TYPE_ACCELEROMETER_UNCALIBRATED" not in prov["unknown_record_types"]
     assert prov["record_counts"]["TYPE_WIFI"] == 2398 and prov["licence"].startswith("MIT")
+    assert prov["import_warnings"] == {} and "import_warnings" not in ds.summary()
 
 
 # ---------------------------------------------------------------------------------------------- synthetic trace
@@ -418,10 +425,12 @@ def test_skip_counts_each_bad_line_once(tmp_path):
 
 
 def test_bad_header_and_floor_mismatch(tmp_path):
+    # the header times are metadata (t = 0 is the first record): an odd one is left out and counted
     synthetic_site(tmp_path / "a", header=HEADER.replace("startTime:1000000", "startTime:soon"))
-    with pytest.raises(DataError, match="line 1 \\(header\\): startTime is 'soon'") as e:
-        load_indoor_competition(tmp_path / "a" / "mysite")
-    assert e.value.field == "startTime"
+    ds = load_indoor_competition(tmp_path / "a" / "mysite")
+    assert "start_time_ms" not in ds["mysite-F2-p1"].meta and ds["mysite-F2-p1"].meta["t0_unix_ms"] == 1000010
+    assert ds.provenance["import_warnings"] == {
+        "mysite/F2/path_data_files/p1.txt": {"header startTime not Unix milliseconds (ignored)": 1}}
     synthetic_site(tmp_path / "b", floor="F3")
     with pytest.raises(DataError, match="header FloorName is 'F2' but the file is in floor folder 'F3'"):
         load_indoor_competition(tmp_path / "b" / "mysite")
@@ -462,3 +471,131 @@ def test_unknown_floor_folder(tmp_path):
     assert rec.floor.tolist() == [7, 7] and rec.position[:, 2].tolist() == [35.0, 35.0]
     assert ds.floor_plans["mysite-M"].elevation_m == 35.0
     shutil.rmtree(tmp_path / "mysite")
+
+
+# ---------------------------------------------------------------------------------------------- tolerated odd values
+BEACON = "1004000\tTYPE_BEACON\tFDA50693-A4E2\t10\t7\t-59\t-80\t1.5\tAA:BB:CC:DD:EE:FF\t1004000\n"
+
+
+def with_beacon(body=BODY, row=BEACON):
+    return body.replace("1005000\tTYPE_WIFI", row + "1005000\tTYPE_WIFI")
+
+
+def test_odd_values_in_unneeded_fields_become_nan_and_are_counted(tmp_path):
+    """Finding 10: a beacon distance of Infinity (and a WiFi frequency of 'null') must not stop the import."""
+    odd = BEACON.replace("\t1.5\t", "\tInfinity\t").replace("\t-59\t", "\tn/a\t")
+    body = with_beacon(row=odd).replace("cc\t-65\t5180", "cc\t-65\tnull")
+    synthetic_site(tmp_path, body=body)
+    for beacons in (False, True):
+        ds = import_indoor_competition(tmp_path / "mysite", include_beacons=beacons, test_fraction=0.0)
+        rec = ds["mysite-F2-p1"]
+        np.testing.assert_array_equal(rec.position, [[10, 20, 0], [12, 20, 0]])  # ground truth as without odd values
+        assert rec.stream("wifi").values[0].tolist()[:3] == [-50, -70, -75]
+        assert ds.provenance["import_warnings"] == {"mysite/F2/path_data_files/p1.txt": {
+            "TYPE_BEACON.distance not a finite number -> NaN": 1, "TYPE_BEACON.tx_power not a number -> NaN": 1,
+            "TYPE_WIFI.freq not a number -> NaN": 1}}
+        assert ds.summary()["import_warnings"] == 3 and ds.summary()["import_warnings_in_files"] == 1
+    beacon = rec.stream("beacon")  # include_beacons=True: the row is kept, its RSSI is the sensor value
+    assert beacon.ids.tolist() == ["FDA50693-A4E2:10:7:AA:BB:CC:DD:EE:FF"] and beacon.values.tolist() == [[-80.0]]
+    tr = parse_trace(tmp_path / "mysite" / "F2" / "path_data_files" / "p1.txt")
+    assert np.isinf(tr.beacon["distance"]).sum() == 0 and np.isnan(tr.beacon["distance"]).tolist() == [True]
+    assert np.isnan(tr.wifi["freq"]).sum() == 1 and tr.beacon["rssi"].tolist() == [-80.0]
+
+
+def test_bad_beacon_rssi_matters_only_when_beacons_are_imported(tmp_path):
+    path = synthetic_site(tmp_path, body=with_beacon(row=BEACON.replace("\t-80\t", "\tInfinity\t")))
+    ds = load_indoor_competition(tmp_path / "mysite")  # beacons off: the row is dropped and counted
+    assert ds.provenance["import_warnings"]["mysite/F2/path_data_files/p1.txt"] == {
+        "TYPE_BEACON row with a bad timestamp, rssi, major or minor dropped (beacons not imported)": 1}
+    assert len(parse_trace(path, beacons=False).beacon["t"]) == 0
+    with pytest.raises(DataError, match=r"line \d+ \(TYPE_BEACON\): rssi is 'Infinity'; expected a finite") as e:
+        load_indoor_competition(tmp_path / "mysite", include_beacons=True)
+    assert e.value.field == "TYPE_BEACON.rssi" and "p1.txt" in str(e.value)
+    short = synthetic_site(tmp_path / "b", body=with_beacon(row="1004000\tTYPE_BEACON\tFDA50693\t10\n"))
+    assert parse_trace(short, beacons=False).warnings == {
+        "TYPE_BEACON row with too few fields dropped (beacons not imported)": 1}
+    with pytest.raises(DataError, match="4 tab-separated fields; expected at least 9"):
+        parse_trace(short)
+
+
+def test_a_real_trace_with_an_infinite_beacon_distance(site, tmp_path):
+    """The real site1 trace, one beacon row's distance replaced by Infinity: same recording, one warning."""
+    src = site / "F1"
+    fdir = tmp_path / "site1" / "F1"
+    (fdir / "path_data_files").mkdir(parents=True)
+    for name in ("floor_info.json", "floor_image.png"):
+        shutil.copy(src / name, fdir / name)
+    with lzma.open(src / "path_data_files" / f"{KNOWN_ID}.txt.xz", "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    k = next(i for i, ln in enumerate(lines) if "\tTYPE_BEACON\t" in ln)
+    parts = lines[k].split("\t")
+    parts[7] = "Infinity"  # the distance
+    lines[k] = "\t".join(parts)
+    (fdir / "path_data_files" / f"{KNOWN_ID}.txt").write_text("\n".join(lines), encoding="utf-8")
+    odd = load_indoor_competition(tmp_path / "site1", include_beacons=True)
+    real = load_indoor_competition(site, paths=[KNOWN_ID], include_beacons=True)
+    name = f"site1-F1-{KNOWN_ID}"
+    for key in ("imu", "magnetometer", "wifi", "beacon"):
+        np.testing.assert_array_equal(odd[name].stream(key).values, real[name].stream(key).values)
+    np.testing.assert_array_equal(odd[name].position, real[name].position)
+    assert odd.provenance["import_warnings"] == {
+        f"site1/F1/path_data_files/{KNOWN_ID}.txt": {"TYPE_BEACON.distance not a finite number -> NaN": 1}}
+
+
+def test_unknown_floor_folder_is_skipped_and_reported(tmp_path):
+    synthetic_site(tmp_path)
+    other = synthetic_site(tmp_path / "x", floor="M", header=HEADER.replace("FloorName:F2", "FloorName:M"))
+    shutil.move(other.parent.parent, tmp_path / "mysite" / "M")
+    ds = load_indoor_competition(tmp_path / "mysite")
+    assert list(ds.recordings) == ["mysite-F2-p1"] and list(ds.floor_plans) == ["mysite-F2"]
+    assert ds.provenance["import_warnings"] == {"mysite/M": {
+        "unknown floor name 'M': floor folder skipped (pass floor_map={name: number} to import it)": 1}}
+    with pytest.raises(DataError, match="unknown floor name 'M'") as e:
+        load_indoor_competition(tmp_path / "mysite", floors=["M"])
+    assert e.value.file == str(tmp_path / "mysite" / "M")
+    both = load_indoor_competition(tmp_path / "mysite", floor_map={"M": 7})
+    assert sorted(both.recordings) == ["mysite-F2-p1", "mysite-M-p1"] and both.provenance["import_warnings"] == {}
+
+
+# ---------------------------------------------------------------------------------------------- impossible ground truth
+@pytest.mark.parametrize("old, new, message", [
+    ("1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1008000\tTYPE_WAYPOINT\t1e300\t20.0",
+     r"line 24: TYPE_WAYPOINT point \[1e\+300, 20.0\]; expected finite metres with \|coordinate\| <= 1e\+07"),
+    ("1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1008000\tTYPE_WAYPOINT\t12.0\t-45.0",
+     r"line 24: TYPE_WAYPOINT point \[12.0, -45.0\] lies outside \[-50, 100\], \[-40, 80\] m \(the floor extent 50 x "
+     r"40 m"),
+    ("1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1000010\tTYPE_WAYPOINT\t12.0\t20.0",
+     r"lines 5 and 24: two TYPE_WAYPOINT points at the same time 0 with different positions \[10.0, 20.0\] and "
+     r"\[12.0, 20.0\]"),
+])
+def test_impossible_waypoints_are_refused(tmp_path, old, new, message):
+    synthetic_site(tmp_path, body=BODY.replace(old, new))
+    with pytest.raises(DataError, match=message) as e:
+        import_indoor_competition(tmp_path / "mysite", test_fraction=0.0)
+    assert e.value.field == "TYPE_WAYPOINT" and e.value.file.endswith("p1.txt")
+
+
+def test_repeated_waypoint_with_the_same_position_is_kept(tmp_path):
+    body = BODY.replace("1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1008000\tTYPE_WAYPOINT\t12.0\t20.0\n"
+                        "1008000\tTYPE_WAYPOINT\t12.0\t20.0")
+    synthetic_site(tmp_path, body=body)
+    rec = load_indoor_competition(tmp_path / "mysite")["mysite-F2-p1"]
+    np.testing.assert_allclose(rec.t, [0.0, 7.99, 7.99])
+
+
+def test_broken_timestamp_spanning_decades_is_refused(tmp_path):
+    synthetic_site(tmp_path, body=BODY.replace("1000040\tTYPE_ACCELEROMETER", "1700000000000\tTYPE_ACCELEROMETER"))
+    with pytest.raises(DataError, match=r"records span 1\.7e\+09 s, from line 5 \(TYPE_WAYPOINT at 1000010 ms\) to "
+                                        r"line 10 \(TYPE_ACCELEROMETER at 1700000000000 ms\); expected one walk") as e:
+        load_indoor_competition(tmp_path / "mysite")
+    assert e.value.field == "TYPE_ACCELEROMETER.timestamp"
+
+
+def test_one_path_leaves_no_test_split(tmp_path):
+    synthetic_site(tmp_path)
+    with pytest.raises(DataError, match=r"only one path file \('mysite-F2-p1'\) to split by recording: "
+                                        r"test_fraction=0.1 would leave the test split empty") as e:
+        import_indoor_competition(tmp_path / "mysite")
+    assert e.value.field == "test_fraction"
+    assert import_indoor_competition(tmp_path / "mysite", test_fraction=0.0).splits == {"train": ["mysite-F2-p1"]}
+    assert import_indoor_competition(tmp_path / "mysite", test_fraction=1.0).splits == {"test": ["mysite-F2-p1"]}

@@ -9,9 +9,16 @@ import pandas as pd
 import pytest
 
 from omniloc import DataError
-from omniloc.data import truth_at, load_dataset, save_dataset
-from omniloc.data.loaders.ipin2023 import (DEFAULT_ORIGIN, import_ipin2023, latlon_to_local_m, load_floor_plans,
-                                           load_ipin2023, parse_log, read_log_header)
+from omniloc.data import load_dataset, save_dataset, truth_at
+from omniloc.data.loaders.ipin2023 import (
+    DEFAULT_ORIGIN,
+    import_ipin2023,
+    latlon_to_local_m,
+    load_floor_plans,
+    load_ipin2023,
+    parse_log,
+    read_log_header,
+)
 from omniloc.data.transforms import quat_to_matrix
 
 LOG_01_1 = "IPIN2023_T3_TrainingTrial01_repetition01.txt.xz"  # SM-A520F, floor 0
@@ -88,7 +95,8 @@ def test_recording_of_a_floor_crossing_log(root, ds51):
     assert len(rec) == 16 and np.all(np.diff(rec.t) > 0) and rec.t[0] == pytest.approx(61.468)
     assert np.all(rec.position[:, 2] == 0) and np.all(np.abs(rec.position[:, :2]) < 100)
     meta = rec.meta
-    assert (meta["trial"], meta["repetition"], meta["phone_model"], meta["source_file"]) == (51, 2, "SM-G930F", LOG_51_2)
+    assert (meta["trial"], meta["repetition"], meta["phone_model"]) == (51, 2, "SM-G930F")
+    assert meta["source_file"] == LOG_51_2
     assert "truth_at" in meta["pose_source"] and meta["building_id_source"] == 100
     assert meta["record_counts"]["POSI"] == 16 and meta["missing_types"] == []
 
@@ -368,10 +376,21 @@ def test_malformed_line_in_a_real_log(root, tmp_path):
     assert text[1999].startswith(("ACCE;", "GYRO;", "MAGN;", "AHRS;"))
     ty = text[1999].split(";")[0]
     bad = text.copy()
-    bad[1999] = text[1999].replace(";", ";x", 2).replace(";x", ";", 1)  # 3rd field gets an 'x' prefix
-    with pytest.raises(DataError, match=rf"line 2000: {ty} field 'sensor_t' holds 'x[0-9.]+'; expected a number") as e:
+    field = "q2" if ty == "AHRS" else "x"  # a value the stream is made of
+    k = 7 if ty == "AHRS" else 4  # its position among the ';'-separated parts, 1-based
+    parts = text[1999].split(";")
+    parts[k - 1] = "x" + parts[k - 1]
+    bad[1999] = ";".join(parts)
+    with pytest.raises(DataError, match=rf"line 2000: {ty} field '{field}' holds 'x[-0-9.e]+'; expected a number") as e:
         parse_log(write_log(tmp_path, bad, "bad.txt.xz"))
-    assert e.value.field == f"{ty}/sensor_t" and "bad.txt.xz" in str(e.value)
+    assert e.value.field == f"{ty}/{field}" and "bad.txt.xz" in str(e.value)
+    # the sensor's own timestamp is not used: an odd value there becomes NaN and is counted
+    odd = text.copy()
+    odd[1999] = text[1999].replace(";", ";x", 2).replace(";x", ";", 1)  # 3rd field gets an 'x' prefix
+    log = parse_log(write_log(tmp_path, odd, "odd.txt.xz"))
+    assert log.warnings == {f"{ty}.sensor_t not a finite number -> NaN": 1}
+    j = int(np.flatnonzero(log.lines[ty] == 2000)[0])
+    assert np.isnan(log.records[ty]["sensor_t"][j]) and np.isfinite(np.delete(log.records[ty]["sensor_t"], j)).all()
     extra = text.copy()
     extra[2499] = text[2499] + ";7"
     n = text[2499].count(";") + 2
@@ -380,18 +399,22 @@ def test_malformed_line_in_a_real_log(root, tmp_path):
 
 
 @pytest.mark.parametrize("edit, message, field", [
-    (lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;11.1111;-1"], rf"line {N_LINES}: POSI record has 6 fields; expected 7", "POSI"),
-    (lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;east;-1;100"], rf"line {N_LINES}: POSI field 'lon' holds 'east'; expected a number",
-     "POSI/lon"),
+    (lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;11.1111;-1"], rf"line {N_LINES}: POSI record has 6 fields; expected 7",
+     "POSI"),
+    (lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;east;-1;100"],
+     rf"line {N_LINES}: POSI field 'lon' holds 'east'; expected a number", "POSI/lon"),
     (lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;11.1111;-1.5;100"], rf"line {N_LINES}: POSI field 'floor' holds '-1.5'; "
      "expected an integer", "POSI/floor"),
-    (lambda ls: ls[:-1] + ["POSI;0.005;2;49.462;11.1111;-1;100"], rf"line {N_LINES}: POSI AppTimestamp 0.005 s is earlier",
+    (lambda ls: ls[:-1] + ["POSI;0.005;2;49.462;11.1111;-1;100"],
+     rf"line {N_LINES}: POSI AppTimestamp 0.005 s is earlier",
      "POSI/app_t"),
-    (lambda ls: ls[:6] + ["ACCE;0.02;100.02;;1.0;9.8;3"] + ls[7:], r"line 7: ACCE field 'x' holds ''; expected a number",
+    (lambda ls: ls[:6] + ["ACCE;0.02;100.02;;1.0;9.8;3"] + ls[7:],
+     r"line 7: ACCE field 'x' holds ''; expected a number",
      "ACCE/x"),
     (lambda ls: ls[:6] + ["ACCE;0.02;100.02;nan;1.0;9.8;3"] + ls[7:], r"line 7: ACCE field 'x' holds 'nan'; expected a "
      "finite number", "ACCE/x"),
-    (lambda ls: ls + ["WIFI;0.2;100.2;SSID;;2412;-40"], rf"line {N_LINES + 1}: WIFI field 'bssid' holds ''; expected a non-empty",
+    (lambda ls: ls + ["WIFI;0.2;100.2;SSID;;2412;-40"],
+     rf"line {N_LINES + 1}: WIFI field 'bssid' holds ''; expected a non-empty",
      "WIFI/bssid"),
     (lambda ls: ls + ["this is not a record"], rf"line {N_LINES + 1}: not a record", None),
 ])
@@ -416,3 +439,83 @@ def test_bad_ground_truth_and_values(tmp_path, edit, message, field):
     with pytest.raises(DataError, match=message) as e:
         load_ipin2023(path)
     assert e.value.field == field and e.value.file == str(path)
+
+
+# ---------------------------------------------------------------------------------------------- ground truth, tolerance
+def replace_line(lines, prefix, new):
+    k = next(i for i, ln in enumerate(lines) if ln.startswith(prefix))
+    return lines[:k] + [new] + lines[k + 1:]
+
+
+@pytest.mark.parametrize("edit, message, field", [
+    # 5,500 km from the site (latitude 0 instead of 49.46)
+    (lambda ls: ls[:-1] + ["POSI;0.09;2;0.0;11.1111;-1;100"], rf"line {N_LINES}: POSI point \(0, 11.1111\) lies "
+     r"5\d\d\d(\.\d+)? km from the origin \(49.4611, 11.1111\); expected a point of the site, within 1000 m",
+     "POSI/lat"),
+    # one AppTimestamp, two positions
+    (lambda ls: ls[:-1] + [f"POSI;0.01;2;{DEFAULT_ORIGIN[0] + 0.001};{DEFAULT_ORIGIN[1]};0;100"],
+     rf"lines {N_LINES - 1} and {N_LINES}: two POSI points at the same time 0.01 with different positions", "POSI"),
+    # one AppTimestamp, two floors
+    (lambda ls: ls[:-1] + [f"POSI;0.01;2;{DEFAULT_ORIGIN[0]};{DEFAULT_ORIGIN[1]};-1;100"],
+     rf"lines {N_LINES - 1} and {N_LINES}: two POSI points at the same time", "POSI"),
+    # a record decades away from the others
+    (lambda ls: ls + ["MAGN;1400000000.0;100.05;11.0;-21.0;-41.0;0"], rf"records span 1\.4e\+09 s, from line \d+ "
+     rf"\(ACCE at 0 s\) to line {N_LINES + 1} \(MAGN at 1400000000 s\); expected one walk of at most 86400 s",
+     "MAGN.timestamp"),
+])
+def test_impossible_ground_truth_is_refused(tmp_path, edit, message, field):
+    path = write_log(tmp_path, edit(synthetic_lines()))
+    with pytest.raises(DataError, match=message) as e:
+        import_ipin2023(path, test_fraction=0.0)
+    assert e.value.field == field and e.value.file == str(path)
+
+
+def test_repeated_posi_with_the_same_position_is_kept(tmp_path):
+    lines = synthetic_lines()
+    rec = load_ipin2023(write_log(tmp_path, lines + [lines[-1].replace("POSI;0.09;2", "POSI;0.09;3")]))["T07-R03"]
+    np.testing.assert_allclose(rec.t, [0.01, 0.09, 0.09])
+
+
+def test_odd_values_in_unneeded_fields_are_counted(tmp_path):
+    lines = synthetic_lines()
+    lines = replace_line(lines, "LIGH;", "LIGH;0.08;100.08;Infinity;3")  # a type that is not imported
+    lines = replace_line(lines, "SOUN;", "SOUN;0.08;3000.0;0.1")  # ... with a field missing
+    lines = replace_line(lines, "WIFI;0.09", "WIFI;0.09;100.09;SSID2023_0001;20:23:00:00:00:01;null;-70")
+    lines = replace_line(lines, "BLE4;0.04", "BLE4;0.04;iBeacon;BE:AC:20:23:00:01;-90;0;x;1;")
+    lines = replace_line(lines, "GNSS;", "GNSS;nan;1686729678.0;49.461269;11.111049;346.0;79.5;9.0;0.1;22;19")
+    path = write_log(tmp_path, lines)
+    ds = import_ipin2023(path, test_fraction=0.0)
+    rec = ds["T07-R03"]
+    # the streams are those of the clean log
+    (tmp_path / "clean").mkdir()
+    clean = load_ipin2023(write_log(tmp_path / "clean", synthetic_lines()))["T07-R03"]
+    for name, s in clean.streams.items():
+        np.testing.assert_array_equal(rec.stream(name).values, s.values)
+    np.testing.assert_array_equal(rec.position, clean.position)
+    assert ds.provenance["import_warnings"] == {path.name: {
+        "BLE4.major not an integer -> -1": 1, "GNSS record with a bad AppTimestamp dropped (not imported)": 1,
+        "LIGH.light_lux not a finite number -> NaN": 1,
+        "SOUN record with the wrong number of fields dropped (not imported)": 1,
+        "WIFI.frequency_mhz not an integer -> -1": 1}}
+    assert ds.summary()["import_warnings"] == 5
+    log = parse_log(path)
+    assert log.records["BLE4"]["major"].tolist() == [-1] and log.records["BLE4"]["uuid"].tolist() == [""]
+    assert log.count("SOUN") == 0 and log.count("GNSS") == 0 and np.isnan(log.records["LIGH"]["light_lux"]).all()
+    assert clean.meta["record_counts"]["SOUN"] == 1 and "SOUN" not in rec.meta["record_counts"]
+
+
+def test_a_real_log_imports_without_warnings(root):
+    ds = load_ipin2023(root, trials=[1], repetitions=[1], raster_downsample=0)
+    assert ds.provenance["import_warnings"] == {} and ds.provenance["max_posi_distance_m"] == 1000.0
+    assert "import_warnings" not in ds.summary()
+
+
+def test_one_log_leaves_no_test_split(tmp_path):
+    path = write_log(tmp_path, synthetic_lines())
+    with pytest.raises(DataError, match=r"only one log file \('T07-R03'\) to split by recording: test_fraction=0.1 "
+                                        "would leave the test split empty") as e:
+        import_ipin2023(path)
+    assert e.value.field == "test_fraction" and e.value.file == str(path)
+    with pytest.raises(DataError, match="would leave the train split empty"):
+        import_ipin2023(path, test_fraction=0.5)
+    assert import_ipin2023(path, test_fraction=1.0).splits == {"test": ["T07-R03"]}

@@ -9,8 +9,13 @@ import pytest
 
 from omniloc import ConfigError, DataError
 from omniloc.data import load_dataset, save_dataset
-from omniloc.data.loaders.sodindoorloc import (BUILDINGS, FILE_SETS, import_sodindoorloc, load_sodindoorloc,
-                                               read_access_points)
+from omniloc.data.loaders.sodindoorloc import (
+    BUILDINGS,
+    FILE_SETS,
+    import_sodindoorloc,
+    load_sodindoorloc,
+    read_access_points,
+)
 
 # file -> (rows, MAC columns, distinct points), from SOURCE.md's table (checked against the raw files)
 SHAPES = {

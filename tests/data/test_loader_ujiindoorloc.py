@@ -232,3 +232,46 @@ def test_empty_value_and_non_integer_label(frame, tmp_path):
 def test_empty_file(tmp_path):
     with pytest.raises(DataError, match="empty file"):
         load_ujiindoorloc(write(tmp_path, ""))
+
+
+# ---------------------------------------------------------------------------------------------- impossible ground truth
+def test_repeated_timestamps_with_different_positions_are_fingerprints_not_errors(source):
+    """UJIIndoorLoc has one row per scan; a few scans of one recording share a second at two places: not an error."""
+    ds = load_ujiindoorloc(source)
+    shared = {}
+    for rec in ds:
+        same_t = np.flatnonzero(np.diff(rec.t) == 0)
+        n = int(np.count_nonzero(np.any(rec.position[same_t] != rec.position[same_t + 1], axis=1)))
+        if n:
+            shared[rec.name] = n
+    assert shared == {"u01-p14": 2, "u13-p17": 9}
+
+
+@pytest.mark.parametrize("value, message", [
+    (-5, r"data row 6 \(line 7 of the file\) holds -5; expected UNIX seconds in \[1, 4102444800\] \(1970..2100\)"),
+    (4200000000, r"data row 6 .* holds 4200000000; expected UNIX seconds"),
+    # 1990: inside the range, but its recording would span 23 years
+    (631152000, r"USERID \d+ PHONEID \d+ spans 8\d\d\d\.\d+ days, from data row 6 \(line 7 of the file\) \(TIMESTAMP "
+                r"631152000\) to data row \d+ .*; expected one recording of at most 366 days"),
+])
+def test_broken_timestamp_is_refused(frame, tmp_path, value, message):
+    df = frame.copy()
+    df.loc[5, "TIMESTAMP"] = value
+    path = tmp_path / "ts.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(DataError, match=message) as e:
+        load_ujiindoorloc(path)
+    assert e.value.field == "TIMESTAMP" and e.value.file == str(path)
+
+
+def test_one_group_leaves_no_test_split(frame, tmp_path):
+    df = frame[(frame.USERID == frame.USERID.iloc[0]) & (frame.PHONEID == frame.PHONEID.iloc[0])]
+    path = tmp_path / "one.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"only one user/phone group \('u\d\d-p\d\d'\) to split by recording: "
+                                        r"test_fraction=0.1 would leave the test split empty") as e:
+        import_dataset("ujiindoorloc", path, test_fraction=0.1)
+    assert e.value.field == "test_fraction" and e.value.file == str(path)
+    assert list(import_dataset("ujiindoorloc", path, test_fraction=0.0).splits) == ["train"]
+    with pytest.raises(ConfigError, match=r"test_fraction must be a number in \[0, 1\].*got 2"):
+        import_dataset("ujiindoorloc", path, test_fraction=2)

@@ -4,19 +4,27 @@
 numpy/pandas (never torch), and each one documents how the source's fields, units and
 coordinates are mapped.
 
->>> ds = import_dataset("ujiindoorloc", "../shared/data/ujiindoorloc", test_fraction=0.1, seed=0)
+>>> from omniloc.data import default_data_root
+>>> ds = import_dataset("ujiindoorloc", default_data_root() / "ujiindoorloc", test_fraction=0.1, seed=0)
+>>> len(ds), sorted(ds.splits), ds.provenance["split"]["test_fraction"]
+(18, ['test', 'train'], 0.1)
+
+Importers tolerate odd values in fields no method needs and count them in
+``ds.provenance["import_warnings"]`` (``{file: {reason: count}}``); ``ds.summary()`` shows the
+total. A source with a single recording and ``0 < test_fraction < 1`` is refused (it would leave
+a split empty without saying so).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..._errors import ConfigError
 from ..dataset import Dataset
+from ..splits import split_by_groups
 from .indoor_competition import import_indoor_competition, load_indoor_competition
 from .ipin2023 import import_ipin2023, load_ipin2023
 from .sodindoorloc import import_sodindoorloc, load_sodindoorloc
-from ..splits import split_by_groups
 from .ujiindoorloc import import_ujiindoorloc, load_ujiindoorloc
 
 __all__ = ["LOADERS", "import_dataset", "available", "load_ujiindoorloc", "load_sodindoorloc",

@@ -78,9 +78,22 @@ another frame) is not read.
 :func:`import_indoor_competition` (``omniloc import indoor-competition SRC``) adds ``train``/``test``
 by path with :func:`~omniloc.data.splits.split_by_groups`.
 
-Every problem with a file raises :class:`~omniloc.DataError` naming the file, the line and the
-record type and value (``field="TYPE_WAYPOINT.y"``); ``on_malformed="skip"`` drops bad data lines
-instead and counts them.
+**Checks.** What matters stops an import with a :class:`~omniloc.DataError` naming the file, the
+line and the record type and value (``field="TYPE_WAYPOINT.y"``): timestamps, the ground truth and
+the sensor values themselves. The waypoints must be finite, lie on their floor (within the
+``floor_info.json`` extent widened by :data:`WAYPOINT_MARGIN` = one floor size on every side) and
+give one position per time (two taps at one millisecond with different positions are refused);
+all records of a path must lie within one day of each other (a broken timestamp otherwise).
+``on_malformed="skip"`` drops bad data lines instead and counts them.
+
+**Tolerated.** Real logs of other buildings carry odd values in fields no method needs; they never
+stop an import. Values of :data:`OPTIONAL_FIELDS` (WiFi ``freq``, beacon ``tx_power`` and
+``distance``, e.g. a distance of ``Infinity``) become NaN; beacon rows with a bad value are
+dropped when beacons are not imported; an unreadable header ``startTime``/``endTime`` is left out
+of ``meta``; a floor folder whose name :func:`floor_index` does not know is skipped (unless asked
+for with ``floors``; ``floor_map`` imports it). Each is counted per file and reason in
+``provenance["import_warnings"]`` (``{source_file: {reason: count}}``), and ``omniloc import``
+prints the total.
 """
 
 from __future__ import annotations
@@ -97,13 +110,16 @@ import numpy as np
 
 from ..._errors import DataError
 from ..dataset import Dataset
+from ..fingerprint import scan_matrix
 from ..floorplan import FloorPlan
 from ..recording import Recording
 from ..stream import Stream
-from ..splits import split_by_groups
+from ._common import ImportWarnings, split_import
+from ._phone_log import check_ground_truth, check_log_span, imu_values, rotation_quaternions
 
 __all__ = ["Trace", "parse_trace", "floor_index", "read_floor_plan", "load_indoor_competition",
-           "import_indoor_competition", "DEFAULT_MAX_WIFI_AGE_S", "KNOWN_RECORD_TYPES"]
+           "import_indoor_competition", "DEFAULT_MAX_WIFI_AGE_S", "KNOWN_RECORD_TYPES", "OPTIONAL_FIELDS",
+           "WAYPOINT_MARGIN"]
 
 #: Default WiFi cache rule: rows whose ``last_seen`` is older than the scan time by more than this are dropped.
 DEFAULT_MAX_WIFI_AGE_S = 2.4
@@ -122,6 +138,8 @@ _WIFI_FIELDS = ("ssid", "bssid", "rssi", "freq", "last_seen")
 _BEACON_FIELDS = ("uuid", "major", "minor", "tx_power", "rssi", "distance", "mac")
 _TEXT_FIELDS = ("ssid", "bssid", "uuid", "mac")
 _INT_FIELDS = ("last_seen", "major", "minor")
+#: Value fields no stream uses: an odd value there (``Infinity``, text) becomes NaN and is counted.
+OPTIONAL_FIELDS = {"TYPE_WIFI": ("freq",), "TYPE_BEACON": ("tx_power", "distance")}
 _VALUE_FIELDS = {**{k: v[1] for k, v in _NUMERIC_TYPES.items()}, "TYPE_WIFI": _WIFI_FIELDS,
                  "TYPE_BEACON": _BEACON_FIELDS}
 #: The record types :func:`parse_trace` imports; everything else is counted and skipped.
@@ -132,6 +150,9 @@ _DOCUMENTED_SKIPPED = ("TYPE_ACCELEROMETER_UNCALIBRATED", "TYPE_GYROSCOPE_UNCALI
 _BEACON_IDS = ("uuid:major:minor:mac", "uuid:major:minor")
 _SITE_RE = re.compile(r"^site(\d+)$")
 _TRACE_SUFFIXES = (".txt", ".txt.xz")
+#: A waypoint must lie within the floor extent (``floor_info.json``) widened by this fraction of
+#: its width / height on every side (1.0: one floor size); farther out it is not on the floor.
+WAYPOINT_MARGIN = 1.0
 
 _SOURCE = {
     "dataset": "Microsoft Indoor Location Competition 2.0 (sample data)",
@@ -178,6 +199,12 @@ class Trace:
         Data lines dropped as malformed, per record type (only with ``on_malformed="skip"``).
     n_lines : int
         Lines in the file.
+    lines : dict[str, (n,) int64]
+        Per imported record type, the 1-based file line of each row, in the (sorted) order of the
+        arrays above.
+    warnings : dict[str, int]
+        Odd values that did not stop the parse, per reason: values of :data:`OPTIONAL_FIELDS`
+        made NaN, beacon rows dropped (``beacons=False``), header times ignored.
     """
 
     path: str
@@ -193,6 +220,8 @@ class Trace:
     skipped: dict = field(default_factory=dict)
     malformed: dict = field(default_factory=dict)
     n_lines: int = 0
+    lines: dict = field(default_factory=dict)
+    warnings: dict = field(default_factory=dict)
 
 
 _HEADER_KEYS = {"startTime": "start_time_ms", "endTime": "end_time_ms", "SiteID": "site_id", "SiteName": "site_name",
@@ -207,32 +236,47 @@ class _Reader:
         self.path = path
         self.skip = on_malformed == "skip"
         self.malformed: Counter = Counter()
+        self.warnings: Counter = Counter()
 
     def bad(self, lineno: int, rtype: str, fld: str, message: str) -> None:
         """Raise (``on_malformed="raise"``); with ``"skip"`` the caller drops the line and counts it once."""
         if not self.skip:
             raise DataError(f"line {lineno} ({rtype}): {message}", file=self.path, field=f"{rtype}.{fld}")
 
-    def column(self, rows: list, linenos: list, col: int, rtype: str, fld: str, dtype, expected: str):
-        """Column ``col`` of ``rows`` as ``dtype``; returns (values, ok) with ``ok`` False on dropped rows."""
+    def column(self, rows: list, linenos: list, col: int, rtype: str, fld: str, dtype, expected: str,
+               mode: str = "required"):
+        """Column ``col`` of ``rows`` as ``dtype``; returns (values, ok) with ``ok`` False on rows to drop.
+
+        ``mode``: ``"required"`` (a bad value raises, or drops the row with ``on_malformed="skip"``),
+        ``"optional"`` (a bad value becomes NaN, counted in ``warnings``; float columns only) or
+        ``"tolerant"`` (a bad value drops the row silently: the caller counts the dropped rows).
+        """
         raw = [r[col] for r in rows]
+        conv = int if dtype == np.int64 else float
         try:
             vals = np.array(raw, dtype=dtype)
             ok = np.ones(len(raw), dtype=bool)
         except (ValueError, OverflowError):
             vals = np.zeros(len(raw), dtype=dtype)
             ok = np.zeros(len(raw), dtype=bool)
-            conv = int if dtype == np.int64 else float
             for i, s in enumerate(raw):
                 try:
                     vals[i] = conv(s)
                     ok[i] = True
                 except (ValueError, OverflowError):
-                    self.bad(linenos[i], rtype, fld, f"{fld} is {s!r}; expected {expected}")
+                    if mode == "required":
+                        self.bad(linenos[i], rtype, fld, f"{fld} is {s!r}; expected {expected}")
+        if mode == "optional":
+            self.warnings[f"{rtype}.{fld} not a number -> NaN"] += int(np.count_nonzero(~ok))
+            finite = np.isfinite(vals)
+            self.warnings[f"{rtype}.{fld} not a finite number -> NaN"] += int(np.count_nonzero(ok & ~finite))
+            vals[~(ok & finite)] = np.nan
+            return vals, np.ones(len(raw), dtype=bool)
         if dtype != np.int64:
             finite = np.isfinite(vals)
-            for i in np.flatnonzero(ok & ~finite):
-                self.bad(linenos[i], rtype, fld, f"{fld} is {raw[i]!r}; expected a finite number ({expected})")
+            if mode == "required":
+                for i in np.flatnonzero(ok & ~finite):
+                    self.bad(linenos[i], rtype, fld, f"{fld} is {raw[i]!r}; expected a finite number ({expected})")
             ok &= finite
         return vals, ok
 
@@ -240,10 +284,10 @@ class _Reader:
 def _open_text(path: Path):
     with open(path, "rb") as f:
         xz = f.read(len(_XZ_MAGIC)) == _XZ_MAGIC
-    return lzma.open(path, "rt", encoding="utf-8") if xz else open(path, "rt", encoding="utf-8")
+    return lzma.open(path, "rt", encoding="utf-8") if xz else open(path, encoding="utf-8")
 
 
-def _header(line: str, lineno: int, meta: dict, path: Path) -> None:
+def _header(line: str, meta: dict, warnings: Counter) -> None:
     items = {}
     for tok in line.lstrip("#").strip().split("\t"):
         if ":" in tok:
@@ -255,16 +299,16 @@ def _header(line: str, lineno: int, meta: dict, path: Path) -> None:
     for key, name in _HEADER_KEYS.items():
         if key in items:
             value = items[key]
-            if name.endswith("_ms"):
+            if name.endswith("_ms"):  # metadata only (t = 0 is the first record): an odd value is ignored
                 try:
                     value = int(value)
                 except ValueError:
-                    raise DataError(f"line {lineno} (header): {key} is {value!r}; expected Unix milliseconds "
-                                    "(an integer)", file=path, field=key) from None
+                    warnings[f"header {key} not Unix milliseconds (ignored)"] += 1
+                    continue
             meta[name] = value
 
 
-def parse_trace(path, *, on_malformed: str = "raise") -> Trace:
+def parse_trace(path, *, on_malformed: str = "raise", beacons: bool = True) -> Trace:
     """Parse one path file (``.txt`` or ``.txt.xz``, compression detected from the first bytes).
 
     Parameters
@@ -273,8 +317,18 @@ def parse_trace(path, *, on_malformed: str = "raise") -> Trace:
         The trace file.
     on_malformed : {"raise", "skip"}
         What a malformed data line of an imported record type does (too few tab-separated values,
-        a non-numeric or non-finite value, a non-integer timestamp, a line without a type): raise
-        a :class:`DataError`, or drop the line and count it in ``Trace.malformed``.
+        a non-numeric or non-finite value in a field that matters, a non-integer timestamp, a line
+        without a type): raise a :class:`DataError`, or drop the line and count it in
+        ``Trace.malformed``.
+    beacons : bool
+        Whether the beacon rows matter (the importer's ``include_beacons``). False: a
+        ``TYPE_BEACON`` row with a bad timestamp, RSSI, major or minor is dropped and counted in
+        ``Trace.warnings`` instead of stopping the parse.
+
+    Odd values in fields no stream uses (:data:`OPTIONAL_FIELDS`: WiFi ``freq``, beacon
+    ``tx_power`` and ``distance``, e.g. a distance of ``Infinity``) become NaN, and an unreadable
+    header ``startTime`` / ``endTime`` is left out of ``meta``; both are counted in
+    ``Trace.warnings`` and never stop the parse.
 
     Returns
     -------
@@ -283,9 +337,10 @@ def parse_trace(path, *, on_malformed: str = "raise") -> Trace:
     Raises
     ------
     DataError
-        Missing file, truncated or corrupted xz, non-UTF-8 text, bad header time, malformed data
-        line (message: file, line number, record type and value name; ``field="TYPE.value"``),
-        no imported record at all.
+        Missing file, truncated or corrupted xz, non-UTF-8 text, malformed data line (message:
+        file, line number, record type and value name; ``field="TYPE.value"``), no imported
+        record at all, records spanning more than a day (a broken timestamp, see
+        :func:`~omniloc.data.loaders._phone_log.check_log_span`).
     """
     if on_malformed not in ("raise", "skip"):
         raise ValueError(f"on_malformed must be 'raise' or 'skip', got {on_malformed!r}")
@@ -302,7 +357,7 @@ def parse_trace(path, *, on_malformed: str = "raise") -> Trace:
         with _open_text(path) as fh:
             for lineno, line in enumerate(fh, 1):
                 if line.startswith("#"):
-                    _header(line, lineno, meta, path)
+                    _header(line, meta, reader.warnings)
                     continue
                 parts = line.rstrip("\r\n").split("\t")
                 if len(parts) < 2:
@@ -317,6 +372,9 @@ def parse_trace(path, *, on_malformed: str = "raise") -> Trace:
                     skipped[rtype] += 1
                     continue
                 need = _VALUE_FIELDS[rtype]
+                if len(parts) < 2 + len(need) and rtype == "TYPE_BEACON" and not beacons:
+                    reader.warnings["TYPE_BEACON row with too few fields dropped (beacons not imported)"] += 1
+                    continue
                 if len(parts) < 2 + len(need):
                     reader.bad(lineno, rtype, need[len(parts) - 2] if len(parts) >= 2 else "timestamp",
                                f"{len(parts)} tab-separated fields; expected at least {2 + len(need)}: "
@@ -338,22 +396,29 @@ def parse_trace(path, *, on_malformed: str = "raise") -> Trace:
     tables: dict[str, dict] = {}
     for rtype in KNOWN_RECORD_TYPES:
         rr, ln = rows[rtype], linenos[rtype]
-        ts, ok = reader.column(rr, ln, 0, rtype, "timestamp", np.int64, "Unix milliseconds (an integer)")
-        cols = {"unix_ms": ts}
+        mode = "tolerant" if rtype == "TYPE_BEACON" and not beacons else "required"
+        ts, ok = reader.column(rr, ln, 0, rtype, "timestamp", np.int64, "Unix milliseconds (an integer)", mode)
+        cols = {"unix_ms": ts, "line": np.asarray(ln, dtype=np.int64)}
         for j, fld in enumerate(_VALUE_FIELDS[rtype]):
             if fld not in _TEXT_FIELDS:
                 dtype = np.int64 if fld in _INT_FIELDS else np.float64
                 what = "Unix milliseconds (an integer)" if fld == "last_seen" else (
                     "an integer" if dtype == np.int64 else "a number")
-                cols[fld], ok_j = reader.column(rr, ln, 2 + j, rtype, fld, dtype, what)
+                fmode = "optional" if fld in OPTIONAL_FIELDS.get(rtype, ()) else mode
+                cols[fld], ok_j = reader.column(rr, ln, 2 + j, rtype, fld, dtype, what, fmode)
                 ok &= ok_j
             else:
                 cols[fld] = np.array([r[2 + j] for r in rr], dtype=str)
         if not ok.all():
-            reader.malformed[rtype] += int(np.count_nonzero(~ok))
+            if mode == "tolerant":
+                reader.warnings[f"{rtype} row with a bad timestamp, rssi, major or minor dropped (beacons not "
+                                "imported)"] += int(np.count_nonzero(~ok))
+            else:
+                reader.malformed[rtype] += int(np.count_nonzero(~ok))
             cols = {k: v[ok] for k, v in cols.items()}
         order = np.argsort(cols["unix_ms"], kind="stable")
         tables[rtype] = {k: v[order] for k, v in cols.items()}
+    check_log_span({ty: (tab["unix_ms"], tab["line"]) for ty, tab in tables.items()}, path, unit="ms")
 
     firsts = [int(tab["unix_ms"][0]) for tab in tables.values() if len(tab["unix_ms"])]
     if not firsts:
@@ -379,31 +444,12 @@ def parse_trace(path, *, on_malformed: str = "raise") -> Trace:
         beacon={"t": sec(b["unix_ms"]), "uuid": b["uuid"], "major": b["major"], "minor": b["minor"],
                 "tx_power": b["tx_power"], "rssi": b["rssi"], "distance": b["distance"], "mac": b["mac"]},
         skipped=dict(sorted(skipped.items())), malformed=dict(sorted(reader.malformed.items())), n_lines=lineno,
+        lines={ty: tab["line"] for ty, tab in tables.items()},
+        warnings={k: int(v) for k, v in sorted(reader.warnings.items()) if v},
     )
 
 
 # ============================================================================================== trace -> streams
-def _scan_matrix(t: np.ndarray, ids: np.ndarray, rss: np.ndarray, rank: np.ndarray):
-    """Rows sharing a time -> one scan; (times (S,), values (S, A) float32 NaN = not heard, ids (A,), merged rows).
-
-    Where an id appears more than once in a scan the row with the largest ``rank`` (then the
-    strongest ``rss``) is kept.
-    """
-    times, scan = np.unique(t, return_inverse=True)
-    uid, col = np.unique(ids, return_inverse=True)
-    values = np.full((len(times), len(uid)), np.nan, dtype=np.float32)
-    if len(t):
-        key = scan.astype(np.int64) * len(uid) + col
-        order = np.lexsort((rss, rank, key))
-        last = np.r_[key[order][1:] != key[order][:-1], True]
-        keep = order[last]
-        values[scan[keep], col[keep]] = rss[keep]
-        merged = len(t) - len(keep)
-    else:
-        merged = 0
-    return times, values, uid.astype(str), int(merged)
-
-
 def _wifi_stream(trace: Trace, max_wifi_age_s: float | None) -> tuple[Stream, dict]:
     w = trace.wifi
     n_rows = len(w["t"])
@@ -412,8 +458,8 @@ def _wifi_stream(trace: Trace, max_wifi_age_s: float | None) -> tuple[Stream, di
     else:  # both times are whole milliseconds: compare in ms so that the threshold is exact
         fresh = np.rint((w["t"] - w["last_seen"]) * 1000.0) <= max_wifi_age_s * 1000.0 + 1e-6
     n_scans_all = len(np.unique(w["t"]))
-    times, values, ids, merged = _scan_matrix(w["t"][fresh], w["bssid"][fresh], w["rssi"][fresh],
-                                              w["last_seen"][fresh])
+    times, values, ids, merged = scan_matrix(w["t"][fresh], w["bssid"][fresh], w["rssi"][fresh],
+                                             w["last_seen"][fresh])
     stats = {"rows": n_rows, "cached_rows_dropped": int(n_rows - fresh.sum()), "duplicate_rows_merged": merged,
              "scans": n_scans_all, "stale_scans_dropped": int(n_scans_all - len(times))}
     meta = {"unit": "dBm", "not_heard": "NaN", "ids": "BSSID", "source": "TYPE_WIFI",
@@ -428,7 +474,7 @@ def _beacon_stream(trace: Trace, beacon_id: str) -> Stream:
                       np.char.add(":", b["minor"].astype(str)))
     if beacon_id == "uuid:major:minor:mac":
         ids = np.char.add(np.char.add(ids, ":"), b["mac"].astype(str))
-    times, values, uid, merged = _scan_matrix(b["t"], ids, b["rssi"], np.zeros(len(ids)))
+    times, values, uid, merged = scan_matrix(b["t"], ids, b["rssi"])
     return Stream("wifi", times, values, ids=uid,
                   meta={"unit": "dBm", "not_heard": "NaN", "ids": beacon_id, "source": "TYPE_BEACON",
                         "rows": int(len(ids)), "duplicate_rows_merged": merged})
@@ -438,12 +484,9 @@ def _imu_stream(trace: Trace) -> tuple[Stream | None, str]:
     acc, gyr = trace.accelerometer, trace.gyroscope
     if len(acc) == 0 or len(gyr) == 0:
         return None, f"no imu stream: {len(acc)} accelerometer and {len(gyr)} gyroscope samples"
-    if len(acc) == len(gyr) and np.array_equal(acc[:, 0], gyr[:, 0]):
-        gyro, timing = gyr[:, 1:], "same timestamps as the accelerometer"
-    else:
-        gyro = np.column_stack([np.interp(acc[:, 0], gyr[:, 0], gyr[:, c]) for c in (1, 2, 3)])
-        timing = "linearly interpolated onto the accelerometer timestamps (held constant beyond its ends)"
-    values = np.hstack([acc[:, 1:], gyro]).astype(np.float32)
+    values, same, _ = imu_values(acc[:, 0], acc[:, 1:], gyr[:, 0], gyr[:, 1:])
+    timing = ("same timestamps as the accelerometer" if same else
+              "linearly interpolated onto the accelerometer timestamps (held constant beyond its ends)")
     return Stream("imu", acc[:, 0], values, ids=np.array(["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]),
                   meta={"unit": "m/s^2 (accelerometer), rad/s (gyroscope)", "frame": "Android device frame",
                         "source": "TYPE_ACCELEROMETER + TYPE_GYROSCOPE", "gyroscope_timing": timing}), timing
@@ -451,24 +494,34 @@ def _imu_stream(trace: Trace) -> tuple[Stream | None, str]:
 
 def _rotation_stream(trace: Trace) -> Stream:
     rv = trace.rotation_vector
-    v = rv[:, 1:4]
-    w = np.sqrt(np.clip(1.0 - np.sum(v * v, axis=1), 0.0, None))
-    q = np.column_stack([w, v])
-    norm = np.linalg.norm(q, axis=1, keepdims=True)
-    q = np.divide(q, norm, out=np.tile([1.0, 0.0, 0.0, 0.0], (len(q), 1)), where=norm > 0)
-    return Stream("vector", rv[:, 0], q.astype(np.float32), ids=np.array(["w", "x", "y", "z"]),
+    return Stream("vector", rv[:, 0], rotation_quaternions(rv[:, 1:4]), ids=np.array(["w", "x", "y", "z"]),
                   meta={"unit": "unit quaternion (w, x, y, z)", "source": "TYPE_ROTATION_VECTOR (x, y, z)",
                         "w": "sqrt(1 - |v|^2), then renormalised",
                         "frame": "rotates the Android device frame into Android's east-north-up world frame"})
 
 
+def _check_waypoints(trace: Trace, extent_m) -> None:
+    """Waypoints finite, on the floor (its extent widened by :data:`WAYPOINT_MARGIN`), one position per time."""
+    wp = trace.waypoint
+    lo = hi = None
+    what = ""
+    if extent_m is not None:
+        w, h = extent_m
+        lo = np.array([-WAYPOINT_MARGIN * w, -WAYPOINT_MARGIN * h])
+        hi = np.array([(1 + WAYPOINT_MARGIN) * w, (1 + WAYPOINT_MARGIN) * h])
+        what = f"the floor extent {w:g} x {h:g} m of floor_info.json, widened by {WAYPOINT_MARGIN:g} times its size"
+    check_ground_truth(wp[:, 0], wp[:, 1:3], trace.lines.get("TYPE_WAYPOINT", np.zeros(len(wp), dtype=np.int64)),
+                       file=trace.path, field="TYPE_WAYPOINT", lo=lo, hi=hi, extent=what)
+
+
 def _recording(trace: Trace, name: str, *, floor: int, building: int, floor_name: str, site: str,
                floor_height_m: float, max_wifi_age_s: float | None, include_beacons: bool,
-               beacon_id: str) -> tuple[Recording, dict]:
+               beacon_id: str, extent_m=None) -> tuple[Recording, dict]:
     wp = trace.waypoint
     if len(wp) == 0:
         raise DataError("no TYPE_WAYPOINT line; expected at least one ground-truth waypoint per path",
                         file=trace.path, field="TYPE_WAYPOINT")
+    _check_waypoints(trace, extent_m)
     n = len(wp)
     streams: dict[str, Stream] = {}
     imu, timing = _imu_stream(trace)
@@ -501,7 +554,7 @@ def _recording(trace: Trace, name: str, *, floor: int, building: int, floor_name
     rec = Recording(name, wp[:, 0], position=np.column_stack([wp[:, 1], wp[:, 2], np.full(n, floor * floor_height_m)]),
                     floor=np.full(n, floor, dtype=np.int64), building=np.full(n, building, dtype=np.int64),
                     zone=np.full(n, floor_name), streams=streams, meta=meta)
-    return rec, wifi_stats
+    return rec.validate(file=trace.path), wifi_stats
 
 
 # ============================================================================================== floors and plans
@@ -728,6 +781,8 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
     skipped: Counter = Counter()
     malformed: Counter = Counter()
     wifi_totals: Counter = Counter()
+    warnings = ImportWarnings()
+    floor_errors: list[DataError] = []
     n_files, floor_numbers, seen_floors, seen_paths = 0, {}, set(), set()
     for site in sites:
         floor_dirs = sorted(d for d in site.iterdir() if (d / "path_data_files").is_dir())
@@ -742,14 +797,23 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
             ids = [ids[i] for i in _spread(len(ids), max_paths_per_floor)]
             if not ids:
                 continue
-            floor = floor_index(fdir.name, floor_map)
+            try:
+                floor = floor_index(fdir.name, floor_map)
+            except DataError as e:
+                if wanted_floors is not None:  # asked for by name: the user must say its number
+                    raise DataError(e.reason, file=fdir, field=e.field) from None
+                floor_errors.append(DataError(e.reason, file=fdir, field=e.field))
+                warnings.add(f"{site.name}/{fdir.name}", f"unknown floor name {fdir.name!r}: floor folder skipped "
+                             "(pass floor_map={name: number} to import it)", len(ids))
+                continue
             building = buildings[site.name]
             plan = read_floor_plan(fdir, floor=floor, building=building, floor_height_m=floor_height_m,
                                    max_raster_px=max_raster_px)
             plans[plan.name] = plan
             floor_numbers[plan.name] = floor
+            extent = (float(plan.bounds[2] - plan.bounds[0]), float(plan.bounds[3] - plan.bounds[1]))
             for pid in ids:
-                trace = parse_trace(files[pid], on_malformed=on_malformed)
+                trace = parse_trace(files[pid], on_malformed=on_malformed, beacons=include_beacons)
                 header_floor = trace.meta.get("floor_name")
                 if header_floor is not None and header_floor != fdir.name:
                     raise DataError(f"header FloorName is {header_floor!r} but the file is in floor folder "
@@ -757,8 +821,12 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
                 rec, wstats = _recording(trace, f"{site.name}-{fdir.name}-{pid}", floor=floor, building=building,
                                          floor_name=fdir.name, site=site.name, floor_height_m=floor_height_m,
                                          max_wifi_age_s=max_wifi_age_s, include_beacons=include_beacons,
-                                         beacon_id=beacon_id)
+                                         beacon_id=beacon_id, extent_m=extent)
                 recordings[rec.name] = rec
+                source_file = rec.meta["source_file"]
+                warnings.update(source_file, trace.warnings)
+                for rtype, n_bad in trace.malformed.items():
+                    warnings.add(source_file, f"malformed {rtype} line dropped (on_malformed='skip')", n_bad)
                 seen_paths.add(pid)
                 n_files += 1
                 skipped.update(trace.skipped)
@@ -779,6 +847,8 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
         if unknown and max_paths_per_floor is None:
             raise DataError(f"no path file for ids {unknown[:5]}", file=src, field="paths")
     if not recordings:
+        if floor_errors:
+            raise floor_errors[0]
         raise DataError("no path file selected; expected <FLOOR>/path_data_files/*.txt[.xz] files", file=src)
 
     name = name or (f"indoor-competition-{sites[0].name}" if len(sites) == 1 else "indoor-competition")
@@ -798,6 +868,7 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
         "malformed_lines": dict(sorted(malformed.items())),
         "malformed_lines_total": int(sum(malformed.values())),
         "on_malformed": on_malformed,
+        "import_warnings": warnings.to_json(),
         "wifi": {"max_wifi_age_s": max_wifi_age_s, "rule": "row dropped when scan time - last_seen > max_wifi_age_s",
                  **{k: int(v) for k, v in wifi_totals.items()}},
         "cached_wifi_rows_dropped": int(wifi_totals["cached_rows_dropped"]),
@@ -833,6 +904,6 @@ def import_indoor_competition(src, *, test_fraction: float = 0.1, seed: int = 0,
         ``on_malformed``, ``max_raster_px``).
     """
     ds = load_indoor_competition(src, name=name, **load_opts)
-    out = split_by_groups(ds, test_fraction=test_fraction, seed=seed)
+    out = split_import(ds, test_fraction, seed, src, unit="path file")
     out.provenance["split"]["by"] = "recording (one path file); sizes in waypoints"
     return out

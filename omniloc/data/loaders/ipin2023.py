@@ -87,8 +87,19 @@ calibration; the same pixel size is assumed). Every plan has ``walls`` (0, 2, 2)
 ``elevation_m = floor * floor_height_m``. All 716 POSI points of the 50 training logs lie inside it,
 and the floor -1 POSI points (trial 51) fall on the stairwell drawn in the floor -1 map.
 
-Every problem with a file raises :class:`~omniloc.DataError` naming the file, the record type and
-field and, for a bad record, the file line (1-based).
+**Checks.** What matters stops an import with a :class:`~omniloc.DataError` naming the file, the
+record type and field and, for a bad record, the file line (1-based): the AppTimestamps and the
+:data:`NEEDED_FIELDS` of the imported types (sensor values, RSS, ids, POSI). POSI points must be
+valid WGS-84 degrees within :data:`MAX_POSI_DISTANCE_M` (1 km) of the origin, of building 100,
+and one AppTimestamp has one position and floor; a log's records must lie within one day of each
+other (a broken AppTimestamp otherwise).
+
+**Tolerated.** Odd values in fields no stream uses (a sensor's own timestamp, accuracy flags,
+WiFi frequency, iBeacon UUID/major/minor/TX power, the POSI counter) and in record types that are
+not imported (LIGH, SOUN, PROX, HUMI, TEMP, GNSS) never stop an import; they become NaN (-1 for
+integers) or the not-imported record is dropped, counted per log file and reason in
+``provenance["import_warnings"]`` (``{file name: {reason: count}}``); ``omniloc import`` prints
+the total.
 """
 
 from __future__ import annotations
@@ -100,23 +111,30 @@ import lzma
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..._errors import DataError
 from ..dataset import Dataset
+from ..fingerprint import align_access_points, scan_matrix
 from ..floorplan import FloorPlan
 from ..recording import Recording
 from ..stream import Stream
-from ..splits import split_by_groups
+from ._common import ImportWarnings, split_import
+from ._phone_log import check_ground_truth, check_log_span, imu_values, rotation_quaternions
 
-__all__ = ["parse_log", "read_log_header", "IPINLog", "latlon_to_local_m", "load_floor_plans", "load_ipin2023",
-           "import_ipin2023", "find_logs", "DEFAULT_ORIGIN", "RECORD_FIELDS", "IMPORTED_TYPES"]
+__all__ = ["parse_log", "read_log_header", "IPINLog", "NEEDED_FIELDS", "latlon_to_local_m", "load_floor_plans",
+           "load_ipin2023",
+           "import_ipin2023", "find_logs", "DEFAULT_ORIGIN", "MAX_POSI_DISTANCE_M", "RECORD_FIELDS",
+           "IMPORTED_TYPES"]
 
 #: Fixed local origin (latitude, longitude in WGS-84 degrees) of every IPIN 2023 import.
 DEFAULT_ORIGIN = (49.4611, 11.1111)
+#: Largest accepted distance of a POSI point from the origin, metres (the museum spans ~130 m and
+#: all 716 training POSI points lie within 55 m of :data:`DEFAULT_ORIGIN`).
+MAX_POSI_DISTANCE_M = 1000.0
 
 #: Record type -> its fields after the type, in file order: (name, kind) with kind ``f`` (float),
 #: ``i`` (integer) or ``s`` (text). From the header of the GetSensorData logs (version 2.21).
@@ -139,6 +157,18 @@ RECORD_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 #: Record types that become streams or ground truth of a :class:`Recording`.
 IMPORTED_TYPES = ("ACCE", "GYRO", "MAGN", "AHRS", "PRES", "WIFI", "BLE4", "POSI")
+#: The fields of the imported types that the recording is built from; an odd value in any other
+#: field (a sensor's own timestamp, accuracy flags, pitch/roll/yaw, WiFi frequency, iBeacon major,
+#: minor, UUID, TX power, the POSI counter) or in a record type that is not imported never stops a
+#: parse: numbers become NaN (integers -1), and it is counted in ``IPINLog.warnings``.
+NEEDED_FIELDS: dict[str, tuple[str, ...]] = {
+    **{ty: ("app_t", "x", "y", "z") for ty in ("ACCE", "GYRO", "MAGN")},
+    "AHRS": ("app_t", "q2", "q3", "q4"),
+    "PRES": ("app_t", "pressure_mbar"),
+    "WIFI": ("app_t", "bssid", "rss_dbm"),
+    "BLE4": ("app_t", "beacon_type", "mac", "rss_dbm"),
+    "POSI": ("app_t", "lat", "lon", "floor", "building"),
+}
 #: Text fields that may be empty (hidden networks have no SSID).
 _MAY_BE_EMPTY = {"ssid"}
 _TYPE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
@@ -218,6 +248,8 @@ class IPINLog:
         Lines in the file.
     sha256 : str
         Checksum of the file's bytes (compressed, as stored).
+    warnings : dict[str, int]
+        Odd values that did not stop the parse, per reason (see :data:`NEEDED_FIELDS`).
     """
 
     path: Path
@@ -227,6 +259,7 @@ class IPINLog:
     skipped: dict
     n_lines: int
     sha256: str = ""
+    warnings: dict = field(default_factory=dict)
 
     def count(self, record_type: str) -> int:
         """Number of records of ``record_type`` (0 when absent)."""
@@ -335,11 +368,28 @@ def _bad_record(path: Path, ty: str, lineno: int, line: str) -> DataError:
                      file=path, field=ty)
 
 
-def _parse_type(path: Path, ty: str, lines: list[str], linenos: list[int]) -> dict[str, np.ndarray]:
-    """Fast path: pandas' C parser over all records of one type; :func:`_bad_record` explains a failure."""
+def _parse_type(path: Path, ty: str, lines: list[str], linenos: list[int],
+                warnings: Counter) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Fast path: pandas' C parser over all records of one type; :func:`_bad_record` explains a failure.
+
+    Returns the fields and the file lines of the records kept (records of a type that is not
+    imported are dropped, and counted in ``warnings``, when their layout or AppTimestamp is bad).
+    """
     import pandas as pd
 
     fields = RECORD_FIELDS[ty]
+    needed = NEEDED_FIELDS.get(ty, ())
+    imported = ty in IMPORTED_TYPES
+    linenos = np.asarray(linenos, dtype=np.int64)
+    if not imported:
+        good = np.array([ln.count(";") == len(fields) for ln in lines], dtype=bool)
+        if not good.all():
+            warnings[f"{ty} record with the wrong number of fields dropped (not imported)"] += int((~good).sum())
+            lines = [ln for ln, g in zip(lines, good) if g]
+            linenos = linenos[good]
+        if not lines:
+            return {n: np.zeros(0, dtype=np.float64 if k == "f" else np.int64 if k == "i" else str)
+                    for n, k in fields}, linenos
     names = ["type"] + [n for n, _ in fields]
     text_cols = {n: str for n, k in fields if k == "s"}
     try:
@@ -357,11 +407,12 @@ def _parse_type(path: Path, ty: str, lines: list[str], linenos: list[int]) -> di
     if len(frame) != len(lines):  # cannot happen with QUOTE_NONE; guard the line mapping anyway
         raise DataError(f"{ty} records: read {len(frame)} of {len(lines)} lines", file=path, field=ty)
     out: dict[str, np.ndarray] = {}
+    keep = np.ones(len(lines), dtype=bool)
     for name, kind in fields:
         col = frame[name]
         if kind == "s":
             empty = col.isna().to_numpy()
-            if empty.any() and name not in _MAY_BE_EMPTY:
+            if empty.any() and name not in _MAY_BE_EMPTY and name in needed:
                 j = int(np.flatnonzero(empty)[0])
                 raise _bad_record(path, ty, linenos[j], lines[j])
             out[name] = col.fillna("").to_numpy(dtype=str)
@@ -373,17 +424,30 @@ def _parse_type(path: Path, ty: str, lines: list[str], linenos: list[int]) -> di
         if kind == "i":
             bad |= np.isfinite(vals) & (vals != np.round(vals))
         if bad.any():
-            j = int(np.flatnonzero(bad)[0])
-            raise _bad_record(path, ty, linenos[j], lines[j])
+            if name in needed:
+                j = int(np.flatnonzero(bad)[0])
+                raise _bad_record(path, ty, linenos[j], lines[j])
+            if name == "app_t":  # a record of a type that is not imported
+                warnings[f"{ty} record with a bad AppTimestamp dropped (not imported)"] += int(bad.sum())
+                keep &= ~bad
+            else:
+                what = "a finite number -> NaN" if kind == "f" else "an integer -> -1"
+                warnings[f"{ty}.{name} not {what}"] += int(bad.sum())
+                vals = np.where(bad, np.nan if kind == "f" else -1.0, vals)
         out[name] = vals.astype(np.int64) if kind == "i" else vals
+    if not keep.all():
+        out = {k: v[keep] for k, v in out.items()}
+        linenos = linenos[keep]
     t = out["app_t"]
     back = np.flatnonzero(np.diff(t) < 0)
-    if len(back):
+    if len(back) and imported:
         j = int(back[0]) + 1
         raise DataError(f"line {linenos[j]}: {ty} AppTimestamp {t[j]:g} s is earlier than the previous {ty} record's "
                         f"{t[j - 1]:g} s (line {linenos[j - 1]}); expected non-decreasing AppTimestamps",
                         file=path, field=f"{ty}/app_t")
-    return out
+    if len(back):
+        warnings[f"{ty} AppTimestamp earlier than the previous {ty} record (not imported; kept)"] += len(back)
+    return out, linenos
 
 
 def parse_log(path) -> IPINLog:
@@ -391,7 +455,10 @@ def parse_log(path) -> IPINLog:
 
     ``%`` lines are the header (phone model...), blank lines are ignored, every other line is a
     record ``TYPE;field;...``. Records of the types in :data:`RECORD_FIELDS` are parsed and checked
-    (number of fields, numbers, integers, non-decreasing AppTimestamps per type); other types are
+    (number of fields, numbers, integers, non-decreasing AppTimestamps per type) where it matters:
+    the fields of :data:`NEEDED_FIELDS` of the :data:`IMPORTED_TYPES`. An odd value elsewhere
+    becomes NaN (-1 for an integer), and a record of a type that is not imported with a bad
+    layout or AppTimestamp is dropped; both are counted in ``IPINLog.warnings``. Other types are
     counted in ``skipped`` and not read; BLE4 records that are not iBeacon (Eddystone) are counted
     as ``"BLE4:Eddystone"``. A trailing ``;`` at the end of a record is tolerated (some app versions
     write one).
@@ -410,7 +477,8 @@ def parse_log(path) -> IPINLog:
         Missing file, truncated or corrupted xz stream, non-UTF-8 bytes, a line that is not a
         record, a record with the wrong number of fields, text where a number is expected, a
         fraction where an integer is expected, an AppTimestamp earlier than the previous one of its
-        type. The message names the file, the line (1-based) and the record type and field.
+        type, records spanning more than a day (a broken AppTimestamp). The message names the
+        file, the line (1-based) and the record type and field.
     """
     path = Path(path)
     raw = _open_bytes(path)
@@ -445,31 +513,29 @@ def parse_log(path) -> IPINLog:
         group.append(line)
         numbers[ty].append(i + 1)
     records, lines = {}, {}
+    warnings: Counter = Counter()
     for ty, group in groups.items():
         if group:
-            records[ty] = _parse_type(path, ty, group, numbers[ty])
-            lines[ty] = np.asarray(numbers[ty], dtype=np.int64)
+            rec, ln = _parse_type(path, ty, group, numbers[ty], warnings)
+            if len(ln):  # a type whose records were all dropped (not imported, bad layout) is absent
+                records[ty], lines[ty] = rec, ln
+    check_log_span({ty: (rec["app_t"], lines[ty]) for ty, rec in records.items() if ty in IMPORTED_TYPES}, path)
     n_lines = len(all_lines) - (1 if text.endswith("\n") else 0)
-    return IPINLog(path, header, records, lines, dict(skipped), n_lines, hashlib.sha256(raw).hexdigest())
+    return IPINLog(path, header, records, lines, dict(skipped), n_lines, hashlib.sha256(raw).hexdigest(),
+                   {k: int(v) for k, v in sorted(warnings.items())})
 
 
 # ---------------------------------------------------------------------------------------------- streams
-def _resample_linear(t_src: np.ndarray, values: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
-    """(M, D) values of each column linearly interpolated at ``t_dst`` (held constant beyond the ends)."""
-    return np.stack([np.interp(t_dst, t_src, values[:, c]) for c in range(values.shape[1])], axis=1)
-
-
 def _imu_stream(log: IPINLog) -> Stream:
     acc, gyr = log.records["ACCE"], log.records["GYRO"]
     t = acc["app_t"]
-    a = np.c_[acc["x"], acc["y"], acc["z"]]
-    g = _resample_linear(gyr["app_t"], np.c_[gyr["x"], gyr["y"], gyr["z"]], t)
-    outside = int(np.count_nonzero((t < gyr["app_t"][0]) | (t > gyr["app_t"][-1])))
+    values, _, outside = imu_values(t, np.c_[acc["x"], acc["y"], acc["z"]], gyr["app_t"],
+                                    np.c_[gyr["x"], gyr["y"], gyr["z"]])
 
     def rate(x):
         return round(float(1.0 / np.median(np.diff(x))), 2) if len(x) > 1 else float("nan")
 
-    return Stream("imu", t.copy(), np.c_[a, g].astype(np.float32),
+    return Stream("imu", t.copy(), values,
                   ids=np.array(["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]),
                   meta={"unit": "m/s^2 (acc_*), rad/s (gyr_*)", "frame": "device (Android sensor axes)",
                         "timeline": "ACCE AppTimestamps",
@@ -481,11 +547,8 @@ def _imu_stream(log: IPINLog) -> Stream:
 
 def _ahrs_stream(log: IPINLog) -> Stream:
     r = log.records["AHRS"]
-    v = np.c_[r["q2"], r["q3"], r["q4"]]
-    w = np.sqrt(np.clip(1.0 - np.sum(v * v, axis=1), 0.0, None))
-    q = np.c_[w, v]
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    return Stream("vector", r["app_t"].copy(), q.astype(np.float32), ids=np.array(["qw", "qx", "qy", "qz"]),
+    q = rotation_quaternions(np.c_[r["q2"], r["q3"], r["q4"]])
+    return Stream("vector", r["app_t"].copy(), q, ids=np.array(["qw", "qx", "qy", "qz"]),
                   meta={"unit": "unit quaternion (w, x, y, z)",
                         "frame": "world_from_device; world = Android's (x east, y magnetic north, z up)",
                         "source": "AHRS Quat(2..4) = rotation-vector x, y, z; w = sqrt(1 - x^2 - y^2 - z^2)"})
@@ -502,11 +565,8 @@ def _radio_stream(log: IPINLog, ty: str, key: str, rss_range: tuple[float, float
         j = int(np.flatnonzero(bad)[0])
         raise DataError(f"line {log.lines[ty][j]}: {ty} RSS {rss[j]:g} dBm outside [{lo:g}, {hi:g}]; expected a "
                         "received signal strength in dBm", file=log.path, field=f"{ty}/rss_dbm")
-    scan_t, scan = np.unique(r["app_t"], return_inverse=True)
-    ids, cols = np.unique(r[key], return_inverse=True)
-    values = np.full((len(scan_t), len(ids)), np.nan, dtype=np.float32)
-    order = np.argsort(rss, kind="stable")  # an id twice in one scan (not in these logs) keeps its strongest reading
-    values[scan[order], cols[order]] = rss[order]
+    # an id twice in one scan (not in these logs) keeps its strongest reading
+    scan_t, values, ids, _ = scan_matrix(r["app_t"], r[key], rss)
     if ty == "WIFI":
         meta = {"scan": "the WIFI rows sharing one AppTimestamp", "ids": "anonymised BSSIDs, the same access point "
                 "in every log"}
@@ -517,16 +577,10 @@ def _radio_stream(log: IPINLog, ty: str, key: str, rss_range: tuple[float, float
                                                           "n_records": int(len(rss))})
 
 
-def _widen(stream: Stream, vocabulary: np.ndarray) -> Stream:
-    """``stream`` with the columns ``vocabulary`` (sorted, a superset of its ids); NaN for the new ones."""
-    values = np.full((len(stream.t), len(vocabulary)), np.nan, dtype=np.float32)
-    values[:, np.searchsorted(vocabulary, stream.ids)] = stream.values
-    return Stream(stream.kind, stream.t, values, ids=vocabulary, meta=stream.meta)
-
-
-def _recording(name: str, log: IPINLog, origin, floor_height_m: float, rss_range) -> Recording:
+def _recording(name: str, log: IPINLog, origin, floor_height_m: float, rss_range,
+               max_distance_m: float = MAX_POSI_DISTANCE_M) -> Recording:
     """One log as a :class:`Recording` (see the module docstring); radio ids are the log's own."""
-    pose = _pose(log, origin, floor_height_m)
+    pose = _pose(log, origin, floor_height_m, max_distance_m)
     rec = log.records
     streams = {}
     if "ACCE" in rec and "GYRO" in rec:
@@ -556,7 +610,7 @@ def _recording(name: str, log: IPINLog, origin, floor_height_m: float, rss_range
             "pose_source": "POSI ground-truth points only (surveyed landmarks); positions between them are "
                            "interpolated linearly in time by omniloc.data.align.truth_at"}
     return Recording(name, pose["t"], position=pose["position"], floor=pose["floor"], building=pose["building"],
-                     zone=pose["zone"], streams=streams, meta=meta)
+                     zone=pose["zone"], streams=streams, meta=meta).validate(file=log.path)
 
 
 # ---------------------------------------------------------------------------------------------- floor plans
@@ -702,7 +756,7 @@ def find_logs(src) -> list[Path]:
     if not src.is_dir():
         raise DataError("not found; expected an IPIN 2023 folder, a logfiles/ folder or one log file", file=src)
     folder = src / "logfiles" if (src / "logfiles").is_dir() else src
-    logs = sorted(p for p in folder.iterdir() if p.is_file() and (p.name.endswith(".txt") or p.name.endswith(".txt.xz")))
+    logs = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith((".txt", ".txt.xz")))
     logs = [p for p in logs if _NAME_RE.search(p.name)] or logs
     if not logs:
         raise DataError("no log files (*.txt, *.txt.xz) in this folder or its logfiles/ subfolder", file=src)
@@ -721,10 +775,11 @@ def _recording_name(path: Path) -> str:
     return f"T{trial:02d}-R{rep:02d}"
 
 
-def _pose(log: IPINLog, origin, floor_height_m: float) -> dict:
+def _pose(log: IPINLog, origin, floor_height_m: float, max_distance_m: float = MAX_POSI_DISTANCE_M) -> dict:
     if "POSI" not in log.records:
         raise DataError("no POSI ground-truth records; expected lines "
-                        "'POSI;AppTimestamp;Counter;Latitude;Longitude;floorID;buildingID'", file=log.path, field="POSI")
+                        "'POSI;AppTimestamp;Counter;Latitude;Longitude;floorID;buildingID'", file=log.path,
+                        field="POSI")
     p, lines = log.records["POSI"], log.lines["POSI"]
     for key, limit in (("lat", 90.0), ("lon", 180.0)):
         bad = np.abs(p[key]) > limit
@@ -738,7 +793,16 @@ def _pose(log: IPINLog, origin, floor_height_m: float) -> dict:
         raise DataError(f"line {lines[j]}: POSI buildingID {p['building'][j]}; expected {_SITE_BUILDING_ID}, the one "
                         "building of the IPIN 2023 site", file=log.path, field="POSI/building")
     xy = latlon_to_local_m(p["lat"], p["lon"], origin)
+    dist = np.hypot(xy[:, 0], xy[:, 1])
+    far = dist > max_distance_m
+    if far.any():
+        j = int(np.flatnonzero(far)[0])
+        raise DataError(f"line {lines[j]}: POSI point ({p['lat'][j]:.8g}, {p['lon'][j]:.8g}) lies "
+                        f"{dist[j] / 1000:.6g} km "
+                        f"from the origin ({float(origin[0]):g}, {float(origin[1]):g}); expected a point of the site, "
+                        f"within {max_distance_m:g} m (max_posi_distance_m)", file=log.path, field="POSI/lat")
     floor = p["floor"].astype(np.int64)
+    check_ground_truth(p["app_t"], np.c_[xy, floor], lines, file=log.path, field="POSI")
     return {"t": p["app_t"].copy(), "position": np.c_[xy, floor * float(floor_height_m) + 0.0], "floor": floor,
             "building": np.zeros(len(floor), dtype=np.int64), "zone": np.array([f"F{f}" for f in floor])}
 
@@ -746,7 +810,8 @@ def _pose(log: IPINLog, origin, floor_height_m: float) -> dict:
 def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] = DEFAULT_ORIGIN,
                   floor_height_m: float = 0.0, phone_models=None, trials=None, repetitions=None,
                   id_vocabulary: str = "dataset", rss_range: tuple[float, float] = (-120.0, 0.0),
-                  raster_downsample: int = 8, supplementary=None) -> Dataset:
+                  raster_downsample: int = 8, supplementary=None,
+                  max_posi_distance_m: float = MAX_POSI_DISTANCE_M) -> Dataset:
     """Read IPIN 2023 Track 3 logs into a :class:`~omniloc.data.Dataset` (no splits; see the module docstring).
 
     Parameters
@@ -773,6 +838,9 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
     supplementary : str or Path, optional
         The folder with ``calib_mapa_Nuremberg.cal`` and the maps; default ``supplementary/`` in
         ``src`` or beside the logs' folder. Without it the dataset has no floor plans.
+    max_posi_distance_m : float
+        A POSI point farther than this from ``origin`` (metres) is a :class:`DataError`
+        (default :data:`MAX_POSI_DISTANCE_M`, 1 km).
 
     Returns
     -------
@@ -783,7 +851,9 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
     ------
     DataError
         No logs, no log matching the filters, a bad log (see :func:`parse_log`), a log without POSI
-        records, a POSI record with bad coordinates or another building, an RSS outside ``rss_range``.
+        records, a POSI record with bad coordinates, farther than ``max_posi_distance_m`` from the
+        origin or of another building, two POSI records at one AppTimestamp with different
+        positions or floors, an RSS outside ``rss_range``.
     """
     if id_vocabulary not in ("dataset", "recording"):
         raise ValueError(f"id_vocabulary must be 'dataset' or 'recording', got {id_vocabulary!r}")
@@ -811,11 +881,13 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
 
     recordings = {}
     totals, skipped, files = Counter(), Counter(), []
+    warnings = ImportWarnings()
     for rec_name, path in zip(names, logs):  # one log in memory at a time
         log = parse_log(path)
-        recordings[rec_name] = _recording(rec_name, log, origin, floor_height_m, rss_range)
+        recordings[rec_name] = _recording(rec_name, log, origin, floor_height_m, rss_range, max_posi_distance_m)
         totals.update(log.counts)
         skipped.update(log.skipped)
+        warnings.update(log.path.name, log.warnings)
         files.append({"path": str(log.path), "sha256": log.sha256, "lines": log.n_lines, "records": log.counts,
                       "skipped": log.skipped, "n_posi": log.count("POSI"), "recording": rec_name})
     if id_vocabulary == "dataset":
@@ -823,13 +895,15 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
             with_it = [r for r in recordings.values() if stream in r.streams]
             vocab = np.unique(np.concatenate([r.streams[stream].ids for r in with_it])) if with_it else None
             for r in with_it:
-                r.streams[stream] = _widen(r.streams[stream], vocab)
+                old = r.streams[stream]
+                r.streams[stream] = Stream(old.kind, old.t, align_access_points(old, vocab), ids=vocab, meta=old.meta)
 
     if supplementary is None:
         folder = src if src.is_dir() else src.parent
         candidates = [folder / "supplementary", folder.parent / "supplementary"]
         supplementary = next((c for c in candidates if (c / _CAL_FILE).is_file()), None)
-    plans = {} if supplementary is None else load_floor_plans(supplementary, origin, raster_downsample=raster_downsample,
+    plans = {} if supplementary is None else load_floor_plans(supplementary, origin,
+                                                               raster_downsample=raster_downsample,
                                                                floor_height_m=floor_height_m)
     not_imported = {ty: totals[ty] for ty in ("LIGH", "SOUN", "PROX", "HUMI", "TEMP") if totals[ty]}
     provenance = {
@@ -854,6 +928,8 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
         "zone": "F{floorID}",
         "id_vocabulary": id_vocabulary,
         "rss_range_dbm": [float(rss_range[0]), float(rss_range[1])],
+        "max_posi_distance_m": float(max_posi_distance_m),
+        "import_warnings": warnings.to_json(),
         "floor_plans": ("none (no supplementary folder)" if supplementary is None else
                         f"from {Path(supplementary) / _CAL_FILE}; raster only for floors with a bitmap "
                         f"(downsampled x{raster_downsample}), canvas bounds and one zone per floor, no walls"),
@@ -879,6 +955,6 @@ def import_ipin2023(src, *, test_fraction: float = 0.1, seed: int = 0, name: str
         ``floor_height_m``, ``id_vocabulary``, ``rss_range``, ``raster_downsample``, ``supplementary``).
     """
     ds = load_ipin2023(src, name=name, **load_opts)
-    out = split_by_groups(ds, test_fraction=test_fraction, seed=seed)
+    out = split_import(ds, test_fraction, seed, src, unit="log file")
     out.provenance["split"]["by"] = "recording (one log file); sizes counted in POSI points"
     return out

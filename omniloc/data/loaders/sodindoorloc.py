@@ -100,9 +100,16 @@ from ..dataset import Dataset
 from ..floorplan import FloorPlan
 from ..recording import Recording
 from ..stream import Stream
-from .ujiindoorloc import (FingerprintFormat, _line, file_provenance, read_csv_frame, read_fingerprint_csv,
-                           rss_to_dbm, zone_labels)
-from ..splits import split_by_groups
+from ._common import split_import
+from .ujiindoorloc import (
+    FingerprintFormat,
+    _line,
+    file_provenance,
+    read_csv_frame,
+    read_fingerprint_csv,
+    rss_to_dbm,
+    zone_labels,
+)
 
 __all__ = ["load_sodindoorloc", "import_sodindoorloc", "read_access_points", "BUILDINGS", "FILE_SETS",
            "SOD_FORMAT", "NOT_DETECTED_CODES", "LABEL_COLUMNS"]
@@ -484,4 +491,4 @@ def import_sodindoorloc(src, *, test_fraction: float = 0.1, seed: int = 0, **loa
                                                    "the test split")
         ds.provenance["split"]["seed"] = int(seed)
         return ds
-    return split_by_groups(ds, test_fraction=test_fraction, seed=seed)
+    return split_import(ds, test_fraction, seed, src, unit="user/phone group")

@@ -39,8 +39,14 @@ origin[1]`` (north). The dataset gives no heights: ``z = FLOOR * floor_height_m`
 ``"B{building}-F{floor}-S{SPACEID}"``. ``RELATIVEPOSITION`` (1 inside / 2 in front of the door)
 is not kept. ``meta`` = ``{"user", "phone", "t0_unix", "source_file"}``.
 
+**Checks.** Besides the values (see :func:`read_fingerprint_csv`), ``TIMESTAMP`` must be UNIX
+seconds within :data:`TIMESTAMP_RANGE` and one recording must not span more than
+:data:`MAX_RECORDING_SPAN_S` (a year): a TIMESTAMP of -5 would make a 43-year recording. Many rows
+of one recording legitimately share a second with different positions (one row per scan), so
+repeated times are *not* an error here.
+
 **Splits.** :func:`load_ujiindoorloc` returns a dataset without splits;
-:func:`split_by_groups` adds ``train``/``test`` by recording, and :func:`import_ujiindoorloc`
+:func:`~omniloc.data.splits.split_by_groups` adds ``train``/``test`` by recording, and :func:`import_ujiindoorloc`
 (the ``omniloc import ujiindoorloc`` command) does both.
 
 Every problem with a file raises :class:`~omniloc.DataError` naming the file, the column and,
@@ -66,11 +72,12 @@ import numpy as np
 from ..._errors import DataError
 from ..dataset import Dataset
 from ..recording import Recording
-from ..splits import split_by_groups
 from ..stream import Stream
+from ._common import split_import
 
 __all__ = ["load_ujiindoorloc", "read_ujiindoorloc_csv", "import_ujiindoorloc",
-           "DEFAULT_ORIGIN", "NOT_DETECTED", "LABEL_COLUMNS", "FingerprintFormat", "UJI_FORMAT", "read_fingerprint_csv",
+           "DEFAULT_ORIGIN", "NOT_DETECTED", "TIMESTAMP_RANGE", "MAX_RECORDING_SPAN_S", "LABEL_COLUMNS",
+           "FingerprintFormat", "UJI_FORMAT", "read_fingerprint_csv",
            "read_csv_frame", "rss_to_dbm", "zone_labels", "file_provenance"]
 
 #: RSS value that means "access point not detected" in UJIIndoorLoc files.
@@ -84,6 +91,11 @@ _INT_COLUMNS = ("FLOOR", "BUILDINGID", "SPACEID", "RELATIVEPOSITION", "USERID", 
 _WAP_RE = re.compile(r"^WAP(\d+)$")
 _EARTH_RADIUS_M = 6378137.0  # EPSG:3857 sphere
 _TRAINING_FILES = ("trainingData.csv.gz", "trainingData.csv")
+#: Accepted ``TIMESTAMP`` range, UNIX seconds (1970-01-01 exclusive .. 2100-01-01).
+TIMESTAMP_RANGE = (1, 4102444800)
+#: Longest accepted time span of one recording (one USERID/PHONEID group), seconds: a year (the
+#: training file's groups span at most 21 days). A group spanning decades has a broken TIMESTAMP.
+MAX_RECORDING_SPAN_S = 366 * 86400
 
 _SOURCE = {
     "dataset": "UJIIndoorLoc",
@@ -309,7 +321,8 @@ def read_ujiindoorloc_csv(csv_path, rss_range: tuple[float, float] = (-120.0, 0.
     ------
     DataError
         Missing file, unreadable or truncated file, missing columns, empty or non-numeric values,
-        non-integer labels, RSS outside ``rss_range`` and not ``100``.
+        non-integer labels, RSS outside ``rss_range`` and not ``100``, coordinates outside the
+        EPSG:3857 square, a ``TIMESTAMP`` outside :data:`TIMESTAMP_RANGE`.
     """
     path = Path(csv_path)
     frame, waps = read_fingerprint_csv(path, UJI_FORMAT, rss_range=rss_range, not_detected=(NOT_DETECTED,))
@@ -325,6 +338,12 @@ def read_ujiindoorloc_csv(csv_path, rss_range: tuple[float, float] = (-120.0, 0.
             r = int(np.flatnonzero(bad)[0])
             raise DataError(f"{_line(r)} holds {vals[r]:g}; expected EPSG:3857 metres within +-20037508",
                             file=path, field=col)
+    ts = frame["TIMESTAMP"].to_numpy()
+    bad = (ts < TIMESTAMP_RANGE[0]) | (ts > TIMESTAMP_RANGE[1])
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{_line(r)} holds {ts[r]}; expected UNIX seconds in [{TIMESTAMP_RANGE[0]}, "
+                        f"{TIMESTAMP_RANGE[1]}] (1970..2100)", file=path, field="TIMESTAMP")
     return frame, waps
 
 
@@ -433,6 +452,12 @@ def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float,
         rows = np.flatnonzero((user == u) & (phone == p))
         rows = rows[np.argsort(ts[rows], kind="stable")]
         t0 = int(ts[rows[0]])
+        if ts[rows[-1]] - t0 > MAX_RECORDING_SPAN_S:
+            raise DataError(f"USERID {u} PHONEID {p} spans {(ts[rows[-1]] - t0) / 86400:.6g} days, from "
+                            f"{_line(rows[0])} "
+                            f"(TIMESTAMP {t0}) to {_line(rows[-1])} (TIMESTAMP {ts[rows[-1]]}); expected one recording "
+                            f"of at most {MAX_RECORDING_SPAN_S // 86400} days (a broken TIMESTAMP?)", file=path,
+                            field="TIMESTAMP")
         t = (ts[rows] - t0).astype(np.float64)
         rec_name = f"u{u:02d}-p{p:02d}"
         recordings[rec_name] = Recording(
@@ -481,7 +506,7 @@ def import_ujiindoorloc(src, *, test_fraction: float = 0.1, seed: int = 0, name:
         ``../shared/data/ujiindoorloc``), or one UJIIndoorLoc CSV file (e.g. a
         ``validationData.csv``; use ``test_fraction=1`` to put all of it in ``test``).
     test_fraction, seed
-        See :func:`split_by_groups`.
+        See :func:`~omniloc.data.splits.split_by_groups`.
     name : str, optional
         Dataset name; default ``"ujiindoorloc"`` for a folder, ``"ujiindoorloc-<stem>"`` for a file.
     **load_opts
@@ -499,4 +524,4 @@ def import_ujiindoorloc(src, *, test_fraction: float = 0.1, seed: int = 0, name:
     else:
         raise DataError("not found; expected a UJIIndoorLoc folder or CSV file", file=src)
     ds = load_ujiindoorloc(csv, name=name, **load_opts)
-    return split_by_groups(ds, test_fraction=test_fraction, seed=seed)
+    return split_import(ds, test_fraction, seed, csv, unit="user/phone group")
