@@ -153,9 +153,9 @@ class Recording:
         if kind in found:
             return found[kind]
         if found:
-            raise DataError(f"recording '{self.name}' has several {kind} streams {sorted(found)} and none is named "
-                            f"'{kind}'; choose one with the method's stream conf (e.g. --conf stream={sorted(found)[0]})",
-                            field="streams")
+            raise DataError(f"recording '{self.name}' has several {kind} streams {sorted(found)} and none is "
+                            f"named '{kind}'; choose one with the method's stream conf "
+                            f"(e.g. --conf stream={sorted(found)[0]})", field="streams")
         if not required:
             return None
         have = {k: s.kind for k, s in self.streams.items()}
@@ -208,7 +208,7 @@ class Recording:
             stream.validate(name, file=file)
         return self
 
-    def crop(self, t_start: float, t_end: float) -> "Recording":
+    def crop(self, t_start: float, t_end: float) -> Recording:
         """A new recording with the poses and stream samples in ``[t_start, t_end]`` seconds."""
         keep = (self.t >= t_start) & (self.t <= t_end)
 
