@@ -82,7 +82,8 @@ def load_ipin2023_split(data_root: Path, quick: bool = False) -> Dataset:
         rounds.setdefault(counts[pair], {}).setdefault(floor, []).append(name)
     ordered = []
     for k in sorted(rounds):
-        queues = [sorted(v, key=lambda n: (int(ds.recordings[n].meta["trial"]), n)) for _, v in sorted(rounds[k].items())]
+        queues = [sorted(v, key=lambda n: (int(ds.recordings[n].meta["trial"]), n))
+                  for _, v in sorted(rounds[k].items())]
         while any(queues):
             ordered += [q.pop(0) for q in queues if q]
     ds.splits = {"train": ordered, "val": sorted(val), "test": sorted(test)}

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .._conf import deep_update
-from ..eval import compute_metrics, plot_trajectories
-from ._runner import SuiteResult, run_method
+from ..eval import Curve, compute_metrics, plot_curves, plot_trajectories
+from ._runner import SuiteResult, run_method, run_seeds
 
 #: the benchmark maze: trajectories, split by trajectory
 MAZE_CONF = {"n_recordings": 100, "splits": {"train": 0.8, "test": 0.2}}
@@ -82,11 +82,20 @@ def sinkhorn_step_cost(sizes=SINKHORN_SIZES, repeats: int = 5, seed: int = 0) ->
     return out
 
 
-def run(out: Path, quick: bool = False, data_root: Path | None = None, n_trajectories: int | None = None,
-        seed: int = 0) -> SuiteResult:
+def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: int = 1,
+        n_trajectories: int | None = None, threads: int | None = None) -> SuiteResult:
+    """Run the suite; ``seeds`` repeats it with maze / walk seeds and OT-Isomap seeds ``0 .. seeds-1``."""
+
+    def body(res: SuiteResult, seed: int) -> None:
+        _maze(res, seed, quick, n_trajectories)
+
+    return run_seeds("maze", out, quick, seeds, body, threads)
+
+
+def _maze(res: SuiteResult, seed: int, quick: bool, n_trajectories: int | None) -> None:
     from ..sim import simulate
 
-    res = SuiteResult("maze", out, quick)
+    out = res.out
     sim_conf = dict(MAZE_CONF)
     if n_trajectories:
         sim_conf["n_recordings"] = int(n_trajectories)
@@ -102,19 +111,19 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, n_traject
     res.extra["coverage"] = {"free_px": int((plan.raster == 0).sum()), "visited_px": len(visited)}
     quick_conf = {"embedding": {"steps": 200}, "trainer": {"progress": False}} if quick else None
 
-    runs = [res.add(run_method("otisomap", train, test, label, conf=quick_conf, preset="maze", label="otisomap"))]
+    runs = [res.run("otisomap", train, test, label, conf=quick_conf, preset="maze", label="otisomap")]
     main = runs[0]
     for name, over in ABLATIONS.items():
         conf = deep_update(over, quick_conf)
-        runs.append(res.add(run_method("otisomap", train, test, label, conf=conf, preset="maze", label=name)))
+        runs.append(res.run("otisomap", train, test, label, conf=conf, preset="maze", label=name))
     guess, _ = random_guess(plan, test, seed)
     res.extra["random_guess"] = guess
-    res.sections.append(f"Random guess (uniform over the free space): mean {guess['pos_err_mean_m']:.2f} px, "
-                        f"median {guess['pos_err_median_m']:.2f} px.")
-    res.sections.append(res.cdf(runs, test, "error_cdf.png", f"{label}: position error CDF (px)"))
+    res.text(f"Random guess (uniform over the free space): mean {guess['pos_err_mean_m']:.2f} px, "
+             f"median {guess['pos_err_median_m']:.2f} px.")
+    res.cdf(runs, test, "error_cdf.png", f"{label}: position error CDF", unit="px")
     first = next(iter(test)).name
     plot_trajectories(test, {"otisomap": main.estimate}, out / "trajectory.png", recording=first)
-    res.sections.append(f"![trajectory {first}](trajectory.png)")
+    res.figure("trajectory.png", f"trajectory {first}")
 
     # error against the number of training trajectories (same maze, same test trajectories)
     counts = [6, 12] if quick else [10, 25, 50, 100, 200]
@@ -124,46 +133,27 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, n_traject
     pool_names = [r.name for r in pool if r.name not in test_names]
     for n in counts:
         sub = pool.subset(pool_names[:n], name=f"{label}-{n}")
-        r = run_method("otisomap", sub, test, label, conf=quick_conf, preset="maze", label=f"otisomap-{n}")
+        r = run_method("otisomap", sub, test, label, conf=quick_conf, preset="maze", label=f"otisomap-{n}",
+                       seed=seed)
         curve.append({"n_trajectories": n, **{k: r.metrics[k] for k in ("pos_err_mean_m", "pos_err_median_m")},
                       "fit_s": r.timing["fit_s"]})
     res.extra["error_vs_trajectories"] = curve
-    _plot_curve(curve, guess["pos_err_mean_m"], out / "error_vs_trajectories.png")
-    res.sections.append("Error against the number of training trajectories (test trajectories fixed):\n\n"
-                        "| trajectories | mean px | median px | fit s |\n|---|---|---|---|\n" +
-                        "\n".join(f"| {c['n_trajectories']} | {c['pos_err_mean_m']:.2f} | {c['pos_err_median_m']:.2f} "
-                                  f"| {c['fit_s']:.0f} |" for c in curve) +
-                        "\n\n![error vs trajectories](error_vs_trajectories.png)")
-    cost = sinkhorn_step_cost(SINKHORN_SIZES[:2] if quick else SINKHORN_SIZES)
-    res.extra["sinkhorn_step"] = cost
-    res.sections.append("Sinkhorn step (10 warm-started log-domain iterations + backward), this machine:\n\n"
-                        "| prototypes | floor samples | ms / step | MB |\n|---|---|---|---|\n" +
-                        "\n".join(f"| {c['n_prototypes']} | {c['n_floor_samples']} | {c['step_ms']:.1f} | "
-                                  f"{c['memory_mb']:.1f} |" for c in cost))
-    res.sections.append(f"Training trajectories visit {len(visited)} of {int((plan.raster == 0).sum())} free pixels "
-                        "(walks between boundary cells never enter some dead ends).")
-    return res
-
-
-def _plot_curve(curve: list[dict], guess_m: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .._io import atomic_path
-
     n = [c["n_trajectories"] for c in curve]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(n, [c["pos_err_mean_m"] for c in curve], "o-", label="mean")
-    ax.plot(n, [c["pos_err_median_m"] for c in curve], "s--", label="median")
-    ax.axhline(guess_m, color="gray", ls=":", label="random guess (mean)")
-    ax.set_xlabel("training trajectories")
-    ax.set_ylabel("position error (px)")
-    ax.set_xscale("log")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    plot_curves([Curve("mean", n, [c["pos_err_mean_m"] for c in curve], style="o-"),
+                 Curve("median", n, [c["pos_err_median_m"] for c in curve], style="s--")],
+                out / "error_vs_trajectories.png", "training trajectories", "position error (px; 1 px = 1 m)",
+                f"{label}: error against the number of training trajectories",
+                hlines=[(guess["pos_err_mean_m"], "random guess (mean)")], xscale="log", ylim_bottom=0.0)
+    res.table("error_vs_trajectories", "Error against the number of training trajectories (test trajectories fixed)",
+              ["trajectories", "mean px", "median px", "fit s"],
+              [[c["n_trajectories"], f"{c['pos_err_mean_m']:.2f}", f"{c['pos_err_median_m']:.2f}",
+                f"{c['fit_s']:.0f}"] for c in curve])
+    res.figure("error_vs_trajectories.png", "error vs trajectories")
+    cost = sinkhorn_step_cost(SINKHORN_SIZES[:2] if quick else SINKHORN_SIZES, seed=seed)
+    res.extra["sinkhorn_step"] = cost
+    res.table("sinkhorn_step", "Sinkhorn step (10 warm-started log-domain iterations + backward), this machine",
+              ["prototypes", "floor samples", "ms / step", "MB"],
+              [[c["n_prototypes"], c["n_floor_samples"], f"{c['step_ms']:.1f}", f"{c['memory_mb']:.1f}"]
+               for c in cost])
+    res.text(f"Training trajectories visit {len(visited)} of {int((plan.raster == 0).sum())} free pixels "
+             "(walks between boundary cells never enter some dead ends).")

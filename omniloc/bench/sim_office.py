@@ -13,8 +13,7 @@ from pathlib import Path
 
 from .._conf import deep_update
 from ..eval import plot_trajectories
-from ._runner import SuiteResult, run_method
-
+from ._runner import SuiteResult, run_seeds
 
 #: the benchmark's office: more and longer recordings than the demo; a small, slow camera for
 #: OT-Isomap (its full-size throughput is measured separately)
@@ -27,32 +26,34 @@ MTLOC_RUNS = {"mtloc": ["imu", "magnetometer", "wifi"], "mtloc-wifi-only": ["wif
 OTISOMAP_RUNS = {"otisomap-wifi": "wifi", "otisomap-camera": "camera"}
 
 
-def run(out: Path, quick: bool = False, data_root: Path | None = None) -> SuiteResult:
-    from ..demo import suitable_methods
+def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: int = 1,
+        threads: int | None = None) -> SuiteResult:
+    """Run the suite; ``seeds`` repeats it with simulator and method seeds ``0 .. seeds-1``."""
+    from ..methods import suitable_methods
     from ..sim import sensor_throughput, simulate
 
-    res = SuiteResult("sim-office", out, quick)
-    ds = simulate("office", seed=0, preset="quick") if quick else simulate("office", seed=0, conf=BENCH_CONF)
-    train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
-    label = "sim-office" + ("-quick" if quick else "")
-    res.extra["data"] = ds.summary()
-    runs = [res.add(run_method(name, train, test, label, val=val)) for name in suitable_methods(ds)
-            if name not in MTLOC_RUNS]
-    mtloc_base = {"trainer": {"progress": not quick}}
-    for run_label, branches in MTLOC_RUNS.items():
-        runs.append(res.add(run_method("mtloc", train, test, label, conf=deep_update(mtloc_base, {"branches": branches}),
-                                       preset="quick" if quick else None, label=run_label, val=val)))
-    quick_conf = {"metric": {"epochs": 2}, "embedding": {"steps": 100}, "trainer": {"progress": False}} if quick else None
-    for run_label, preset in OTISOMAP_RUNS.items():
-        runs.append(res.add(run_method("otisomap", train, test, label, conf=quick_conf, preset=preset,
-                                       label=run_label)))
-    res.sections.append(res.cdf(runs, test, "error_cdf.png", "simulated office: 2-D position error CDF"))
-    first = next(iter(test)).name
-    plot_trajectories(test, {r.label: r.estimate for r in runs}, out / "trajectory.png", recording=first)
-    res.sections.append(f"![trajectory {first}](trajectory.png)")
-    speed = sensor_throughput(n=2_000 if quick else 20_000, seed=0)
-    res.extra["simulator"] = speed
-    res.sections.append("Simulator throughput on this machine: " + ", ".join(
-        f"{k} {v:,.0f}" for k, v in speed.items()) + ". Targets: >= 10,000 samples/s per sensor, "
-        ">= 500 camera frames/s (64x64).")
-    return res
+    def body(res: SuiteResult, seed: int) -> None:
+        ds = (simulate("office", seed=seed, preset="quick") if quick
+              else simulate("office", seed=seed, conf=BENCH_CONF))
+        train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
+        label = "sim-office" + ("-quick" if quick else "")
+        res.extra["data"] = ds.summary()
+        runs = [res.run(name, train, test, label, val=val) for name in suitable_methods(ds) if name not in MTLOC_RUNS]
+        mtloc_base = {"trainer": {"progress": not quick}}
+        for run_label, branches in MTLOC_RUNS.items():
+            runs.append(res.run("mtloc", train, test, label, conf=deep_update(mtloc_base, {"branches": branches}),
+                                preset="quick" if quick else None, label=run_label, val=val))
+        quick_conf = ({"metric": {"epochs": 2}, "embedding": {"steps": 100}, "trainer": {"progress": False}}
+                      if quick else None)
+        for run_label, preset in OTISOMAP_RUNS.items():
+            runs.append(res.run("otisomap", train, test, label, conf=quick_conf, preset=preset, label=run_label))
+        res.cdf(runs, test, "error_cdf.png", "simulated office: 2-D position error CDF")
+        first = next(iter(test)).name
+        plot_trajectories(test, {r.label: r.estimate for r in runs}, res.out / "trajectory.png", recording=first)
+        res.figure("trajectory.png", f"trajectory {first}")
+        speed = sensor_throughput(n=2_000 if quick else 20_000, seed=seed)
+        res.extra["simulator"] = speed
+        res.text("Simulator throughput on this machine: " + ", ".join(f"{k} {v:,.0f}" for k, v in speed.items())
+                 + ". Targets: >= 10,000 samples/s per sensor, >= 500 camera frames/s (64x64).")
+
+    return run_seeds("sim-office", out, quick, seeds, body, threads)

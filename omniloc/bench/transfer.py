@@ -20,14 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from .._conf import deep_update
 from ..data import Dataset
-from ..eval import coverage_metrics, errors_for
 from ..data.splits import nested_fraction
+from ..eval import Curve, coverage_metrics, error_stats, errors_for, plot_curves
+from ..eval.stats import format_mean_std
 from ._phone import load_indoor_competition_site, load_ipin2023_split
-from ._runner import SuiteResult, run_method
+from ._runner import SuiteResult, run_seeds
 
 FRACTIONS = [k / 8 for k in range(1, 9)]
 
@@ -73,15 +72,14 @@ def prepare(out: Path, quick: bool, data_root: Path, seed: int = 0) -> TransferS
                          info)
 
 
-def error_stats(estimate, truth) -> dict:
-    """Mean and standard deviation of the 2-D error (Table V's columns), metres."""
-    e = errors_for(estimate, truth, 2)
-    e = e[np.isfinite(e)]
-    return {"mean_m": float(e.mean()), "std_m": float(e.std()), "median_m": float(np.median(e)), "n": int(len(e))}
+def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: int = 1,
+        threads: int | None = None) -> SuiteResult:
+    """Run the suite; ``seeds`` repeats it with source split and MTLoc seeds ``0 .. seeds-1``."""
+    return run_seeds("transfer", out, quick, seeds, lambda res, seed: _transfer(res, quick, data_root, seed), threads)
 
 
-def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int = 0) -> SuiteResult:
-    res = SuiteResult("transfer", out, quick)
+def _transfer(res: SuiteResult, quick: bool, data_root: Path, seed: int) -> None:
+    out = res.out
     setup = prepare(out, quick, data_root, seed)
     res.extra["data"] = setup.info
     target, base, preset, transfer, label = setup.target, setup.base, setup.preset, setup.transfer, setup.label
@@ -92,65 +90,40 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
     fine, scratch = {}, {}
     for f in fractions:
         sub = nested_fraction(target, f, split="train")
-        scratch[f] = res.add(run_method("mtloc", sub, test, label, conf=base, preset=preset, val=val,
-                                        label=f"scratch {f:.1%}"))
-        fine[f] = res.add(run_method("mtloc", sub, test, label, conf=deep_update(base, dict(transfer, imu_trainable=True)),
-                                     preset=preset, val=val, label=f"fine-tuned {f:.1%}"))
+        scratch[f] = res.run("mtloc", sub, test, label, conf=base, preset=preset, val=val, label=f"scratch {f:.1%}")
+        fine[f] = res.run("mtloc", sub, test, label, conf=deep_update(base, dict(transfer, imu_trainable=True)),
+                          preset=preset, val=val, label=f"fine-tuned {f:.1%}")
         survey = coverage_metrics(scratch[f].estimate, test, sub)
-        table.append({"fraction": f, "logs": len(sub), "scratch": error_stats(scratch[f].estimate, test),
-                      "fine_tuned": error_stats(fine[f].estimate, test),
+        table.append({"fraction": f, "logs": len(sub), "scratch": error_stats(errors_for(scratch[f].estimate, test)),
+                      "fine_tuned": error_stats(errors_for(fine[f].estimate, test)),
                       "test_survey_dist_mean_m": survey.get("survey_dist_mean_m", float("nan"))})
-    frozen = res.add(run_method("mtloc", target.split("train"), test, label,
-                                conf=deep_update(base, dict(transfer, imu_trainable=False)), preset=preset, val=val,
-                                label="transferred (IMU-LSTM frozen) 100%"))
+    frozen = res.run("mtloc", target.split("train"), test, label,
+                     conf=deep_update(base, dict(transfer, imu_trainable=False)), preset=preset, val=val,
+                     label="transferred (IMU-LSTM frozen) 100%")
     res.extra["table_v"] = table
-    res.extra["transferred_frozen"] = error_stats(frozen.estimate, test)
+    fz = res.extra["transferred_frozen"] = error_stats(errors_for(frozen.estimate, test))
 
     full = scratch[fractions[-1]]
     beats = [t["fraction"] for t in table if t["fine_tuned"]["mean_m"] < table[-1]["scratch"]["mean_m"]]
     res.extra["finding"] = {"scratch_100_mean_m": table[-1]["scratch"]["mean_m"],
                             "fine_tuned_fractions_beating_scratch_100": beats}
-    rows = "\n".join(f"| {t['fraction']:.1%} | {t['logs']} | {t['fine_tuned']['mean_m']:.2f} ± {t['fine_tuned']['std_m']:.2f} | "
-                     f"{t['scratch']['mean_m']:.2f} ± {t['scratch']['std_m']:.2f} | {t['test_survey_dist_mean_m']:.2f} |"
-                     for t in table)
-    fz = res.extra["transferred_frozen"]
-    res.sections.append("Table V (mean ± std of the 2-D error on the held-out routes, metres):\n\n"
-                        "| target data | logs | transfer + fine-tuning | from scratch | test-to-survey distance |\n"
-                        "|---|---|---|---|---|\n" + rows +
-                        f"\n\nTransferred model (IMU-LSTM frozen, all target training logs): {fz['mean_m']:.2f} ± "
-                        f"{fz['std_m']:.2f} m.\n\nFine-tuned fractions whose mean error beats 100 % from scratch "
-                        f"({full.metrics['pos_err_mean_m']:.2f} m): {', '.join(f'{b:.1%}' for b in beats) or 'none'}.\n\n"
-                        "Test-to-survey distance: mean distance (m) from the test positions to the nearest "
-                        "position of the training logs on the same floor (`omniloc.eval.survey_distance`), i.e. "
-                        "how much of the held-out routes the training share has walked.")
-    res.sections.append(res.cdf([fine[f] for f in fractions] + [full, frozen], test, "fig4_cdf.png",
-                                f"{label}: error CDF by share of target data (Fig. 4)"))
-    _plot_sweep(table, fz["mean_m"], out / "sweep.png")
-    res.sections.append("![mean error against target data](sweep.png)")
-    return res
-
-
-def _plot_sweep(table: list[dict], frozen_m: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .._io import atomic_path
-
-    f = [100 * t["fraction"] for t in table]
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for key, name, style in (("fine_tuned", "transfer + fine-tuning", "o-"), ("scratch", "from scratch", "s--")):
-        m = np.array([t[key]["mean_m"] for t in table])
-        s = np.array([t[key]["std_m"] for t in table])
-        ax.plot(f, m, style, label=name)
-        ax.fill_between(f, m - s, m + s, alpha=0.12)
-    ax.axhline(frozen_m, color="gray", ls=":", label="transferred, frozen (100 %)")
-    ax.set_xlabel("target training data (%)")
-    ax.set_ylabel("2-D error, mean ± std (m)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    res.table("table_v", "Table V (mean ± std of the 2-D error on the held-out routes, metres)",
+              ["target data", "logs", "transfer + fine-tuning", "from scratch", "test-to-survey distance"],
+              [[f"{t['fraction']:.1%}", t["logs"], format_mean_std(t["fine_tuned"]), format_mean_std(t["scratch"]),
+                f"{t['test_survey_dist_mean_m']:.2f}"] for t in table],
+              note=f"Transferred model (IMU-LSTM frozen, all target training logs): {format_mean_std(fz)} m.\n\n"
+                   f"Fine-tuned fractions whose mean error beats 100 % from scratch "
+                   f"({full.metrics['pos_err_mean_m']:.2f} m): {', '.join(f'{b:.1%}' for b in beats) or 'none'}.\n\n"
+                   "Test-to-survey distance: mean distance (m) from the test positions to the nearest "
+                   "position of the training logs on the same floor (`omniloc.eval.survey_distance`), i.e. "
+                   "how much of the held-out routes the training share has walked.")
+    res.cdf([fine[f] for f in fractions] + [full, frozen], test, "fig4_cdf.png",
+            f"{label}: error CDF by share of target data (Fig. 4)")
+    x = [100 * t["fraction"] for t in table]
+    curves = [Curve(name, x, [t[key]["mean_m"] for t in table], err=[t[key]["std_m"] for t in table], band=True,
+                    style=style)
+              for key, name, style in (("fine_tuned", "transfer + fine-tuning", "o-"),
+                                       ("scratch", "from scratch", "s--"))]
+    plot_curves(curves, out / "sweep.png", "target training data (%)", "2-D error, mean ± std (m)",
+                f"{label}: mean error against target data", hlines=[(fz["mean_m"], "transferred, frozen (100 %)")])
+    res.figure("sweep.png", "mean error against target data")

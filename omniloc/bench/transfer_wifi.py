@@ -55,7 +55,7 @@ The report has a Table V-like table (mean ± std of the 2-D error per test scan,
 over the seeds), the error CDF (first seed) and the mean error against the fraction
 (``sweep.png``, with the paired difference below). ``finding`` compares fine-tuned and scratch at
 each fraction with a two-level bootstrap over the test RPs and the seeds
-(:func:`paired_difference`): "transfer helps" at a fraction only when the Bonferroni-adjusted
+(:func:`omniloc.eval.stats.paired_difference`): "transfer helps" at a fraction only when the Bonferroni-adjusted
 interval of ``scratch − fine-tuned`` (``1 - 0.05 / n`` for the ``n`` comparisons: every fraction and
 the frozen model) is above zero; the nominal 95 % intervals are in the table.
 
@@ -69,12 +69,12 @@ from pathlib import Path
 import numpy as np
 
 from .._conf import deep_update
-from .._errors import DataError
-from ..data import Dataset, Recording, Stream
-from ..eval import errors_for
+from ..data import Dataset
 from ..data.splits import nested_fraction, split_by_reference_point
+from ..eval import Curve, Panel, error_stats, errors_for, paired_difference, plot_panels
+from ..eval.stats import N_BOOTSTRAP, format_difference, format_mean_std
 from ._phone import _require
-from ._runner import MethodRun, SuiteResult, run_method
+from ._runner import MethodRun, SuiteResult, run_method, run_seeds
 
 #: source building (pretraining) and target building (fractions, test)
 SOURCE, TARGET = "HCXY", "SYL"
@@ -88,8 +88,6 @@ FRACTIONS = [k / 8 for k in range(1, 9)]
 QUICK_FRACTIONS = [0.5, 1.0]
 #: quick mode: reference points per building and scans per reference point
 QUICK_POINTS, QUICK_SCANS = 40, 6
-#: bootstrap resamples of the paired comparisons
-N_BOOTSTRAP = 10000
 #: training seeds per MTLoc variant and fraction (pretraining included), full and quick
 REPEATS, QUICK_REPEATS = 5, 2
 
@@ -124,72 +122,6 @@ def load_building(data_root: Path, building: str, quick: bool, seed: int, test: 
                                    max_scans=QUICK_SCANS if quick else None, name=f"sodindoorloc-{building}")
 
 
-def error_stats(errors: np.ndarray) -> dict:
-    """Table V's columns of the 2-D errors of ``R`` runs on the same test scans.
-
-    Parameters
-    ----------
-    errors : (R, M) metres
-        One row per run (training seed); NaN entries are left out.
-
-    Returns
-    -------
-    dict
-        ``mean_m``, ``std_m``, ``median_m`` over all ``R x M`` errors (pooled), ``n`` (scans per
-        run), ``seed_means_m`` (the mean of each run, metres).
-    """
-    e = np.atleast_2d(np.asarray(errors, dtype=np.float64))
-    flat = e[np.isfinite(e)]
-    return {"mean_m": float(flat.mean()), "std_m": float(flat.std()), "median_m": float(np.median(flat)),
-            "n": int(e.shape[1]), "seed_means_m": [float(np.nanmean(r)) for r in e]}
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, groups: np.ndarray, n_boot: int = N_BOOTSTRAP,
-                      seed: int = 0, n_tests: int = 1) -> dict:
-    """Mean 2-D error of ``a`` minus that of ``b`` on the same scans, with a two-level bootstrap.
-
-    Parameters
-    ----------
-    a, b : (R, M) metres
-        Errors of ``R`` runs (row ``r`` of ``a`` and of ``b`` share the training seed) on the same
-        ``M`` test scans.
-    groups : (M,)
-        Test reference point (recording) of each scan: resampled as a whole.
-    n_boot : int
-        Bootstrap resamples: each draws ``R`` seeds and the reference points with replacement.
-    seed : int
-    n_tests : int
-        Number of comparisons the caller makes: ``ci_adjusted_m`` is the Bonferroni interval at
-        level ``1 - 0.05 / n_tests``.
-
-    Returns
-    -------
-    dict
-        ``diff_m`` (positive: ``b`` is better), ``ci95_m`` ``[low, high]`` (percentile interval,
-        metres; it covers both the test points and the training seeds), ``ci_adjusted_m``,
-        ``adjusted_level``, ``n_points``, ``n_seeds``.
-    """
-    a, b = np.atleast_2d(a), np.atleast_2d(b)
-    if a.shape != b.shape or a.shape[1] != len(groups):
-        raise ValueError(f"paired_difference needs (R, M) errors of equal shapes and M groups, got {a.shape}, "
-                         f"{b.shape}, {len(groups)}")
-    ok = np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0)
-    d = (a - b)[:, ok]
-    _, g = np.unique(np.asarray(groups)[ok], return_inverse=True)
-    n_g, n_r = int(g.max()) + 1, d.shape[0]
-    sums = np.stack([np.bincount(g, weights=row, minlength=n_g) for row in d])        # (R, G)
-    counts = np.bincount(g, minlength=n_g).astype(np.float64)                         # (G,)
-    rng = np.random.default_rng(seed)
-    rs = rng.integers(0, n_r, size=(int(n_boot), n_r))
-    gs = rng.integers(0, n_g, size=(int(n_boot), n_g))
-    boot = sums[rs[:, :, None], gs[:, None, :]].sum(axis=2).mean(axis=1) / counts[gs].sum(axis=1)
-    tail = 2.5 / max(int(n_tests), 1)
-    lo, hi, lo_adj, hi_adj = np.percentile(boot, [2.5, 97.5, tail, 100.0 - tail])
-    return {"diff_m": float(d.mean()), "ci95_m": [float(lo), float(hi)],
-            "ci_adjusted_m": [float(lo_adj), float(hi_adj)], "adjusted_level": 1.0 - 0.05 / max(int(n_tests), 1),
-            "n_points": n_g, "n_seeds": n_r}
-
-
 def _errors(run: MethodRun, truth: Dataset, ref: MethodRun) -> np.ndarray:
     """(M,) 2-D errors of ``run``, checked to be at the same test scans as ``ref``'s."""
     est, r = run.estimate, ref.estimate
@@ -198,20 +130,27 @@ def _errors(run: MethodRun, truth: Dataset, ref: MethodRun) -> np.ndarray:
     return errors_for(est, truth, 2)
 
 
-def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int = 0) -> SuiteResult:
+def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: int = 1,
+        threads: int | None = None) -> SuiteResult:
     """Pretrain on :data:`SOURCE`, sweep the fractions of :data:`TARGET`; see the module docstring.
 
-    ``seed`` fixes the reference-point split; the ``R`` repeats (:data:`REPEATS`, quick
-    :data:`QUICK_REPEATS`) train with seeds ``seed, seed + 1, ...`` (pretraining included).
-    ``results.json`` ``runs`` holds the first repeat's models (the report's metrics table and
-    CDF); ``table`` aggregates every repeat.
+    With ``seeds`` = N the whole suite is repeated for ``seed`` = 0 .. N-1: ``seed`` fixes the
+    reference-point split and the ``R`` repeats (:data:`REPEATS`, quick :data:`QUICK_REPEATS`)
+    train with seeds ``seed, seed + 1, ...`` (pretraining included). ``results.json`` ``runs``
+    holds the first repeat's models (the report's metrics table and CDF); ``table`` aggregates
+    every repeat.
     """
     from ..data import default_data_root
+
+    data_root = Path(data_root) if data_root else default_data_root()
+    return run_seeds("transfer-wifi", out, quick, seeds, lambda res, seed: _transfer_wifi(res, quick, data_root, seed),
+                     threads)
+
+
+def _transfer_wifi(res: SuiteResult, quick: bool, data_root: Path, seed: int) -> None:
     from ..methods.mtloc import pretrain_wifi_dnn
 
-    out = Path(out)
-    data_root = Path(data_root) if data_root else default_data_root()
-    res = SuiteResult("transfer-wifi", out, quick)
+    out = res.out
     source = load_building(data_root, SOURCE, quick, seed, test=0.0, val=SOURCE_VAL_SHARE)
     target = load_building(data_root, TARGET, quick, seed, test=TEST_SHARE, val=VAL_SHARE)
     val, test = target.split("val"), target.split("test")
@@ -248,7 +187,7 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
     ref = None
     for f in fractions:
         sub = nested_fraction(target, f, split="train")
-        knn = res.add(run_method("knn", sub, test, label, label=f"knn {f:.1%}"))
+        knn = res.run("knn", sub, test, label, label=f"knn {f:.1%}")
         ref = ref or knn
         runs = {"scratch": [mtloc(sub, f, s, "scratch", {}) for s in seeds],
                 "fine_tuned": [mtloc(sub, f, s, "fine-tuned", dict(transfer[s], wifi_trainable=True)) for s in seeds]}
@@ -257,7 +196,7 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
                "knn": error_stats(_errors(knn, test, ref)[None])}
         row.update({k: error_stats(e) for k, e in errs.items()})
         row["scratch_minus_fine_tuned"] = paired_difference(errs["scratch"], errs["fine_tuned"], ref.estimate.recording,
-                                                            seed=seed, n_tests=n_tests)
+                                                            n_boot=N_BOOTSTRAP, seed=seed, n_tests=n_tests)
         table.append(row)
         shown[f] = (knn, runs["scratch"][0], runs["fine_tuned"][0], errs["scratch"])
     full_sub = target.split("train")
@@ -266,7 +205,7 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
     e_frozen = np.stack([_errors(r, test, ref) for r in frozen_runs])
     fz = dict(error_stats(e_frozen),
               scratch_minus_frozen=paired_difference(shown[fractions[-1]][3], e_frozen, ref.estimate.recording,
-                                                     seed=seed, n_tests=n_tests))
+                                                     n_boot=N_BOOTSTRAP, seed=seed, n_tests=n_tests))
     res.extra["table"] = table
     res.extra["transferred_frozen"] = fz
 
@@ -278,7 +217,9 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
     beats_full = [t["fraction"] for t in table if t["fine_tuned"]["mean_m"] < full["scratch"]["mean_m"]]
     knn_better = [t["fraction"] for t in table
                   if t["knn"]["mean_m"] < min(t["scratch"]["mean_m"], t["fine_tuned"]["mean_m"])]
-    pct = (lambda fs: ", ".join(f"{v:.1%}" for v in fs) or "none")
+    def pct(fs) -> str:
+        return ", ".join(f"{v:.1%}" for v in fs) or "none"
+
     level = f"{100 * cmp[0][1]['adjusted_level']:.1f} %"
     if helps:
         verdict = (f"fine-tuning the transferred WiFi-DNN beats training from scratch at {pct(helps)} of the target "
@@ -303,70 +244,52 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seed: int
         "scratch_100_mean_m": full["scratch"]["mean_m"], "knn_100_mean_m": full["knn"]["mean_m"],
         "knn_better_than_mtloc_at_fractions": knn_better, "summary": verdict + "."}
 
-    ms = (lambda st: f"{st['mean_m']:.2f} ± {st['std_m']:.2f}")
-    diff = (lambda d: f"{d['diff_m']:+.2f} [{d['ci95_m'][0]:+.2f}, {d['ci95_m'][1]:+.2f}]")
-    rows = "\n".join(f"| {t['fraction']:.1%} | {t['points']} | {t['scans']} | {ms(t['knn'])} | {ms(t['scratch'])} | "
-                     f"{ms(t['fine_tuned'])} | {diff(t['scratch_minus_fine_tuned'])} |" for t in table)
+    ms, diff = format_mean_std, format_difference
     p_val = [p["val_pos_err_m"] for p in pre]
-    res.sections.append(
+    res.text(
         f"WiFi-DNN transfer {SOURCE} -> {TARGET} (SODIndoorLoc `{FILE_SET}`, Training files only; split "
         f"{target.provenance['bench_split']}). Pretraining on {SOURCE}: {pre[0]['n_windows']} scans, "
         f"{', '.join(str(p['epochs']) for p in pre)} epochs, validation error "
-        f"{', '.join(f'{v:.2f}' for v in p_val)} m (seeds {', '.join(map(str, seeds))}).\n\n"
-        f"Mean ± std of the 2-D error per test scan, metres ({full['knn']['n']} scans at {len(test)} held-out "
-        f"reference points; MTLoc pooled over {len(seeds)} training seeds, kNN is deterministic):\n\n"
-        "| target data | points | scans | kNN | MTLoc WiFi, scratch | MTLoc WiFi, transfer + fine-tuning | "
-        "scratch − fine-tuned [95 % CI] |\n|---|---|---|---|---|---|---|\n" + rows +
-        f"\n\nTransferred model (layers after the first frozen, 100 % of the target data): {ms(fz)} m "
-        f"(scratch − frozen {diff(fz['scratch_minus_frozen'])} m).\n\n"
-        f"**Finding:** {verdict}. Fine-tuned fractions whose mean beats 100 % from scratch "
-        f"({full['scratch']['mean_m']:.2f} m; point estimates only): {pct(beats_full)}.\n\n"
-        "The intervals (nominal 95 % in the table) are a bootstrap over the test reference points and the "
-        "training seeds (pretraining included). The metrics table above and the CDF are the seed-"
-        f"{seeds[0]} models.")
+        f"{', '.join(f'{v:.2f}' for v in p_val)} m (seeds {', '.join(map(str, seeds))}).")
+    res.table("table", f"Mean ± std of the 2-D error per test scan, metres ({full['knn']['n']} scans at {len(test)} "
+              f"held-out reference points; MTLoc pooled over {len(seeds)} training seeds, kNN is deterministic)",
+              ["target data", "points", "scans", "kNN", "MTLoc WiFi, scratch", "MTLoc WiFi, transfer + fine-tuning",
+               "scratch − fine-tuned [95 % CI]"],
+              [[f"{t['fraction']:.1%}", t["points"], t["scans"], ms(t["knn"]), ms(t["scratch"]), ms(t["fine_tuned"]),
+                diff(t["scratch_minus_fine_tuned"])] for t in table],
+              note=f"Transferred model (layers after the first frozen, 100 % of the target data): {ms(fz)} m "
+                   f"(scratch − frozen {diff(fz['scratch_minus_frozen'])} m).")
+    res.text(f"**Finding:** {verdict}. Fine-tuned fractions whose mean beats 100 % from scratch "
+             f"({full['scratch']['mean_m']:.2f} m; point estimates only): {pct(beats_full)}.\n\n"
+             "The intervals (nominal 95 % in the table) are a bootstrap over the test reference points and the "
+             "training seeds (pretraining included). The metrics table above and the CDF are the seed-"
+             f"{seeds[0]} models.")
     pick = sorted({fractions[0], fractions[len(fractions) // 2 - 1], fractions[-1]})   # 1/8, 1/2, 1 (quick: 1/2, 1)
     cdf_runs = ([shown[f][1] for f in pick] + [shown[f][2] for f in pick]
                 + [frozen_runs[0], shown[fractions[-1]][0]])
-    res.sections.append(res.cdf(cdf_runs, test, "error_cdf.png",
-                                f"{TARGET} (WiFi-DNN from {SOURCE}): error CDF by share of target data"))
+    res.cdf(cdf_runs, test, "error_cdf.png", f"{TARGET} (WiFi-DNN from {SOURCE}): error CDF by share of target data")
     _plot_sweep(table, fz["mean_m"], out / "sweep.png",
                 f"{SOURCE} -> {TARGET}: mean 2-D error against target data ({len(seeds)} seeds)")
-    res.sections.append("![mean error against target data](sweep.png)")
-    return res
+    res.figure("sweep.png", "mean error against target data")
 
 
 def _plot_sweep(table: list[dict], frozen_m: float, path: Path, title: str) -> None:
     """Two panels against the share of target data: the mean 2-D error of each variant (MTLoc bars:
     lowest to highest seed mean) and the paired difference scratch − fine-tuned with its 95 % interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .._io import atomic_path
-
     f = np.array([100 * t["fraction"] for t in table])
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(6.2, 6.0), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    curves = []
     for key, name, style, dx in (("fine_tuned", "MTLoc WiFi, transfer + fine-tuning", "o-", -0.8),
                                  ("scratch", "MTLoc WiFi, from scratch", "s--", 0.8), ("knn", "kNN", "^:", 0.0)):
         m = np.array([t[key]["mean_m"] for t in table])
         lo = m - np.array([min(t[key]["seed_means_m"]) for t in table])
         hi = np.array([max(t[key]["seed_means_m"]) for t in table]) - m
-        ax.errorbar(f + dx, m, yerr=[lo, hi] if key != "knn" else None, fmt=style, capsize=3, label=name)
-    ax.axhline(frozen_m, color="gray", ls="-.", label="transferred, frozen (100 %)")
-    ax.set_ylabel("mean 2-D error (m)\nbars: range of the seeds' means", fontsize=9)
-    ax.set_title(title, fontsize=10)
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        curves.append(Curve(name, f, m, err=None if key == "knn" else np.stack([lo, hi]), style=style, offset=dx))
     d = np.array([t["scratch_minus_fine_tuned"]["diff_m"] for t in table])
     ci = np.array([t["scratch_minus_fine_tuned"]["ci95_m"] for t in table])
-    bx.errorbar(f, d, yerr=[d - ci[:, 0], ci[:, 1] - d], fmt="o", color="C0", capsize=3)
-    bx.axhline(0.0, color="black", lw=0.8)
-    bx.set_ylabel("scratch − fine-tuned (m)\n> 0: transfer helps\nbars: 95 % interval", fontsize=9)
-    bx.set_xlabel("target training data (% of the reference points)")
-    bx.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    plot_panels([Panel("", "mean 2-D error (m)\nbars: range of the seeds' means", title, curves=curves,
+                       hlines=[(frozen_m, "transferred, frozen (100 %)")], ylim_bottom=0.0),
+                 Panel("target training data (% of the reference points)",
+                       "scratch − fine-tuned (m)\n> 0: transfer helps\nbars: 95 % interval",
+                       curves=[Curve(None, f, d, err=np.stack([d - ci[:, 0], ci[:, 1] - d]), style="o")],
+                       zero_line=True)],
+                path, ncols=1, panel_size=(6.2, 4.0), sharex=True, height_ratios=[2, 1])

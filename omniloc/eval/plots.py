@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -9,23 +11,25 @@ import numpy as np
 from .._io import atomic_path
 from ..data import Dataset, Estimate, FloorPlan
 
-__all__ = ["plot_error_cdf", "plot_floor_plan", "plot_trajectories", "plot_frames"]
+__all__ = ["plot_error_cdf", "plot_floor_plan", "plot_trajectories", "plot_frames", "plot_survey_coverage",
+           "Curve", "Bars", "Panel", "plot_panels", "plot_curves"]
 
 
-def _figure(*args, **kwargs):
-    import matplotlib
+def _figure(*args, figsize=(6, 4), **kwargs):
+    """A figure with an Agg canvas and its axes (``Figure.subplots`` arguments): matplotlib's
+    object API, so no pyplot state and no backend switch in the calling process."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(*args, **kwargs)
 
-    return plt, plt.subplots(*args, **kwargs)
 
-
-def _save(plt, fig, path) -> Path:
+def _save(fig, path) -> Path:
     path = Path(path)
     with atomic_path(path, ".png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
     return path
 
 
@@ -40,7 +44,7 @@ def plot_error_cdf(errors: dict[str, np.ndarray], path, title: str = "Position e
     """
     from .metrics import error_cdf
 
-    plt, (fig, ax) = _figure(figsize=(6, 4))
+    fig, ax = _figure(figsize=(6, 4))
     hi = 0.0
     for label, e in errors.items():
         x, y = error_cdf(e)
@@ -56,7 +60,7 @@ def plot_error_cdf(errors: dict[str, np.ndarray], path, title: str = "Position e
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def draw_floor_plan(ax, plan: FloorPlan, zones: bool = True, labels: bool = True) -> None:
@@ -98,13 +102,13 @@ def _zone_cmap(n):
 
 def plot_floor_plan(plan: FloorPlan, path, points: np.ndarray | None = None, title: str | None = None) -> Path:
     """The floor plan alone (optionally with marked points, e.g. access points), as PNG."""
-    plt, (fig, ax) = _figure(figsize=(8, 8 * plan.size_m[1] / max(plan.size_m[0], 1e-6) + 0.5))
+    fig, ax = _figure(figsize=(8, 8 * plan.size_m[1] / max(plan.size_m[0], 1e-6) + 0.5))
     draw_floor_plan(ax, plan)
     if points is not None and len(points):
         ax.plot(points[:, 0], points[:, 1], "r^", ms=5, label="access points")
         ax.legend(fontsize=7)
     ax.set_title(title or plan.name)
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def _floor_plan_or_none(ds: Dataset, floor: int, building: int) -> FloorPlan | None:
@@ -138,7 +142,7 @@ def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, reco
     ncol = len(panels)
     sizes = [p.size_m for _, p in panels if p is not None]
     aspect = min(max(max(h / max(w, 1e-6) for w, h in sizes), 0.3), 2.0) if sizes else 0.8
-    plt, (fig, axes) = _figure(1, ncol, figsize=(7 * ncol, 7 * aspect + 1.2), squeeze=False)
+    fig, axes = _figure(1, ncol, figsize=(7 * ncol, 7 * aspect + 1.2), squeeze=False)
     colors = ["tab:red", "tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink"]
     for ax, (f, plan) in zip(axes[0], panels):
         if plan is not None:
@@ -171,7 +175,7 @@ def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, reco
         uniq = dict(zip(labels, handles))
         ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="best")
     fig.suptitle(title or f"trajectory {', '.join(names)}")
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def plot_survey_coverage(train: Dataset, test: Dataset, floor: int, path, building: int = 0,
@@ -193,7 +197,7 @@ def plot_survey_coverage(train: Dataset, test: Dataset, floor: int, path, buildi
     plan = _floor_plan_or_none(test, floor, building)
     size = plan.size_m if plan is not None else (1.0, 0.8)
     aspect = min(max(size[1] / max(size[0], 1e-6), 0.3), 2.0)
-    plt, (fig, ax) = _figure(figsize=(8, 8 * aspect + 1.0))
+    fig, ax = _figure(figsize=(8, 8 * aspect + 1.0))
     if plan is not None:
         draw_floor_plan(ax, plan, labels=False)
     counts = {}
@@ -211,9 +215,10 @@ def plot_survey_coverage(train: Dataset, test: Dataset, floor: int, path, buildi
         counts[label] = n
     if plan is None:
         ax.set_aspect("equal")
-    ax.legend(fontsize=8, loc="best")
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8, loc="best")
     ax.set_title(title or f"floor {floor}: {counts['training paths']} training and {counts['test paths']} test paths")
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def plot_frames(images: np.ndarray, path, depth: np.ndarray | None = None, ncol: int = 8,
@@ -228,7 +233,7 @@ def plot_frames(images: np.ndarray, path, depth: np.ndarray | None = None, ncol:
     k = len(images)
     ncol = min(ncol, k)
     nrow = int(np.ceil(k / ncol)) * (2 if depth is not None else 1)
-    plt, (fig, axes) = _figure(nrow, ncol, figsize=(1.6 * ncol, 1.6 * nrow), squeeze=False)
+    fig, axes = _figure(nrow, ncol, figsize=(1.6 * ncol, 1.6 * nrow), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     step = 2 if depth is not None else 1
@@ -239,4 +244,177 @@ def plot_frames(images: np.ndarray, path, depth: np.ndarray | None = None, ncol:
             axes[r + 1, c].imshow(depth[i], cmap="viridis", interpolation="nearest")
     if title:
         fig.suptitle(title)
-    return _save(plt, fig, path)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------- curves, bars
+@dataclass
+class Curve:
+    """One line of a :class:`Panel`: ``y`` against ``x``, optionally with an error bar or band.
+
+    Parameters
+    ----------
+    label : str or None
+        Legend entry (None: not in the legend).
+    x, y : (K,) floats
+    err : (K,) or (2, K) floats, optional
+        Distances below and above ``y`` (one row: symmetric), in the unit of ``y``.
+    band : bool
+        Draw ``err`` as a shaded band instead of error bars.
+    style : str
+        Matplotlib format string (marker and line style).
+    offset : float
+        Shift added to ``x`` so that overlapping error bars stay readable (in the unit of ``x``).
+    """
+
+    label: str | None
+    x: Sequence[float]
+    y: Sequence[float]
+    err: Sequence | None = None
+    band: bool = False
+    style: str = "o-"
+    offset: float = 0.0
+
+
+@dataclass
+class Bars:
+    """Grouped bars of a :class:`Panel`: one bar per (category, series).
+
+    Parameters
+    ----------
+    categories : list of str
+        Tick labels, one group of bars each.
+    series : dict label -> (values (C,), errors (C,) or None)
+        Bar heights and symmetric error bars, in the unit of the panel's y axis.
+    """
+
+    categories: list[str]
+    series: dict[str, tuple]
+
+
+@dataclass
+class Panel:
+    """One axis of :func:`plot_panels`: curves or grouped bars, labelled with units.
+
+    Parameters
+    ----------
+    xlabel, ylabel : str
+        Axis labels; put the unit in them (``"2-D error (m)"``).
+    title : str, optional
+    curves : list of Curve
+    bars : Bars, optional
+    hlines : list of (y, label)
+        Horizontal reference lines (e.g. a random guess), grey and dotted.
+    zero_line : bool
+        A thin black line at ``y = 0`` (for differences).
+    xscale : ``"linear"`` or ``"log"``
+    ylim_bottom : float, optional
+        Lower limit of the y axis (e.g. 0 for errors).
+    """
+
+    xlabel: str
+    ylabel: str
+    title: str | None = None
+    curves: list[Curve] = field(default_factory=list)
+    bars: Bars | None = None
+    hlines: list[tuple[float, str]] = field(default_factory=list)
+    zero_line: bool = False
+    xscale: str = "linear"
+    ylim_bottom: float | None = None
+
+
+def _draw_panel(ax, panel: Panel) -> None:
+    ax.set_xscale(panel.xscale)            # first: a scale change resets the ticks set below
+    for i, c in enumerate(panel.curves):
+        x = np.asarray(c.x, dtype=np.float64) + c.offset
+        y = np.asarray(c.y, dtype=np.float64)
+        color = f"C{i}"
+        if c.err is None:
+            ax.plot(x, y, c.style, color=color, label=c.label)
+            continue
+        err = np.asarray(c.err, dtype=np.float64)
+        lo, hi = (err, err) if err.ndim == 1 else (err[0], err[1])
+        if c.band:
+            ax.plot(x, y, c.style, color=color, label=c.label)
+            ax.fill_between(x, y - lo, y + hi, color=color, alpha=0.15, linewidth=0)
+        else:
+            ax.errorbar(x, y, yerr=[lo, hi], fmt=c.style, color=color, capsize=3, label=c.label)
+    if panel.bars is not None:
+        b = panel.bars
+        pos = np.arange(len(b.categories))
+        width = 0.8 / max(len(b.series), 1)
+        for i, (label, (vals, errs)) in enumerate(b.series.items()):
+            ax.bar(pos + i * width, vals, width, yerr=errs, capsize=3, label=label, color=f"C{i}")
+        ax.set_xticks(pos + width * (len(b.series) - 1) / 2, b.categories)
+    for y, label in panel.hlines:
+        ax.axhline(y, color="gray", ls=":", label=label)
+    if panel.zero_line:
+        ax.axhline(0.0, color="black", lw=0.8)
+    if panel.xscale == "log" and panel.curves:   # ticks at the measured x values, as plain numbers
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        ax.set_xticks(sorted({float(v) + c.offset for c in panel.curves for v in c.x}))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if panel.ylim_bottom is not None:
+        ax.set_ylim(bottom=panel.ylim_bottom)
+    ax.set_xlabel(panel.xlabel)
+    ax.set_ylabel(panel.ylabel, fontsize=9)
+    if panel.title:
+        ax.set_title(panel.title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y" if panel.bars is not None else "both")
+    if not ax.get_legend_handles_labels()[1]:
+        return
+    if panel.bars is not None:            # bars fill the axis: headroom on top, legend in one row there
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.2 * (hi - lo))
+        ax.legend(fontsize=8, loc="upper center", ncol=len(ax.get_legend_handles_labels()[1]), framealpha=0.8)
+    else:
+        ax.legend(fontsize=8, loc="best", framealpha=0.8)
+
+
+def plot_panels(panels: list[Panel], path, title: str | None = None, ncols: int | None = None,
+                panel_size: tuple[float, float] = (5.5, 3.6), sharex: bool = False,
+                height_ratios: list[float] | None = None) -> Path:
+    """Curves and bar panels side by side (or stacked), as one PNG.
+
+    Parameters
+    ----------
+    panels : list of Panel
+    path : output PNG (written atomically)
+    title : str, optional
+        Figure title above the panels.
+    ncols : int, optional
+        Panels per row (default: all in one row; 1 stacks them).
+    panel_size : (width, height) inches of one panel
+    sharex : bool
+        Stacked panels share their x axis.
+    height_ratios : list of float, optional
+        Relative heights of the rows.
+    """
+    n = len(panels)
+    if n == 0:
+        raise ValueError("plot_panels needs at least one panel")
+    ncols = n if ncols is None else max(1, min(int(ncols), n))
+    nrows = int(np.ceil(n / ncols))
+    if height_ratios is not None:
+        heights = np.asarray(height_ratios, dtype=np.float64)
+        fig_h = panel_size[1] * nrows * float(heights.sum()) / float(heights.max() * nrows)
+    else:
+        fig_h = panel_size[1] * nrows
+    fig, axes = _figure(nrows, ncols, figsize=(panel_size[0] * ncols, fig_h), squeeze=False, sharex=sharex,
+                        gridspec_kw={"height_ratios": height_ratios} if height_ratios is not None else None)
+    for ax, panel in zip(axes.ravel(), panels):
+        _draw_panel(ax, panel)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_curves(curves: list[Curve], path, xlabel: str, ylabel: str, title: str | None = None, **panel) -> Path:
+    """One panel of curves (:class:`Curve`); ``panel`` holds further :class:`Panel` fields
+    (``hlines``, ``xscale``, ``ylim_bottom``, ``zero_line``)."""
+    return plot_panels([Panel(xlabel, ylabel, title, curves=list(curves), **panel)], path)

@@ -11,7 +11,7 @@ from ..data import Dataset, Estimate
 from .metrics import compute_metrics, errors_for
 from .plots import plot_error_cdf, plot_trajectories
 
-__all__ = ["METRIC_COLUMNS", "format_metric", "metrics_table", "write_markdown", "evaluate_estimates"]
+__all__ = ["METRIC_COLUMNS", "format_metric", "markdown_table", "metrics_table", "write_markdown", "evaluate_estimates"]
 
 #: metric key -> (column header, format)
 METRIC_COLUMNS = {
@@ -43,16 +43,33 @@ def format_metric(key: str, val) -> str:
         return str(val)
 
 
+def markdown_table(columns: list[str], rows: list[list]) -> str:
+    """A Markdown table: a header of ``columns`` and one line per row (cells shown with ``str``;
+    ``|`` inside a cell is escaped)."""
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def metrics_table(rows: dict[str, dict], extra: dict[str, str] | None = None) -> str:
-    """A Markdown table: one row per label, the metric columns that any row has."""
+    """A Markdown table: one row per label, the metric columns that any row has.
+
+    Parameters
+    ----------
+    rows : dict label -> metrics
+        Metric dicts (:func:`omniloc.eval.compute_metrics` keys); columns follow :data:`METRIC_COLUMNS`.
+    extra : dict header -> key, optional
+        Further columns (e.g. timings) read from each row under ``key``.
+    """
     keys = [k for k in METRIC_COLUMNS if any(k in r for r in rows.values())]
     extra = extra or {}
     head = ["method"] + [METRIC_COLUMNS[k][0] for k in keys] + list(extra)
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label, r in rows.items():
-        cells = [label] + [format_metric(k, r.get(k)) for k in keys] + [format_metric(v, r.get(v)) for v in extra.values()]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    body = [[label] + [format_metric(k, r.get(k)) for k in keys] + [format_metric(v, r.get(v)) for v in extra.values()]
+            for label, r in rows.items()]
+    return markdown_table(head, body)
 
 
 def write_markdown(path, title: str, blocks: list[str]) -> Path:

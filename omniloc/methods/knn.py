@@ -5,159 +5,81 @@ building -> floor -> position cascade.
 Method
 ------
 **Fingerprints.** :meth:`KNNLocalizer.fit` collects every scan of the ``wifi`` stream of every
-training recording, with its ground truth at the scan time (the recording's own pose when the
-scan times are the pose timeline, as in imported fingerprint datasets; otherwise
-:func:`omniloc.data.truth_at`, dropping scans outside the pose timeline). The access
-point (AP) vocabulary is every AP heard at least once in training; at prediction the query's APs
-are matched by id (unknown APs are ignored). NaN means "not heard" and is never used as a value.
+training recording with its ground truth at the scan time (:func:`omniloc.data.truth_at`: the
+recording's own pose rows when the scan times are the pose timeline, as in imported fingerprint
+datasets, else interpolated; scans outside the pose timeline are dropped). The access-point (AP)
+vocabulary is every AP heard at least once in training; at prediction the query's APs are matched
+by id (unknown APs are ignored). NaN means "not heard" and is never used as a value. The ``N``
+references are kept sorted by building, then floor.
 
-**Representations** (``rss`` in dBm, ``min`` = ``min_rss``, the lowest RSS of the training data
-unless set; not-heard APs are 0 in every representation):
+**Representations** (:func:`omniloc.data.fingerprint.rss_to_features`). With ``rss`` in dBm and
+``min`` = ``min_rss`` (default: the lowest RSS of the training data), readings below ``min``
+clipped to it, and not-heard APs 0 in every representation:
 
-- ``positive``: ``pos = rss - min + 1`` (so 1 for the weakest reading).
-- ``exponential``: ``exp(pos / alpha) / exp(-min / alpha)``.
-- ``powed``: ``(pos / -min) ** beta``.
-- ``dbm``: the RSS itself, not-heard mapped to ``not_heard_dbm`` (readings below it are clipped to it).
-  Internally shifted by ``-not_heard_dbm`` so that not-heard is 0; Euclidean and Manhattan
-  distances do not change under that shift.
+- ``positive``: ``pos = rss - min + 1`` (1 for the weakest reading);
+- ``exponential``: ``exp(pos / alpha) / exp(-min / alpha)``;
+- ``powed``: ``(pos / -min) ** beta``;
+- ``dbm``: the RSS itself with not-heard = ``not_heard_dbm`` (readings below it clipped to it),
+  shifted by ``-not_heard_dbm`` so that not-heard is 0 (a shift changes no distance below).
 
 **Distances** between representations ``x`` (query) and ``y`` (reference), all exact:
-``euclidean`` ``sqrt(sum (x-y)^2)``, ``manhattan`` ``sum |x-y|``, ``sorensen`` (Bray-Curtis)
-``sum |x-y| / sum (x+y)``. The data are sparse (a scan hears ~3.5 % of the APs of UJIIndoorLoc),
-so ``sum min(x, y)`` is accumulated per AP over the (query, reference) pairs that both hear it
-and ``sum |x-y| = sum x + sum y - 2 sum min(x, y)``; Euclidean uses a sparse product. Each query
-batch gets its full distance row to every reference, so the cascade below costs no extra search.
 
-**Estimate.** With neighbour distances ``d_i`` the weights are ``w_i = 1`` (``uniform``) or
-``w_i = d_i ** -p`` (``distance``: ``p = 1``; a number: ``p``); when some neighbours are at
-distance 0 only those count, equally. The position is ``sum w_i p_i / sum w_i``; the building is
-the label with the largest weight sum (ties: the label of the nearest neighbour). Without
-``cascade`` the ``k`` nearest references give position and building; with ``cascade`` the
-building is voted by the ``k_vote`` nearest references and the position is averaged over the
-``k`` nearest references of that building and of the estimated floor.
+- ``euclidean``: ``d = sqrt(sum_a (x_a - y_a)^2)``;
+- ``manhattan``: ``d = sum_a |x_a - y_a|``;
+- ``sorensen`` (Bray-Curtis): ``d = sum_a |x_a - y_a| / sum_a (x_a + y_a)``.
 
-**Floor.** ``floor_model="logistic"`` (default): per building, a multinomial logistic regression
-``P(floor = f | x) ∝ exp(w_f · u + b_f)`` on ``u = x / ||x||_2``, the query's representation scaled
-to unit Euclidean norm (which removes a common gain factor of the scan), fitted to that
-building's references with an L2 penalty (``C = floor_c``), classes weighted inversely to their
-number of references (scikit-learn ``LogisticRegression``, ``class_weight="balanced"``, lbfgs to
-``tol = 1e-8``); the floor is ``argmax_f`` in the building estimated above. A building with two
-floors stores the fitted log-odds row and a zero row, one with a single floor a zero row. Why:
-kNN compares whole scans, so in a part of a floor no training user visited, the nearest
-references are scans at the same place on the floors above and below (they hear the same
-nearby APs); the linear model weighs every AP by how well it separates floors on its own (an AP
-heard on every floor gets a small weight, one heard only on floor ``f`` a large one), which
-carries over to unvisited places. ``floor_model="knn"``: the floor with the largest weight sum
-among the ``k`` nearest references (in the cascade: the ``k_vote`` nearest of the building).
-The model is kept as arrays (``floor_coef_``, ``floor_intercept_``, ``floor_labels_``,
-``floor_buildings_``): prediction is one matrix product and needs no scikit-learn, and a saved
-and loaded model predicts identically.
+Scans are sparse (a UJIIndoorLoc scan hears about 3.5 % of the APs), so ``sum_a min(x_a, y_a)``
+is accumulated per AP over the (query, reference) pairs that both hear it and
+``sum |x - y| = sum x + sum y - 2 sum min(x, y)``; Euclidean uses a sparse product
+``|x|^2 + |y|^2 - 2 x.y``. Each batch of ``batch_size`` queries gets its full distance row to every
+reference, so the cascade below needs no second search.
 
-**Outputs.** :meth:`KNNLocalizer.predict_recording` gives one estimate per WiFi scan at the
-scan time; :meth:`KNNLocalizer.predict_at` gives estimates at arbitrary times from the latest
-scan no older than ``max_scan_age_s``. Scans that hear fewer than ``min_detected`` known APs get
-a NaN position and floor = building = -1 (also for too-old scans in ``predict_at``).
+**Weighting and estimate.** For the chosen neighbours ``i`` with distances ``d_i``, positions
+``p_i``: ``w_i = 1`` (``weights="uniform"``), ``w_i = 1 / d_i`` (``"distance"``) or
+``w_i = d_i ** -q`` (a number ``q``); when some neighbours are at distance 0 only those count,
+equally. The position is ``p = sum_i w_i p_i / sum_i w_i``; a label (building, or floor with the
+vote) is ``argmax_l sum_{i: l_i = l} w_i`` (ties: the label of the nearest neighbour among the
+tied ones).
 
-Choice of the defaults (UJIIndoorLoc, group hold-out)
------------------------------------------------------
-The official validation file was not used. Settings were compared on ``trainingData`` held out by
-``(USERID, PHONEID)`` recording with :func:`omniloc.data.splits.split_by_groups`
-(10 % of the rows in ``test``) for split seeds 0..4, trained on the rest; the numbers are the
-means over the five splits (errors in EPSG:3857 metres, ~1.31 x ground metres; see the
-loader). Command (about 3 minutes on 2 cores)::
+**Cascade.** ``cascade=False``: the ``k`` nearest references give position and building (and the
+floor with ``floor_model="knn"``). ``cascade=True``: the building is voted by the ``k_vote``
+nearest references; then the floor within that building (logistic model, or the vote of its
+``k_vote`` nearest references); then the position is the weighted mean over the ``k`` nearest
+references of that building and floor.
 
-    .venv/bin/python -m omniloc.methods.knn ../shared/data/ujiindoorloc --seeds 0 1 2 3 4
+**Floor model.** ``floor_model="logistic"`` (default): per building ``b``, a multinomial logistic
+regression on the representation scaled to unit Euclidean norm, ``u = x / ||x||_2`` (which
+removes a common gain factor of the scan),
 
-Test sets: 2,314 / 1,932 / 2,107 / 1,873 / 1,657 scans (8.3-11.6 % of 19,937) from 2-3 recordings
-per seed. Users covered different parts of the campus, so 17-70 % of a test set's scans
-are at reference points that no training user visited: errors are larger than on the official
-validation file (which revisits the training areas), and floors suffer most (seed 4 holds out
-most of building 1 floor 2, which has few training scans: 3-4 % floor hits on those scans, ~40 %
-on the split). Hit rates count the 0-0.7 % of test scans that hear no access point (no estimate)
-as misses (every scan that hears one gets the right building); errors are over the others. ``ms/sample`` is the batched
-:meth:`~KNNLocalizer.predict` time on 2 CPU cores during the sweep. ``floor``: ``vote`` =
-``floor_model="knn"``, ``logit C`` = ``floor_model="logistic"`` with ``floor_c = C``.
-``*`` = the default (preset ``uji``).
+    ``P(floor = f | x, b) = exp(w_f . u + c_f) / sum_g exp(w_g . u + c_g)``,
 
-=============================================================  =========  ========  =======  ========  =========
-settings (representation, metric, k, weights, cascade, floor)  mean err   median    floor    building  ms/sample
-                                                               (m)        (m)       hit %    hit %
-=============================================================  =========  ========  =======  ========  =========
-dbm, euclidean, k=1, uniform, flat, vote                           12.75      9.08     72.1      99.7       0.20
-dbm, sorensen, k=11, distance, flat, vote                          10.63      8.02     74.3      99.7       0.38
-positive, sorensen, k=11, distance, flat, vote                     10.61      8.12     74.6      99.7       0.38
-exponential, sorensen, k=11, distance, flat, vote                  10.85      8.07     75.1      99.7       0.37
-powed, sorensen, k=11, distance, flat, vote                        11.72      7.90     76.2      99.7       0.38
-dbm, euclidean, k=11, distance, flat, vote                         12.10      8.56     71.8      99.6       0.20
-positive, euclidean, k=11, distance, flat, vote                    12.06      8.31     71.8      99.5       0.20
-exponential, euclidean, k=11, distance, flat, vote                 12.72      8.50     71.7      99.5       0.20
-powed, euclidean, k=11, distance, flat, vote                       14.80      9.26     71.5      99.0       0.20
-positive, manhattan, k=11, distance, flat, vote                    13.03      8.57     72.0      98.8       0.32
-positive, sorensen, k=1, distance, flat, vote                      11.44      8.07     74.9      99.7       0.39
-positive, sorensen, k=5, distance, flat, vote                      10.83      7.90     74.8      99.7       0.39
-positive, sorensen, k=21, distance, flat, vote                     10.63      8.20     74.5      99.7       0.37
-positive, sorensen, k=11, distance, cascade, vote                  10.96      8.17     74.6      99.7       0.41
-powed, sorensen, k=13, uniform, flat, vote (preset ``paper``)      11.74      8.00     75.9      99.7       0.38
-positive, sorensen, k=11, distance, flat, logit 1                  10.61      8.12     77.5      99.7       0.39
-positive, sorensen, k=11, distance, flat, logit 10 *               10.61      8.12     78.3      99.7       0.36
-positive, sorensen, k=11, distance, flat, logit 100                10.61      8.12     78.3      99.7       0.37
-powed, sorensen, k=11, distance, flat, logit 10                    11.72      7.90     78.3      99.7       0.37
-positive, sorensen, k=11, distance, cascade, logit 10              12.17      8.57     78.3      99.7       0.38
-=============================================================  =========  ========  =======  ========  =========
+fitted to building ``b``'s references with an L2 penalty of strength ``1 / floor_c``, classes
+weighted inversely to their number of references (scikit-learn ``LogisticRegression``,
+``class_weight="balanced"``, lbfgs to ``tol = 1e-8``); the floor is ``argmax_f`` in the building
+estimated above. A building with two floors stores the fitted log-odds row and a zero row, one
+with a single floor a zero row. kNN compares whole scans, so where no training scan was taken on
+a floor the nearest references are scans at the same place on the floors above and below; the
+linear model weighs every AP by how well it separates floors on its own (an AP heard on every
+floor gets a small weight), which carries over to unsurveyed places.
+``floor_model="knn"``: the weighted vote of the neighbours. The model is kept as arrays
+(``floor_coef_``, ``floor_intercept_``, ``floor_labels_``, ``floor_buildings_``): prediction is
+one matrix product and needs no scikit-learn, and a saved and loaded model predicts identically.
 
-Findings (kNN): Sorensen beats Euclidean and Manhattan for every representation (1.4-3.1 m lower mean
-error, 2.5-4.7 points more floors). With Sorensen, positive, dbm and exponential are within 0.25 m;
-powed is about 1 m worse in mean error but best on floors among the votes (76 %), and powed +
-Sorensen with 13-NN is the best setting reported by Torres-Sospedra et al. (2015) on the official
-validation file (preset ``paper``, with the vote; on this group hold-out it trails the default by
-1.1 m). ``k`` between 5 and 21 changes the mean by less than 0.25 m.
+**Outputs.** :meth:`KNNLocalizer.predict_recording` gives one estimate per WiFi scan at the scan
+time; :meth:`KNNLocalizer.predict_at` gives estimates at arbitrary times from the latest scan no
+older than ``max_scan_age_s``. Scans that hear fewer than ``min_detected`` known APs get a NaN
+position and floor = building = -1 (also for too-old scans in ``predict_at``).
 
-Findings (floor): the logistic floor model raises the floor hit rate from 74.6 % to 78.3 %
-(per split 78.4 / 81.1 / 91.1 / 83.0 / 39.2 % -> 88.0 / 85.3 / 94.5 / 81.6 / 42.0 %; four of five
-better), for 0.5 s more fitting and no measurable prediction time; ``C`` from 10 to 100 gives the
-same rate (1: 77.5 %). It does not move the position. Split by whether a test scan lies within
-3 m of a training scan of its own building and floor (69 % of the scans on average): there the
-floor hit rate is 95.7 % with the vote and 97.2 % with the logistic model (mean error 8.2 m);
-elsewhere 38 % and 49 % (mean error 16.9 m). The remaining floor errors are thus mostly places
-whose floor was never surveyed. Confining the position to the estimated floor (the cascade)
-costs 1.6 m: where that floor was not surveyed its references are far away in 2-D, while the
-flat average of the neighbours on the floors above and below lands near the truth; even the
-true floor as the confinement gives 21.1 m mean error (side experiment). Hence the flat position.
-
-Also measured on the same five splits (side experiments with the cached distance rows, not in
-the command above; floor hit % unless said): the kNN vote with ``k`` from 1 to 41 and weights
-``1``, ``1/d``, ``1/d^2``: 73.4-74.9; logistic models on other inputs: without class weighting
-77.8, on the positive representation not unit-normalised (C = 10) about 77, on the scan scaled
-to its maximum about 78, on AP presence (heard / not heard) about 72, trained on copies of the
-references shifted by +-5 and +-10 dB (device gain) about 78; a linear SVM 75.4; extra trees
-and random forests (200 trees) 72-73.5; a one-hidden-layer perceptron (128 units) 78.4; each AP
-assigned to the floor of its strongest training readings and the query's strongest APs voting:
-61-70; averaging the logistic and the vote probabilities: 76-78. Device-robust kNN
-representations (positive + Sorensen, 11-NN; mean error m / floor %): scan scaled to its maximum
-11.08 / 74.9, scan shifted to a fixed maximum 11.98 / 73.6, readings below -95 dBm dropped
-10.81 / 74.5 (below -90: 11.89), AP presence 12.82 / 69.7, square root of positive 11.22 / 73.6.
-Position: ``k`` from 7 to 15 with weight powers 1 to 8 gives 10.47-10.76 m (best 15-NN,
-``1/d^8``: 0.14 m better, not a clear margin), ridge regression per building 16.7-17.7 m (12.4-12.5 m
-averaged with the kNN). Averaging the estimates of the scans of the last 10 s of a recording
-(a tracking filter, not used) would give about 10.2 m and 79 %. None beat the default by a clear
-margin. Hence the default: positive + Sorensen, 11 distance-weighted neighbours for building and
-position, the logistic floor model with ``C = 10``, no cascade.
-
-Speed of the default measured alone on split seed 0 (17,561 references, 2,314 queries, 2 CPU
-cores): fit 0.65 s (0.16 s with the vote; the logistic model is most of it), predict 0.45 ms per
-scan batched (one recording = one batch of up to ``batch_size`` scans), 0.8 ms for a call with a
-single scan; Euclidean (preset ``fast``) 0.2 ms. For comparison, scikit-learn's brute-force
-``NearestNeighbors`` needs about 5 ms (Manhattan) and 8 ms (Bray-Curtis) per query on data of
-this size and sparsity, and faiss ``IndexFlat`` 0.9 ms (L1) and 2.5 ms (Bray-Curtis) on this
-split (top-10 search only); this module computes exact full distance rows, which also makes the
-cascade free.
+The defaults (positive + Sorensen, 11 distance-weighted neighbours, the logistic floor model with
+``C = 10``, no cascade) were chosen on UJIIndoorLoc ``trainingData`` held out by user and phone;
+``omniloc bench ujiindoorloc --sweep`` scores the settings compared (see ``docs/methods/knn.md``
+for the figures and the reasons).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -249,9 +171,9 @@ class KNNLocalizer(Localizer):
         batch_size : int
             Queries per distance batch (peak memory about ``4 x batch_size x references``
             float64: 140 MB for 256 queries against UJIIndoorLoc's 18,000 references).
-    preset : str, optional
-        One of :attr:`presets`: ``"uji"`` (the defaults, chosen on UJIIndoorLoc held out by
-        recording), ``"paper"`` (the best setting reported by Torres-Sospedra et al. 2015 on
+    preset : str or list of str, optional
+        One of :attr:`presets` (or several, applied in order): ``"uji"`` (the defaults, chosen
+        on UJIIndoorLoc held out by recording), ``"paper"`` (the best setting reported by Torres-Sospedra et al. 2015 on
         UJIIndoorLoc: powed + Sorensen, 13-NN, floor by the neighbours' vote; equal weights here),
         ``"cascade"`` (building -> floor -> position) and ``"fast"`` (Euclidean: about half the
         time per query).
@@ -304,12 +226,15 @@ class KNNLocalizer(Localizer):
         "fast": {"metric": "euclidean"},
     }
 
-    def __init__(self, conf: dict | None = None, preset: str | None = None):
-        super().__init__(conf, preset)
-        self._check_conf()
+    #: keys whose value may have several types (the others must have their default's type)
+    conf_types: ClassVar[dict[str, tuple[type, ...]]] = {"weights": (str, int, float)}
+
+    def __init__(self, conf: dict | None = None, preset: str | list[str] | None = None):
+        super().__init__(conf, preset)     # merges, type-checks and calls _check_conf
         self._cache: dict[str, Any] = {}
 
     def _check_conf(self) -> None:
+        """Validate ranges and choices of :attr:`conf` (called at construction; needs no fitted state)."""
         c = self.conf
         if c["representation"] not in REPRESENTATIONS:
             raise ConfigError(f"knn representation must be one of {REPRESENTATIONS}, got {c['representation']!r}")
@@ -364,7 +289,7 @@ class KNNLocalizer(Localizer):
         return s.t, out
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train: Dataset, val: Dataset | None = None) -> "KNNLocalizer":
+    def fit(self, train: Dataset, val: Dataset | None = None) -> KNNLocalizer:
         """Store the reference fingerprints of ``train`` (``val`` is not used)."""
         c = self.conf
         ids: dict[str, int] = {}
@@ -475,16 +400,25 @@ class KNNLocalizer(Localizer):
             out[sel] = self.floor_labels_[r[np.argmax(score, axis=1)]]
         return out
 
+    @classmethod
+    def _from_folder(cls, path, meta: dict) -> KNNLocalizer:
+        """Load a saved model; one saved before the floor model existed is loaded with the floor
+        model it was fitted with (``floor_model="knn"``, the neighbours' vote)."""
+        conf = meta.get("conf")
+        if isinstance(conf, dict) and "floor_model" not in conf:
+            meta = dict(meta, conf=dict(conf, floor_model="knn"))
+        return super()._from_folder(path, meta)
+
     def _set_state(self, state: dict[str, Any]) -> None:
+        if "floor_coef_" not in state:
+            if self.conf["floor_model"] != "knn":
+                raise KeyError("floor_coef_ (the logistic floor model) is not in the saved state")
+            a = len(state["ap_ids_"])
+            state = dict(state, floor_coef_=np.zeros((0, a)), floor_intercept_=np.zeros(0),
+                         floor_labels_=np.zeros(0, dtype=np.int64), floor_buildings_=np.zeros(0, dtype=np.int64))
         super()._set_state(state)
         self.ap_ids_ = np.asarray(self.ap_ids_, dtype=str)
         self.min_rss_ = float(self.min_rss_)
-        if "floor_coef_" not in state:  # saved before the floor model existed: those models voted
-            self.conf["floor_model"] = "knn"
-            self.floor_coef_ = np.zeros((0, len(self.ap_ids_)))
-            self.floor_intercept_ = np.zeros(0)
-            self.floor_labels_ = np.zeros(0, dtype=np.int64)
-            self.floor_buildings_ = np.zeros(0, dtype=np.int64)
         self._cache = {}
 
     # ------------------------------------------------------------------ search
@@ -648,103 +582,3 @@ class KNNLocalizer(Localizer):
             where = np.searchsorted(used, idx[idx >= 0])
             pos[idx >= 0], floor[idx >= 0], building[idx >= 0] = p[where], f[where], b[where]
         return Estimate(np.full(len(t_query), rec.name), t_query, pos, floor=floor, building=building)
-
-
-# ---------------------------------------------------------------------------------------------- comparison
-def _score(est: Estimate, test: Dataset) -> dict[str, float]:
-    """Mean / median 2-D error and hit rates against the recordings' own rows (scans = poses)."""
-    gt_pos = np.concatenate([r.position for r in test])
-    gt_f = np.concatenate([r.floor for r in test])
-    gt_b = np.concatenate([r.building for r in test])
-    err = np.linalg.norm(est.position[:, :2] - gt_pos[:, :2], axis=1)
-    ok = np.isfinite(err)
-    return {"mean": float(err[ok].mean()), "median": float(np.median(err[ok])),
-            "floor": float(np.mean(est.floor == gt_f)), "building": float(np.mean(est.building == gt_b)),
-            "coverage": float(ok.mean())}
-
-
-def compare(src, seeds=(0,), configs: list[dict] | None = None, test_fraction: float = 0.1) -> list[dict]:
-    """Score kNN settings on UJIIndoorLoc ``trainingData`` held out by (USERID, PHONEID) recording.
-
-    Returns one row per configuration with the metrics averaged over ``seeds`` (and per seed).
-    """
-    from ..data.loaders import import_dataset
-    from ..data.splits import split_by_groups
-
-    configs = configs or _default_grid()
-    base = import_dataset("ujiindoorloc", src, test_fraction=0.0)
-
-    rows = []
-    splits = []
-    for seed in seeds:
-        ds = split_by_groups(base, test_fraction=test_fraction, seed=seed)
-        splits.append((seed, ds.split("train"), ds.split("test")))
-    for conf in configs:
-        per = []
-        for seed, train, test in splits:
-            loc = KNNLocalizer(conf)
-            t0 = time.perf_counter()
-            loc.fit(train)
-            t1 = time.perf_counter()
-            est = loc.predict(test)
-            t2 = time.perf_counter()
-            sc = _score(est, test)
-            sc.update(seed=seed, fit_s=t1 - t0, ms_per_sample=1e3 * (t2 - t1) / max(len(est), 1), n_test=len(est))
-            per.append(sc)
-        avg = {k: float(np.mean([p[k] for p in per])) for k in ("mean", "median", "floor", "building", "coverage",
-                                                                 "ms_per_sample")}
-        rows.append({"conf": conf, **avg, "per_seed": per})
-        print(_fmt_row(rows[-1]), flush=True)
-    return rows
-
-
-def _default_grid() -> list[dict]:
-    """The settings of the table in the module docstring."""
-    vote = {"floor_model": "knn"}
-    best = {"metric": "sorensen", "k": 11, "weights": "distance", "cascade": False, **vote}
-    grid = [{"representation": "dbm", "metric": "euclidean", "k": 1, "weights": "uniform", "cascade": False, **vote}]
-    grid += [{"representation": rep, **best} for rep in REPRESENTATIONS]
-    grid += [{"representation": rep, **best, "metric": "euclidean"} for rep in REPRESENTATIONS]
-    grid += [{"representation": "positive", **best, "metric": "manhattan"}]
-    grid += [{"representation": "positive", **best, "k": k} for k in (1, 5, 21)]
-    grid += [{"representation": "positive", **best, "cascade": True}]
-    grid += [{"representation": "powed", "metric": "sorensen", "k": 13, "weights": "uniform", "cascade": False, **vote}]
-    # the logistic floor model (the rest as the default)
-    logit = {**best, "representation": "positive", "floor_model": "logistic"}
-    grid += [{**logit, "floor_c": c} for c in (1.0, 10.0, 100.0)]
-    grid += [{**logit, "representation": "powed"}, {**logit, "cascade": True}]
-    return grid
-
-
-def _fmt_conf(conf: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in conf.items())
-
-
-def _fmt_row(r: dict) -> str:
-    return (f"| {_fmt_conf(r['conf'])} | {r['mean']:.2f} | {r['median']:.2f} | {100 * r['floor']:.1f} | "
-            f"{100 * r['building']:.1f} | {r['ms_per_sample']:.2f} |")
-
-
-def _main(argv=None) -> None:
-    import argparse
-    import json
-
-    p = argparse.ArgumentParser(prog="python -m omniloc.methods.knn",
-                                description="Compare kNN settings on UJIIndoorLoc trainingData held out by recording.")
-    p.add_argument("src", help="folder with trainingData.csv(.gz) or the CSV itself")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--grid", default=None, help="JSON list of conf dicts (default: representations x metrics)")
-    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
-    a = p.parse_args(argv)
-    configs = json.loads(a.grid) if a.grid else None
-    print("| settings | mean 2-D err (m) | median (m) | floor hit % | building hit % | ms/sample |")
-    print("|---|---|---|---|---|---|")
-    rows = compare(a.src, seeds=a.seeds, configs=configs)
-    if a.json:
-        from .._io import write_json
-
-        write_json(a.json, rows)
-
-
-if __name__ == "__main__":
-    _main()

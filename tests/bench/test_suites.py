@@ -10,6 +10,9 @@ from omniloc.bench import run_suite
 def _check_results(out, suite):
     res = json.loads((out / "results.json").read_text())
     assert res["suite"] == suite and res["quick"] is True and res["omniloc_version"]
+    # what the figures depend on is recorded: machine, fixed thread count, seeds
+    assert res["threads"] >= 1 and res["machine"]["threads"] == res["threads"] and res["seeds"] == [0]
+    assert {"cpu", "cpus", "python", "numpy", "torch"} <= set(res["machine"])
     assert res["runs"], "a suite must run at least one method"
     for run in res["runs"]:
         assert {"method", "dataset", "conf", "metrics", "timing"} <= set(run)
@@ -27,6 +30,49 @@ def test_ujiindoorloc_quick(tmp_path, data_root):
     # on two held-out user/phone recordings: buildings found, errors far below the 400 m campus extent
     assert knn["metrics"]["building_hit_rate"] > 0.95
     assert knn["metrics"]["pos_err_median_m"] < 20
+    assert "sweep" not in res and "per_seed" not in knn
+
+
+def _metrics(res):
+    return [(r.get("label", r["method"]), r["metrics"]) for r in res["runs"]]
+
+
+def test_a_quick_suite_reproduces_its_metrics(tmp_path):
+    # sim-office --quick is the fastest suite with trained networks (MTLoc, OT-Isomap) besides kNN and PDR
+    first = run_suite("sim-office", tmp_path / "a", quick=True)
+    again = run_suite("sim-office", tmp_path / "b", quick=True)
+    assert {"knn", "pdr", "mtloc", "otisomap"} <= {r["method"] for r in first["runs"]}
+    assert _metrics(first) == _metrics(again)
+    on_disk = [json.loads((tmp_path / d / "results.json").read_text()) for d in ("a", "b")]
+    assert _metrics(on_disk[0]) == _metrics(on_disk[1]) == _metrics(first)
+    assert on_disk[0]["threads"] == on_disk[1]["threads"]
+
+
+def test_ujiindoorloc_sweep_and_seeds(tmp_path, data_root):
+    from omniloc.bench.ujiindoorloc import QUICK_SWEEP, sweep_grid
+    from omniloc.eval.stats import seed_summary
+
+    res = run_suite("ujiindoorloc", tmp_path, quick=True, data_root=data_root, seeds=2, sweep=True)
+    assert res["seeds"] == [0, 1]
+    knn = res["runs"][0]
+    per = knn["per_seed"]
+    assert [p["seed"] for p in per] == [0, 1] and per[0]["metrics"] == knn["metrics"]
+    assert per[0]["metrics"]["pos_err_mean_m"] != per[1]["metrics"]["pos_err_mean_m"]    # another split
+    values = [p["metrics"]["pos_err_mean_m"] for p in per]
+    assert knn["aggregate"]["pos_err_mean_m"] == seed_summary(values)
+    assert (tmp_path / "seed1" / "error_cdf.png").exists() and res["other_seeds"][0]["seed"] == 1
+    # the sweep: the grid's first settings, scored on the same split, in results.json and report.md
+    rows = res["sweep"]
+    assert [r["conf"] for r in rows] == sweep_grid()[:QUICK_SWEEP]
+    assert rows[0]["label"] == "dbm, euclidean, k=1, uniform, flat, vote"
+    assert all(r["metrics"]["n_test"] == knn["metrics"]["n_test"] for r in rows)
+    assert rows[0]["mean_over_seeds"]["pos_err_mean_m"] == pytest.approx(
+        (rows[0]["metrics"]["pos_err_mean_m"] + res["other_seeds"][0]["sweep"][0]["metrics"]["pos_err_mean_m"]) / 2)
+    table = res["tables"]["sweep"]
+    assert table["columns"][0] == "settings" and len(table["rows"]) == QUICK_SWEEP
+    report = (tmp_path / "report.md").read_text()
+    assert "| dbm, euclidean, k=1, uniform, flat, vote |" in report and "over 2 seeds" in report
+    assert len(sweep_grid()) == 20 and sum(r["representation"] == "powed" for r in sweep_grid()) == 4
 
 
 def test_sim_office_quick(tmp_path):
@@ -58,6 +104,8 @@ def test_maze_quick(tmp_path):
     assert [c["n_trajectories"] for c in res["error_vs_trajectories"]] == [6, 12]
     assert res["sinkhorn_step"][0]["step_ms"] > 0
     assert (tmp_path / "error_vs_trajectories.png").stat().st_size > 1000
+    assert [row[0] for row in res["tables"]["error_vs_trajectories"]["rows"]] == [6, 12]
+    assert "| trajectories | mean px | median px | fit s |" in (tmp_path / "report.md").read_text()
 
 
 def test_indoor_competition_quick(tmp_path, data_root):
@@ -69,6 +117,12 @@ def test_indoor_competition_quick(tmp_path, data_root):
     assert {"mtloc fine-tuned (site1, 50% of its paths)", "mtloc from scratch (site1, 50% of its paths)"} <= {
         r.get("label") for r in res["runs"]}
     assert (tmp_path / "test_site_cdf.png").stat().st_size > 1000
+    # the transferred IMU-LSTM is used: fine-tuned and from-scratch models differ; site1 as its own
+    # test site is flagged
+    rows = {r.get("label"): r["metrics"] for r in res["runs"]}
+    assert rows["mtloc fine-tuned (site1, 50% of its paths)"] != rows["mtloc from scratch (site1, 50% of its paths)"]
+    assert res["test_site"]["same_as_source"] is True
+    assert "is the source site" in (tmp_path / "report.md").read_text()
     labels = {r.get("label", r["method"]) for r in res["runs"]}
     assert {"mtloc", "mtloc-wifi-only", "mtloc-imu-only", "mtloc-mag-only", "knn", "track (knn)",
             "track (mtloc)"} <= labels
@@ -91,6 +145,8 @@ def test_transfer_and_robustness_quick(tmp_path, data_root):
     assert {"scratch", "fine_tuned", "test_survey_dist_mean_m"} <= set(res["table_v"][0])
     assert res["transferred_frozen"]["mean_m"] > 0 and (tmp_path / "t" / "fig4_cdf.png").exists()
     assert (tmp_path / "t" / "imu-lstm-site1.pt").exists()
+    assert [row[0] for row in res["tables"]["table_v"]["rows"]] == ["50.0%", "100.0%"]
+    assert res["table_v"][0]["scratch"]["p90_m"] >= res["table_v"][0]["scratch"]["median_m"]
 
     run_suite("robustness", tmp_path / "r", quick=True, data_root=data_root)
     res = json.loads((tmp_path / "r" / "results.json").read_text())
@@ -99,3 +155,5 @@ def test_transfer_and_robustness_quick(tmp_path, data_root):
     assert [row["removed_fraction"] for row in fig5["wifi"]] == [0.0, 0.4, 1.0]
     assert set(res["fig6_removed_40"]) == {"scratch", "transferred", "fine-tuned"}
     assert (tmp_path / "r" / "robustness.png").stat().st_size > 1000
+    assert [row[0] for row in res["tables"]["table_vi"]["rows"]] == ["imu", "magnetometer", "wifi"]
+    assert res["tables"]["fig5"]["columns"] == ["removed", "0%", "40%", "100%"]

@@ -1,5 +1,5 @@
 """The ``transfer-wifi`` suite: the split by reference point (known answers on a toy survey and on the
-real SODIndoorLoc files), the paired comparison, and the quick suite end to end."""
+real SODIndoorLoc files) and the quick suite end to end (its statistics: tests/eval/test_stats.py)."""
 
 import json
 
@@ -8,9 +8,9 @@ import pytest
 
 from omniloc import DataError
 from omniloc.bench import SUITES, run_suite
-from omniloc.data.splits import nested_fraction, split_by_reference_point
-from omniloc.bench.transfer_wifi import FILE_SET, SOURCE, TARGET, error_stats, load_building, paired_difference
+from omniloc.bench.transfer_wifi import FILE_SET, SOURCE, TARGET, load_building
 from omniloc.data import Dataset, Recording, Stream
+from omniloc.data.splits import nested_fraction, split_by_reference_point
 
 
 def _survey() -> Dataset:
@@ -50,7 +50,8 @@ def test_reference_point_split_known_answer():
     assert len({s for r in both for s, names in ds.splits.items() if r.name in names}) == 1
     # training order: nested fractions; the same seed gives the same split, another seed another one
     names = ds.splits["train"]
-    assert list(nested_fraction(ds, 0.5, split="train").recordings) == names[:len(nested_fraction(ds, 0.5, split="train"))]
+    half = nested_fraction(ds, 0.5, split="train")
+    assert list(half.recordings) == names[:len(half)]
     assert split_by_reference_point(_survey(), seed=3).splits == ds.splits
     assert split_by_reference_point(_survey(), seed=4).splits != ds.splits
     small = split_by_reference_point(_survey(), test=0.2, val=0.1, seed=3, max_points=5, max_scans=1)
@@ -58,25 +59,6 @@ def test_reference_point_split_known_answer():
     assert all(len(r) == 1 for r in small)
     with pytest.raises(DataError, match="too few"):
         split_by_reference_point(_survey(), test=0.6, val=0.5)
-
-
-def test_paired_difference_and_error_stats():
-    groups = np.repeat(["p0", "p1", "p2", "p3"], 3)
-    b = np.tile(np.linspace(1.0, 4.0, 12), (3, 1))
-    d = paired_difference(b + 0.5, b, groups, n_boot=200, n_tests=4)
-    assert d["diff_m"] == pytest.approx(0.5) and d["ci95_m"] == pytest.approx([0.5, 0.5])
-    assert d["n_points"] == 4 and d["n_seeds"] == 3 and d["adjusted_level"] == pytest.approx(0.9875)
-    # a difference on one point only: the interval covers 0 (points are resampled as a whole)
-    a = b.copy()
-    a[:, :3] += 4.0
-    d = paired_difference(a, b, groups, n_boot=2000)
-    assert d["diff_m"] == pytest.approx(1.0) and d["ci95_m"][0] == pytest.approx(0.0) and d["ci95_m"][1] > 2.0
-    lo, hi = d["ci_adjusted_m"]
-    assert lo <= d["ci95_m"][0] and hi >= d["ci95_m"][1]
-    with pytest.raises(ValueError, match="equal shapes"):
-        paired_difference(a, b[:2], groups)
-    st = error_stats(np.array([[1.0, 3.0, np.nan], [2.0, 2.0, 2.0]]))
-    assert st["mean_m"] == pytest.approx(2.0) and st["n"] == 3 and st["seed_means_m"] == pytest.approx([2.0, 2.0])
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +112,7 @@ def test_transfer_wifi_quick(tmp_path, sod):
     assert res["data"]["files"].startswith("Training_* only")
     report = (tmp_path / "report.md").read_text()
     assert "| target data | points | scans | kNN |" in report and "**Finding:**" in report
+    assert res["tables"]["table"]["rows"][0][0] == "50.0%"
     for png in ("error_cdf.png", "sweep.png"):
         assert (tmp_path / png).stat().st_size > 1000 and f"]({png})" in report
     assert (tmp_path / "wifi-dnn-HCXY-seed0.pt").exists()

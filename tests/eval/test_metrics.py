@@ -7,8 +7,16 @@ import pytest
 
 from omniloc.data import Dataset, Estimate, FloorPlan, Recording
 from omniloc.data.transforms import quat_from_yaw
-from omniloc.eval import (competition_score, compute_metrics, error_cdf, evaluate_estimates, match_truth,
-                          metrics_table, plot_frames, position_errors)
+from omniloc.eval import (
+    competition_score,
+    compute_metrics,
+    error_cdf,
+    evaluate_estimates,
+    match_truth,
+    metrics_table,
+    plot_frames,
+    position_errors,
+)
 
 
 def truth():
@@ -60,7 +68,8 @@ def test_competition_score_and_cdf():
 def test_evaluate_writes_report_and_plots(tmp_path):
     ds = truth()
     est = Estimate(["a"] * 5 + ["b"] * 5, np.r_[np.arange(5.0), np.arange(5.0)],
-                   np.r_[np.c_[np.arange(5.0), np.full(5, 0.3), np.zeros(5)], np.c_[np.zeros(5), np.arange(5.0), np.zeros(5)]],
+                   np.r_[np.c_[np.arange(5.0), np.full(5, 0.3), np.zeros(5)],
+                         np.c_[np.zeros(5), np.arange(5.0), np.zeros(5)]],
                    floor=np.r_[[0, 0, 0, 1, 1], np.zeros(5, int)])
     metrics = evaluate_estimates({"m": est}, ds, tmp_path, n_trajectories=2)
     assert json.loads((tmp_path / "metrics.json").read_text())["m"]["pos_err_mean_m"] == pytest.approx(0.15)

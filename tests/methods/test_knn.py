@@ -313,14 +313,23 @@ def test_models_saved_without_a_floor_model_keep_the_vote(tmp_path):
     meta = json.loads((tmp_path / "m" / "method.json").read_text())  # as written before floor_model existed
     for key in ("floor_model", "floor_c"):
         meta["conf"].pop(key)
+    meta.pop("arrays", None)                                        # not written then either
     (tmp_path / "m" / "method.json").write_text(json.dumps(meta))
     with np.load(tmp_path / "m" / "state.npz") as z:
         state = {k: z[k] for k in z.files if not k.startswith("floor_")}
     np.savez(tmp_path / "m" / "state.npz", **state)
     back = methods.load(tmp_path / "m")
-    assert back.conf["floor_model"] == "knn"
+    assert back.conf["floor_model"] == "knn" and back.floor_coef_.shape == (0, len(back.ap_ids_))
     q = fingerprints("q", [[-50, -60, -80, NAN, -60]], [[0, 0]], ids)
     assert back.predict(q).floor.tolist() == loc.predict(q).floor.tolist() == [1]
+    conf = dict(back.conf)
+    back.save(tmp_path / "again")                                   # save and load leave the conf alone
+    assert back.conf == conf and methods.load(tmp_path / "again").conf == conf
+    # a logistic model whose floor arrays are missing is damaged, not silently a vote
+    meta["conf"]["floor_model"] = "logistic"
+    (tmp_path / "m" / "method.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="floor_coef_"):
+        methods.load(tmp_path / "m")
 
 
 def test_conf_is_checked_and_presets_are_valid():
@@ -362,3 +371,12 @@ def test_on_a_real_slice(data_root, tmp_path):
     gt = np.concatenate([r.position for r in ds])
     assert np.median(np.linalg.norm(est.position[ok, :2] - gt[ok, :2], axis=1)) < 1.0  # every scan is a reference
     assert np.mean(est.building[ok] == ds.concat("building")[ok]) == 1.0
+
+
+def test_every_conf_key_is_documented_and_weights_take_a_name_or_a_power():
+    doc = KNNLocalizer.__doc__
+    assert [k for k in KNNLocalizer.default_conf if f"\n        {k} :" not in doc] == []
+    assert KNNLocalizer({"weights": 2}).conf["weights"] == 2 and KNNLocalizer({"weights": 0.5}).conf["weights"] == 0.5
+    with pytest.raises(ConfigError, match="weights"):
+        KNNLocalizer({"weights": [1.0]})
+    assert KNNLocalizer(preset=["paper", "fast"]).conf["metric"] == "euclidean"   # presets applied in order
