@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._errors import DataError
 from .recording import Recording
 from .stream import Stream
 from .transforms import quat_slerp

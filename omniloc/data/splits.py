@@ -189,6 +189,10 @@ def split_by_meta(ds: Dataset, key: str, test, val=()) -> dict[str, list[str]]:
     return out
 
 
+def _rows(a: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if a is None else a[rows]
+
+
 def split_by_reference_point(ds: Dataset, test: float = 0.2, val: float = 0.1, seed: int = 0,
                              max_points: int | None = None, max_scans: int | None = None,
                              name: str | None = None) -> Dataset:
@@ -265,10 +269,9 @@ def split_by_reference_point(ds: Dataset, test: float = 0.2, val: float = 0.1, s
             rows = np.asarray(rows[:max_scans] if max_scans else rows)
             wifi = rec.streams["wifi"]
             new = f"{rec_name}-rp{index[k]:03d}"
-            take = (lambda a: None if a is None else a[rows])
             recordings[new] = Recording(
-                new, rec.t[rows], position=rec.position[rows], orientation=take(rec.orientation),
-                floor=take(rec.floor), building=take(rec.building), zone=take(rec.zone),
+                new, rec.t[rows], position=rec.position[rows], orientation=_rows(rec.orientation, rows),
+                floor=_rows(rec.floor, rows), building=_rows(rec.building, rows), zone=_rows(rec.zone, rows),
                 streams={"wifi": Stream("wifi", wifi.t[rows], np.asarray(wifi.load())[rows], ids=wifi.ids,
                                         meta=dict(wifi.meta))},
                 meta=dict(rec.meta, reference_point=int(index[k]), source_recording=rec_name))

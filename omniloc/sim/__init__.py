@@ -14,15 +14,50 @@ growing with y and pixel centres at ``((col + 0.5) s, (row + 0.5) s)``. See
 :mod:`omniloc.sim.floorplans` for the floor-plan conventions and zone naming.
 """
 
-from .floorplans import (N_WALL_STYLES, OFFICE_DEFAULTS, maze_boundary_cells, maze_cells, maze_floor_plan,
-                         office_building, office_floor_plan, raster_wall_segments)
-from .sensors import (CAMERA_DEFAULTS, DEVICE_PROFILES, IMU_DEFAULTS, MAGNETOMETER_DEFAULTS, PATCH_DEFAULTS,
-                      WIFI_DEFAULTS, AccessPoints, MagneticModel, device_profile, imu_from_trajectory,
-                      interpolate_trajectory, magnetic_field, make_magnetic_model, place_access_points,
-                      simulate_camera, simulate_imu, simulate_magnetometer, simulate_patch, simulate_wifi,
-                      topdown_patch, wifi_rss_mean, wifi_scan_times)
-from .trajectories import (MAZE_WALK_DEFAULTS, WALK_DEFAULTS, gait, grid_path, maze_walk, office_walk,
-                           orientation_from_euler, walk_grid)
+from .floorplans import (
+                         N_WALL_STYLES,
+                         OFFICE_DEFAULTS,
+                         maze_boundary_cells,
+                         maze_cells,
+                         maze_floor_plan,
+                         office_building,
+                         office_floor_plan,
+                         raster_wall_segments,
+)
+from .sensors import (
+                         CAMERA_DEFAULTS,
+                         DEVICE_PROFILES,
+                         IMU_DEFAULTS,
+                         MAGNETOMETER_DEFAULTS,
+                         PATCH_DEFAULTS,
+                         WIFI_DEFAULTS,
+                         AccessPoints,
+                         MagneticModel,
+                         device_profile,
+                         imu_from_trajectory,
+                         interpolate_trajectory,
+                         magnetic_field,
+                         make_magnetic_model,
+                         place_access_points,
+                         simulate_camera,
+                         simulate_imu,
+                         simulate_magnetometer,
+                         simulate_patch,
+                         simulate_wifi,
+                         topdown_patch,
+                         wifi_rss_mean,
+                         wifi_scan_times,
+)
+from .trajectories import (
+                         MAZE_WALK_DEFAULTS,
+                         WALK_DEFAULTS,
+                         gait,
+                         grid_path,
+                         maze_walk,
+                         office_walk,
+                         orientation_from_euler,
+                         walk_grid,
+)
 from .world import DEFAULT_CONFS, PRESETS, WORLDS, SimWorld, build_world, default_conf, sensor_throughput, simulate
 
 __all__ = [

@@ -178,7 +178,9 @@ def test_tilted_camera_geometry():
     assert np.median(err) < 1e-4 and err.max() < 0.02          # inexact only near wall ends
     # pitched down: the horizon moves up, the image sees more floor than the level camera
     _, d_level = render_rgbd(plan, pos[:1], level(0.5))
-    floor_rows = lambda d, p, q: (np.abs(backproject_depth(d, K, p, q)[0, :, 32, 2]) < 1e-3).sum()
+    def floor_rows(d, p, q):
+        return (np.abs(backproject_depth(d, K, p, q)[0, :, 32, 2]) < 1e-3).sum()
+
     assert floor_rows(depth[:1], pos[:1], quat[:1]) > floor_rows(d_level, pos[:1], level(0.5))
 
 

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from omniloc.data import count_wall_crossings
-from omniloc.sim import (maze_boundary_cells, maze_cells, maze_floor_plan, office_building, office_floor_plan,
-                         raster_wall_segments, walk_grid)
+from omniloc.sim import (
+    maze_boundary_cells,
+    maze_cells,
+    maze_floor_plan,
+    office_building,
+    office_floor_plan,
+    raster_wall_segments,
+    walk_grid,
+)
 
 
 def free_graph_counts(raster):

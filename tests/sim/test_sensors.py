@@ -5,12 +5,25 @@ import pytest
 
 from omniloc import ConfigError, FloorPlan
 from omniloc.data.transforms import quat_from_yaw
-from omniloc.sim import (DEVICE_PROFILES, device_profile, imu_from_trajectory, magnetic_field, make_magnetic_model,
-                         maze_floor_plan, office_building, orientation_from_euler, place_access_points,
-                         simulate_imu, simulate_magnetometer, simulate_patch, simulate_wifi, topdown_patch,
-                         wifi_rss_mean)
-from omniloc.sim.sensors import AccessPoints, gait_vertical_accel
+from omniloc.sim import (
+    DEVICE_PROFILES,
+    device_profile,
+    imu_from_trajectory,
+    magnetic_field,
+    make_magnetic_model,
+    maze_floor_plan,
+    office_building,
+    orientation_from_euler,
+    place_access_points,
+    simulate_imu,
+    simulate_magnetometer,
+    simulate_patch,
+    simulate_wifi,
+    topdown_patch,
+    wifi_rss_mean,
+)
 from omniloc.sim._fields import make_fourier_field
+from omniloc.sim.sensors import AccessPoints, gait_vertical_accel
 
 NO_SHADOW = {"shadowing_db": 0.0}
 
