@@ -1,23 +1,37 @@
 """Windows of sensor streams at query times: sliding-window end times, regularly resampled
-IMU / magnetometer windows, and the latest WiFi scan of each window.
+IMU / magnetometer windows, the latest WiFi scan of each window, and the windows of all three
+phone modalities of a recording with their ground truth.
 
 MTLoc's inputs are built from these (1-s windows every 100 ms, resampled to 10 Hz), but they are
-plain functions of a :class:`~omniloc.data.Stream` and query times, usable by any method.
+plain functions of a :class:`~omniloc.data.Stream` (or a :class:`~omniloc.data.Recording`) and
+query times, usable by any method.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .._errors import ConfigError, DataError
-from .align import latest_index
+from .align import latest_index, truth_at
 from .fingerprint import align_access_points
 from .stream import Stream
 
-__all__ = ["CHANNELS", "window_end_times", "resample_windows", "channel_values", "sensor_windows", "wifi_windows"]
+if TYPE_CHECKING:
+    from .recording import Recording
+
+__all__ = ["CHANNELS", "WINDOW_MODALITIES", "WINDOW_TIMES", "window_end_times", "resample_windows",
+           "channel_values", "sensor_windows", "wifi_windows", "MultimodalWindows", "extract_windows",
+           "window_labels", "labelled_windows", "drop_windows"]
 
 #: choices of :func:`channel_values`
 CHANNELS = ("axes", "magnitude", "both")
+#: modalities of :func:`extract_windows`, in the order of :attr:`MultimodalWindows.present`'s columns
+WINDOW_MODALITIES = ("imu", "magnetometer", "wifi")
+#: choices of :func:`extract_windows`' ``window_times``: every ``hop_s`` or at every WiFi scan
+WINDOW_TIMES = ("hop", "wifi")
 
 
 def window_end_times(t_start: float, t_end: float, duration_s: float = 1.0, step_s: float = 0.1) -> np.ndarray:
@@ -169,3 +183,228 @@ def wifi_windows(stream: Stream, t_end: np.ndarray, ap_ids, max_age_s: float = 4
     heard = np.isfinite(scans).sum(axis=1) >= max(int(min_detected), 1)
     ok[ok] = heard[idx[ok]]
     return scans, np.where(ok, idx, -1)
+
+
+def window_labels(rec: Recording, t_end: np.ndarray) -> dict[str, np.ndarray]:
+    """Ground truth at window end times (:func:`omniloc.data.truth_at`, so training labels are what
+    evaluation scores).
+
+    Returns
+    -------
+    dict
+        ``position`` (M, 3) m (NaN outside the pose timeline or without positions), ``floor``
+        (M,) int, ``building`` (M,) int (0 where the recording has none), ``has_floor`` (M,) bool,
+        ``inside`` (M,) bool: the time is inside the pose timeline and the position is known.
+    """
+    t_end = np.asarray(t_end, dtype=np.float64).reshape(-1)
+    m = len(t_end)
+    out = {"position": np.full((m, 3), np.nan), "floor": np.zeros(m, np.int64), "building": np.zeros(m, np.int64),
+           "has_floor": np.zeros(m, bool), "inside": np.zeros(m, bool)}
+    if len(rec.t) == 0 or rec.position is None or m == 0:
+        return out
+    gt = truth_at(rec, t_end)
+    out["position"] = gt["position"]
+    out["inside"] = gt["inside"] & np.isfinite(gt["position"]).all(axis=1)
+    if "floor" in gt:
+        out["floor"] = np.asarray(gt["floor"], dtype=np.int64)
+        out["has_floor"] = out["inside"].copy()
+    if "building" in gt:
+        out["building"] = np.asarray(gt["building"], dtype=np.int64)
+    return out
+
+
+@dataclass
+class MultimodalWindows:
+    """The windows of one recording.
+
+    Attributes
+    ----------
+    recording : str
+    t : (M,) seconds
+        Window end times.
+    imu : (M, n, C_imu) float32 or None
+        Resampled IMU windows (raw units, zeros where absent); None when not asked for.
+    magnetometer : (M, n, C_mag) float32 or None
+    scans : (S, A) float32 dBm or None
+        The recording's WiFi scans on the vocabulary (NaN = not heard).
+    scan_index : (M,) int
+        Row of ``scans`` used by each window, -1 = none.
+    present : (M, 3) bool
+        Availability of ``imu``, ``magnetometer``, ``wifi`` per window (:data:`WINDOW_MODALITIES` order).
+    """
+
+    recording: str
+    t: np.ndarray
+    imu: np.ndarray | None
+    magnetometer: np.ndarray | None
+    scans: np.ndarray | None
+    scan_index: np.ndarray
+    present: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+def extract_windows(rec: Recording, ap_ids=(), t_end: np.ndarray | None = None, *, branches=WINDOW_MODALITIES,
+                    streams: dict | None = None, window_s: float = 1.0, hop_s: float = 0.1, rate_hz: float = 10.0,
+                    imu_channels: str = "axes", mag_channels: str = "axes", wifi_max_age_s: float = 4.0,
+                    wifi_min_detected: int = 1, max_gap_s: float | None = None,
+                    window_times: str = "hop") -> MultimodalWindows:
+    """Windows of the modalities ``branches`` of a recording (IMU, magnetometer, latest WiFi scan).
+
+    For each window end ``t_k``: the ``imu`` and ``magnetometer`` streams over
+    ``(t_k - window_s, t_k]`` resampled to ``rate_hz`` (:func:`sensor_windows`), and the latest
+    WiFi scan at or before ``t_k`` no older than ``wifi_max_age_s`` on the vocabulary ``ap_ids``
+    (:func:`wifi_windows`). A window *lacks* a modality when the recording has no such stream,
+    when a grid time of the window is farther than ``max_gap_s`` from every raw sample or outside
+    the stream, when a resampled value is not finite, or (WiFi) when no scan is recent enough or
+    the scan hears fewer than ``wifi_min_detected`` vocabulary APs; :attr:`MultimodalWindows.present`
+    holds the availability.
+
+    With ``window_times="wifi"`` (fingerprint surveys on a synthetic timeline, where the position
+    jumps from reference point to reference point) the window ends are the scan times, so each
+    window holds exactly its own scan (age 0) and no scan gets several labels.
+
+    Parameters
+    ----------
+    rec : Recording
+    ap_ids : (A,) str
+        WiFi vocabulary.
+    t_end : (M,) seconds, optional
+        Window end times; default (``window_times="hop"``): every ``hop_s`` over the span of the
+        recording's streams of ``branches`` (:func:`omniloc.data.window_end_times` from the
+        earliest first sample to the latest last sample).
+    branches : subset of :data:`WINDOW_MODALITIES`
+    streams : dict kind -> stream name, optional
+        Which stream to use when a recording has several of a kind.
+    window_s, hop_s, rate_hz : float
+        Window length (s), spacing of the default window ends (s), resampling rate of the IMU and
+        magnetometer windows (Hz).
+    imu_channels, mag_channels : ``"axes"``, ``"magnitude"`` or ``"both"``
+        :func:`channel_values` of the IMU (6 axes) and magnetometer (3 axes) windows.
+    wifi_max_age_s, wifi_min_detected
+        :func:`wifi_windows`' ``max_age_s`` and ``min_detected``.
+    max_gap_s : float, optional
+        :func:`resample_windows`' ``max_gap_s``.
+    window_times : ``"hop"`` or ``"wifi"``
+        Used when ``t_end`` is None. ``"wifi"``: the window ends are the scan times of the
+        recording's ``wifi`` stream (``streams["wifi"]``, else the only one), one window per scan,
+        whatever ``branches`` are; none when the recording has no WiFi stream.
+
+    Returns
+    -------
+    MultimodalWindows
+    """
+    streams = streams or {}
+    if window_times not in WINDOW_TIMES:
+        raise ConfigError(f"window_times must be one of {list(WINDOW_TIMES)}, got {window_times!r}")
+    found = {b: rec.find_stream(b, streams.get(b), required=False) for b in branches}
+    found = {b: s for b, s in found.items() if s is not None and len(s.t) > 0}
+    if t_end is None and window_times == "wifi":
+        scans = found.get("wifi") or rec.find_stream("wifi", streams.get("wifi"), required=False)
+        t_end = np.asarray(scans.t, dtype=np.float64).copy() if scans is not None else np.zeros(0)
+    if t_end is None:
+        if found:
+            t_end = window_end_times(min(float(s.t[0]) for s in found.values()),
+                                     max(float(s.t[-1]) for s in found.values()), window_s, hop_s)
+        else:
+            t_end = np.zeros(0)
+    t_end = np.asarray(t_end, dtype=np.float64).reshape(-1)
+    m = len(t_end)
+    n = int(round(window_s * rate_hz))
+    present = np.zeros((m, len(WINDOW_MODALITIES)), dtype=bool)
+    arrays: dict[str, Any] = {"imu": None, "magnetometer": None}
+    for b, ch, width in (("imu", imu_channels, 6), ("magnetometer", mag_channels, 3)):
+        if b not in branches:
+            continue
+        c = channel_values(np.zeros((1, width)), ch).shape[1]
+        if b in found:
+            col = WINDOW_MODALITIES.index(b)
+            arrays[b], present[:, col] = sensor_windows(found[b], t_end, ch, window_s, rate_hz, max_gap_s)
+        else:
+            arrays[b] = np.zeros((m, n, c), dtype=np.float32)
+    scans, scan_index = None, np.full(m, -1, dtype=np.int64)
+    if "wifi" in branches:
+        if "wifi" in found:
+            scans, scan_index = wifi_windows(found["wifi"], t_end, ap_ids, wifi_max_age_s, wifi_min_detected)
+        else:
+            scans = np.zeros((0, len(ap_ids)), dtype=np.float32)
+        present[:, 2] = scan_index >= 0
+    return MultimodalWindows(rec.name, t_end, arrays["imu"], arrays["magnetometer"], scans,
+                             scan_index.astype(np.int64), present)
+
+
+def labelled_windows(recordings, extract, modalities) -> dict[str, np.ndarray | None]:
+    """The windows of several recordings stacked with their ground truth, for training.
+
+    Only windows whose end lies inside the recording's pose timeline (with a known position)
+    and that have at least one of ``modalities`` are kept.
+
+    Parameters
+    ----------
+    recordings : iterable of Recording (e.g. a Dataset)
+    extract : callable Recording -> MultimodalWindows
+        E.g. :func:`extract_windows` with fixed settings.
+    modalities : subset of :data:`WINDOW_MODALITIES`
+
+    Returns
+    -------
+    dict
+        ``imu`` (W, n, C_imu), ``magnetometer`` (W, n, C_mag) (None when not extracted),
+        ``scans`` (S, A) every scan of every recording (None without WiFi), ``scan_index``
+        (W,) row of ``scans`` (-1 = none), ``present`` (W, 3) bool, ``t`` (W,) s, and
+        :func:`window_labels`' ``position`` (W, 3) m, ``floor``, ``building``, ``has_floor``.
+    """
+    cols = [WINDOW_MODALITIES.index(b) for b in modalities]
+    parts: dict[str, list] = {k: [] for k in ("imu", "magnetometer", "scan_index", "present", "position",
+                                              "floor", "building", "has_floor", "t")}
+    scans, offset = [], 0
+    for rec in recordings:
+        w = extract(rec)
+        lab = window_labels(rec, w.t)
+        keep = lab["inside"] & w.present[:, cols].any(axis=1)
+        for b in ("imu", "magnetometer"):
+            if getattr(w, b) is not None:
+                parts[b].append(getattr(w, b)[keep])
+        if w.scans is not None:
+            si = w.scan_index[keep]
+            parts["scan_index"].append(np.where(si >= 0, si + offset, -1))
+            scans.append(w.scans)
+            offset += len(w.scans)
+        else:
+            parts["scan_index"].append(np.full(int(keep.sum()), -1, dtype=np.int64))
+        parts["present"].append(w.present[keep])
+        parts["t"].append(w.t[keep])
+        for k in ("position", "floor", "building", "has_floor"):
+            parts[k].append(lab[k][keep])
+    out = {k: np.concatenate(v) if v else None for k, v in parts.items()}
+    out["scans"] = np.concatenate(scans) if scans else None
+    if out["present"] is None:
+        out["present"] = np.zeros((0, len(WINDOW_MODALITIES)), bool)
+    return out
+
+
+def drop_windows(present: np.ndarray, fractions: dict[int, float], rng: np.random.Generator) -> np.ndarray:
+    """Remove a modality from a random fraction of the windows that have it.
+
+    Parameters
+    ----------
+    present : (M, K) bool
+    fractions : dict column -> fraction in [0, 1]
+        Exactly ``round(fraction * n_k)`` of the ``n_k`` windows with modality ``k`` lose it.
+    rng : numpy Generator
+
+    Returns
+    -------
+    (M, K) bool (a copy)
+    """
+    out = np.array(present, dtype=bool, copy=True)
+    for k, f in sorted(fractions.items()):
+        f = float(f)
+        if not 0.0 <= f <= 1.0:
+            raise ConfigError(f"drop fractions must be in [0, 1], got {f}")
+        rows = np.flatnonzero(out[:, k])
+        n = int(round(f * len(rows)))
+        if n:
+            out[rng.choice(rows, n, replace=False), k] = False
+    return out

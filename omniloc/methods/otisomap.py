@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -39,9 +38,9 @@ import torch.nn.functional as F
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording
 from ..data.align import truth_at
-from ..nn.manifold import (classical_mds, geodesic_distances, knn_pairs, local_covariances, pushforward_distances,
-                           sample_triplets, similarity_procrustes)
-from ..nn.training import TRAINER_DEFAULTS
+from ..nn import manifold
+from ..nn import training as _training
+from ..nn.training import RESUME, TRAINER_DEFAULTS, TrainingModule, fit_lightning, reseed, seeded, uses_cuda
 from ..nn.transport import SinkhornLoss, annealed, distance_kl, pairwise_distances, zone_penalty
 from .base import Localizer
 
@@ -81,12 +80,19 @@ class OTIsomapLocalizer(Localizer):
       Eq. 2, in units of the squared half-size of the largest floor), ``schedule`` (``linear`` as
       in the paper, or ``geometric``), ``sinkhorn_iter`` and ``sinkhorn_tol`` (per step, warm
       started), ``target_relax`` (None = balanced OT; a number relaxes the target marginal with
-      that KL weight, so free space no recording visited may stay empty), ``floor_spacing_m`` / ``floor_margin_m`` (free-space target grid ``y_j``),
+      that KL weight, so free space no recording visited may stay empty), ``floor_spacing_m`` /
+      ``floor_margin_m`` (free-space target grid ``y_j``),
       ``source_mass`` (``uniform`` over prototypes, or ``samples``: proportional to cluster size),
       ``target_mass`` (``uniform`` over floor samples, or ``zones``: each zone gets the share of
       training samples labelled with it, spread uniformly over its free space), ``transport``
       (False = no-OT ablation: classical MDS of ``D_s`` aligned to the zone centroids by a
-      similarity Procrustes, then ``phi`` regressed onto it).
+      similarity Procrustes, then ``phi`` regressed onto it), ``kl_quantile`` (below 1: the KL term
+      only compares prototype pairs with ``D_s`` at most this quantile of the off-diagonal
+      distances), ``parametric`` (False: the prototypes' 2-D coordinates are free parameters of
+      Algorithm 1 and ``phi`` is regressed onto them afterwards), ``batch_prototypes`` (None = all
+      prototypes in every step; a number: a random mini-batch of prototypes per step, memory
+      ``B x Nt``), ``n_init`` (restarts of Algorithm 1 with seeds ``seed + 1000 r``; the run with
+      the lowest final loss is kept).
       ``refine`` (``"fgw"`` or None): after Algorithm 1, match the prototype geodesics ``D_s`` to
       the floor plan's walking distances ``D_t`` between the ``y_j`` (an addition to the paper,
       see :meth:`OTIsomapLocalizer._refine`): semi-relaxed fused Gromov-Wasserstein (POT),
@@ -97,8 +103,12 @@ class OTIsomapLocalizer(Localizer):
       floor samples of ``D_t`` (a random subset beyond it; memory ``Nt^2``).
     * ``predict``: ``smooth_s`` (Gaussian smoothing of the 2-D track along a recording, sigma in
       seconds; 0 = none), ``batch_size``.
-    * ``trainer``: :data:`omniloc.nn.training.TRAINER_DEFAULTS` (accelerator, devices,
-      strategy, progress, checkpoint_dir for resumable training).
+    * ``trainer``: :data:`omniloc.nn.training.TRAINER_DEFAULTS`: ``accelerator``, ``devices``,
+      ``strategy``, ``num_nodes``, ``process_group_backend``, ``progress``, ``checkpoint_dir``
+      (stage folders ``metric``, ``embedding-<r>``, ``embedding-<r>-regression``,
+      ``refine-regression``) and ``resume`` (``"auto"``: resume a stage whose checkpoint
+      fingerprint, a hash of this conf without ``predict`` and of the stage's data, matches, and
+      refuse otherwise; ``"never"``: start fresh, the old stage folder kept aside).
     """
 
     name: ClassVar[str] = "otisomap"
@@ -176,6 +186,23 @@ class OTIsomapLocalizer(Localizer):
         "quick": {"metric": {"epochs": 3, "dim": 8}, "prototypes": {"n": 60},
                   "embedding": {"steps": 150, "floor_spacing_m": 1.0}, "trainer": {"progress": False}},
     }
+
+    # ------------------------------------------------------------------ configuration
+    def _check_conf(self) -> None:
+        """Validate the merged conf (a :class:`~omniloc.ConfigError` naming the key and what was expected)."""
+        c = self.conf
+        choices = {"metric.encoder": ("auto", "mlp", "cnn"), "prototypes.distance": ("mahalanobis", "euclidean"),
+                   "embedding.schedule": ("linear", "geometric"), "embedding.source_mass": ("uniform", "samples"),
+                   "embedding.target_mass": ("uniform", "zones"), "embedding.refine": ("fgw", None),
+                   "trainer.resume": RESUME}
+        for key, allowed in choices.items():
+            section, name = key.split(".")
+            if c[section][name] not in allowed:
+                raise ConfigError(f"{key} must be one of {list(allowed)}, got {c[section][name]!r}")
+        for key in ("metric.epochs", "metric.batch_size", "embedding.steps", "predict.batch_size"):
+            section, name = key.split(".")
+            if int(c[section][name]) < 1:
+                raise ConfigError(f"{key} must be a positive integer, got {c[section][name]!r}")
 
     # ------------------------------------------------------------------ data
     def _stream_of(self, rec: Recording):
@@ -269,15 +296,21 @@ class OTIsomapLocalizer(Localizer):
         return panel, canvas_xy - self.panel_offset_[panel]
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train: Dataset, val: Dataset | None = None) -> "OTIsomapLocalizer":
+    def fit(self, train: Dataset, val: Dataset | None = None) -> OTIsomapLocalizer:
         """Learn the embedding from ``train``'s stream, zone labels and floor plans (no positions).
 
         ``val`` is not used (there are no labels to validate against in the weakly supervised setting).
         """
-        c = self.conf
+        self._check_conf()
         t0 = time.perf_counter()
+        with seeded(int(self.conf["seed"]), uses_cuda(self.conf["trainer"])):
+            self._fit(train)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _fit(self, train: Dataset) -> None:
+        c = self.conf
         rng = np.random.default_rng(c["seed"])
-        torch.manual_seed(int(c["seed"]))
         recs = list(train)
         if not recs:
             raise DataError("the training dataset has no recordings", field="recordings")
@@ -327,7 +360,7 @@ class OTIsomapLocalizer(Localizer):
         labels = km.labels_
         protos = km.cluster_centers_.astype(np.float64)
         # 3. push-forward distances between K nearest prototypes (Eq. 6)
-        pairs = knn_pairs(protos, c["prototypes"]["k_neighbours"])
+        pairs = manifold.knn_pairs(protos, c["prototypes"]["k_neighbours"])
         if c["prototypes"]["temporal_edges"]:
             lab = labels[np.lexsort((t, group))]
             grp = group[np.lexsort((t, group))]
@@ -335,16 +368,13 @@ class OTIsomapLocalizer(Localizer):
             extra = np.sort(np.stack([lab[:-1][step], lab[1:][step]], axis=1), axis=1)
             pairs = np.unique(np.vstack([pairs, extra]), axis=0)
         if c["prototypes"]["distance"] == "mahalanobis":
-            cov, _ = local_covariances(feats, labels, n_proto)
-            lengths = pushforward_distances(protos, cov, pairs, c["prototypes"]["pinv_rcond"],
+            cov, _ = manifold.local_covariances(feats, labels, n_proto)
+            lengths = manifold.pushforward_distances(protos, cov, pairs, c["prototypes"]["pinv_rcond"],
                                             c["prototypes"]["pinv_rank"])
-        elif c["prototypes"]["distance"] == "euclidean":
-            lengths = np.linalg.norm(protos[pairs[:, 0]] - protos[pairs[:, 1]], axis=1)
         else:
-            raise ConfigError(f"prototypes.distance must be 'mahalanobis' or 'euclidean', got "
-                              f"{c['prototypes']['distance']!r}")
+            lengths = np.linalg.norm(protos[pairs[:, 0]] - protos[pairs[:, 1]], axis=1)
         # 4. geodesics (Dijkstra), disconnected parts joined and reported
-        d_geo, info = geodesic_distances(n_proto, pairs, lengths, points=protos)
+        d_geo, info = manifold.geodesic_distances(n_proto, pairs, lengths, points=protos)
         self.graph_info_ = {"n_prototypes": n_proto, "n_edges": int(len(pairs)) + len(info["bridges"]),
                             "n_components": info["n_components"], "n_bridges": len(info["bridges"])}
 
@@ -380,10 +410,8 @@ class OTIsomapLocalizer(Localizer):
         emb = c["embedding"]
         if emb["source_mass"] == "samples":
             a = counts / counts.sum()
-        elif emb["source_mass"] == "uniform":
-            a = np.full(n_proto, 1.0 / n_proto)
         else:
-            raise ConfigError(f"embedding.source_mass must be 'uniform' or 'samples', got {emb['source_mass']!r}")
+            a = np.full(n_proto, 1.0 / n_proto)
         if emb["target_mass"] == "zones" and keys:
             zone_mass = np.bincount(sample_zone_idx[ok], minlength=len(keys)).astype(np.float64)
             per_point = np.bincount(target_zone[target_zone >= 0], minlength=len(keys)).astype(np.float64)
@@ -391,10 +419,8 @@ class OTIsomapLocalizer(Localizer):
                          np.maximum(per_point[np.maximum(target_zone, 0)], 1), 0.0)
             if b.sum() <= 0:
                 b = np.ones(len(target_zone))
-        elif emb["target_mass"] in ("uniform", "zones"):
-            b = np.ones(len(target_zone))
         else:
-            raise ConfigError(f"embedding.target_mass must be 'uniform' or 'zones', got {emb['target_mass']!r}")
+            b = np.ones(len(target_zone))
         b = b / b.sum()
         keep = b > 0
         all_canvas, all_panel = self.target_canvas_, self.target_panel_
@@ -407,8 +433,6 @@ class OTIsomapLocalizer(Localizer):
         self._fit_embedding(proto_in, d_geo, y, target_zone, frac, a, b)
         self.refine_info_ = {}
         if emb["refine"] is not None:
-            if emb["refine"] != "fgw":
-                raise ConfigError(f"embedding.refine must be 'fgw' or None, got {emb['refine']!r}")
             if emb["transport"]:
                 refined = self._refine(self._predict_unit(proto_in), d_geo, plans, all_canvas, all_panel,
                                        np.flatnonzero(keep), target_zone, frac, a, rng)
@@ -418,8 +442,6 @@ class OTIsomapLocalizer(Localizer):
         self.prototype_features_ = protos
         self.prototype_geodesic_ = d_geo
         self.prototype_counts_ = counts
-        self.fit_seconds_ = time.perf_counter() - t0
-        return self
 
     def _training_plans(self, train: Dataset, sample_zone: np.ndarray) -> list:
         seen = sorted({(int(k.split("|")[0]), int(k.split("|")[1])) for k in sample_zone})
@@ -436,10 +458,13 @@ class OTIsomapLocalizer(Localizer):
                             f"recordings' (building, floor) pairs {seen}", field="floor_plans")
         return plans
 
+    def _fingerprint_conf(self) -> dict:
+        """What of the conf decides training (checkpoint fingerprints): all but ``predict`` and the trainer's
+        progress / paths."""
+        return _training.training_conf(self.conf, ("predict",))
+
     def _fit_metric(self, xn: np.ndarray, t: np.ndarray, group: np.ndarray, rng: np.random.Generator) -> None:
         from ..nn.encoders import make_encoder
-        from ..nn.training import fit_lightning
-
         m = self.conf["metric"]
         self._encoder = None
         self.raw_pca_mean_ = np.zeros(0, np.float32)
@@ -453,8 +478,8 @@ class OTIsomapLocalizer(Localizer):
                 self.raw_pca_mean_ = pca.mean_.astype(np.float32)
                 self.raw_pca_components_ = pca.components_.astype(np.float32)
             return
-        tri = sample_triplets(t, group, int(m["triplets_per_anchor"]), float(m["pos_max_s"]), float(m["neg_min_s"]),
-                              float(m["neg_max_s"]), rng)
+        tri = manifold.sample_triplets(t, group, int(m["triplets_per_anchor"]), float(m["pos_max_s"]),
+                                       float(m["neg_min_s"]), float(m["neg_max_s"]), rng)
         if len(tri) == 0:
             raise DataError(f"no triplets: no sample has a neighbour within pos_max_s={m['pos_max_s']} s in its "
                             "recording; raise metric.pos_max_s", field=f"streams/{self.stream_name_}")
@@ -462,7 +487,8 @@ class OTIsomapLocalizer(Localizer):
         module = _TripletModule(self._encoder, torch.from_numpy(xn), float(m["margin"]), float(m["lr"]))
         loader = torch.utils.data.DataLoader(torch.from_numpy(tri), batch_size=int(m["batch_size"]), shuffle=True,
                                              generator=torch.Generator().manual_seed(int(self.conf["seed"])))
-        fit_lightning(module, loader, self.conf["trainer"], "metric", max_epochs=int(m["epochs"]))
+        fit_lightning(module, loader, self.conf["trainer"], "metric", max_epochs=int(m["epochs"]),
+                      fingerprint_conf=self._fingerprint_conf())
         self.metric_loss_ = float(module.last_loss)
 
     def _fit_embedding(self, proto_in, d_geo, y, target_zone, frac, a, b) -> None:
@@ -470,7 +496,7 @@ class OTIsomapLocalizer(Localizer):
         e = self.conf["embedding"]
         best = None
         for restart in range(max(int(e["n_init"]), 1)):
-            torch.manual_seed(int(self.conf["seed"]) + 1000 * restart)
+            reseed(int(self.conf["seed"]) + 1000 * restart, uses_cuda(self.conf["trainer"]))
             self._fit_embedding_once(proto_in, d_geo, y, target_zone, frac, a, b, f"embedding-{restart}")
             final = float(np.mean(self.train_log_[-max(len(self.train_log_) // 20, 1):, 1]))
             if best is None or final < best[0]:
@@ -479,8 +505,6 @@ class OTIsomapLocalizer(Localizer):
 
     def _fit_embedding_once(self, proto_in, d_geo, y, target_zone, frac, a, b, stage: str) -> None:
         from ..nn.encoders import MLP
-        from ..nn.training import fit_lightning
-
         e = self.conf["embedding"]
         self._phi = MLP(proto_in.shape[1], 2, e["hidden"])
         steps = int(e["steps"])
@@ -493,8 +517,8 @@ class OTIsomapLocalizer(Localizer):
             module.free = torch.nn.Parameter(0.01 * torch.randn(len(proto_in), 2))
         loader = torch.utils.data.DataLoader(torch.arange(steps), batch_size=1)
         fit_lightning(module, loader, self.conf["trainer"], stage, max_epochs=1, max_steps=steps,
-                      log_every_n_steps=max(steps // 20, 1))
-        self.train_log_ = np.array(module.history, dtype=np.float64).reshape(-1, 5)
+                      log_every_n_steps=max(steps // 20, 1), fingerprint_conf=self._fingerprint_conf())
+        self.train_log_ = _rows5(module.history)
         if module.free is not None:          # then phi regresses the free coordinates
             self._fit_regression(proto_in, module.free.detach().numpy(), stage + "-regression", steps)
 
@@ -509,12 +533,11 @@ class OTIsomapLocalizer(Localizer):
 
         Returns the training log, rows ``(step, mse, 0, 0, 0)`` like Algorithm 1's.
         """
-        from ..nn.training import fit_lightning
-
         module = _RegressionModule(self._phi, proto_in, target_unit, float(self.conf["embedding"]["lr"]), steps)
         fit_lightning(module, torch.utils.data.DataLoader(torch.arange(steps), batch_size=1), self.conf["trainer"],
-                      stage, max_epochs=1, max_steps=steps, log_every_n_steps=max(steps // 20, 1))
-        return np.array(module.history, dtype=np.float64).reshape(-1, 5)
+                      stage, max_epochs=1, max_steps=steps, log_every_n_steps=max(steps // 20, 1),
+                      fingerprint_conf=self._fingerprint_conf())
+        return _rows5(module.history)
 
     def _refine(self, proto_unit, d_geo, plans, all_canvas, all_panel, kept, target_zone, frac, a, rng) -> np.ndarray:
         """Refine Algorithm 1's prototype placement by matching geodesics (an addition to the paper).
@@ -588,7 +611,7 @@ class OTIsomapLocalizer(Localizer):
     @staticmethod
     def _isomap_procrustes(d_geo, y, target_zone, frac, a, b) -> np.ndarray:
         """No-OT ablation: classical MDS of D_s, aligned to the zone centroids (similarity Procrustes)."""
-        emb = classical_mds(d_geo, 2)
+        emb = manifold.classical_mds(d_geo, 2)
         zones = np.flatnonzero((frac.sum(0) > 0) & np.isin(np.arange(frac.shape[1]), target_zone))
         if len(zones) < 3:
             raise DataError("the no-transport ablation needs at least three labelled zones to align the embedding",
@@ -597,7 +620,7 @@ class OTIsomapLocalizer(Localizer):
         src = (w.T @ emb) / w.sum(0)[:, None]
         dst = np.stack([(b[target_zone == z, None] * y[target_zone == z]).sum(0) / b[target_zone == z].sum()
                         for z in zones])
-        s, r, tr = similarity_procrustes(src, dst, weights=w.sum(0))
+        s, r, tr = manifold.similarity_procrustes(src, dst, weights=w.sum(0))
         return (s * emb @ r.T + tr).astype(np.float32)
 
     # ------------------------------------------------------------------ predict
@@ -648,40 +671,40 @@ class OTIsomapLocalizer(Localizer):
 
 
 # ============================================================================ Lightning modules
-class _TripletModule(L.LightningModule):
-    """Metric learning on temporal vicinity: ``max(0, d(h_a, h_p) - d(h_a, h_n) + alpha)`` (Eq. 5).
+def _rows5(history: list) -> np.ndarray:
+    """Training-log rows ``(step, loss, kl, ot, eps)`` (zeros where a stage has no such value)."""
+    return np.array([list(h) + [0.0] * (5 - len(h)) for h in history], dtype=np.float64).reshape(-1, 5)
+
+
+class _TripletModule(TrainingModule):
+    """Metric learning on temporal vicinity: ``max(0, d(h_a, h_p) - d(h_a, h_n) + alpha)`` (Eq. 5), Adam.
 
     Batches are (B, 3) index rows (anchor, positive, negative) into the normalised inputs ``x``.
     """
 
     def __init__(self, encoder, x, margin: float, lr: float):
-        super().__init__()
-        self.encoder, self.margin, self.lr = encoder, margin, lr
-        self.register_buffer("x", x, persistent=False)
-        self.last_loss = float("nan")
+        super().__init__(encoder, optimizer="adam", lr=lr)
+        self.margin = float(margin)
+        self.add_data("train", {"x": x})
 
-    def training_step(self, batch, batch_idx):
-        h = self.encoder(self.x[batch.reshape(-1)]).reshape(len(batch), 3, -1)
-        loss = F.triplet_margin_loss(h[:, 0], h[:, 1], h[:, 2], margin=self.margin)
-        self.log("triplet_loss", loss, prog_bar=True)
-        self.last_loss = float(loss.detach())
-        return loss
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+    def loss(self, batch):
+        h = self.net(self.data("train", "x")[batch.reshape(-1)]).reshape(len(batch), 3, -1)
+        return F.triplet_margin_loss(h[:, 0], h[:, 1], h[:, 2], margin=self.margin), {}
 
 
-class _EmbeddingModule(L.LightningModule):
+class _EmbeddingModule(TrainingModule):
     """Algorithm 1: ``L = KL(D_s || D_hat) + lambda <T, C>`` with ``T = Sinkhorn(C, eps_t)`` (Eq. 1-4).
 
     One training step uses every prototype (full batch); ``eps_t`` follows the annealing schedule
-    over ``conf['steps']``. With ``free`` set (``parametric=False``) the prototypes' coordinates
-    are free parameters instead of ``phi``'s output.
+    over ``conf['steps']``; Adam with a cosine decay of the learning rate to 5 %. With ``free``
+    set (``parametric=False``) the prototypes' coordinates are free parameters instead of
+    ``phi``'s output. The history has a row ``(step, loss, kl, ot, eps)`` every 10 steps.
     """
 
     def __init__(self, phi, proto_in, d_geo, y, target_zone, frac, a, b, conf: dict):
-        super().__init__()
-        self.phi, self.conf = phi, conf
+        super().__init__(phi, optimizer="adam", lr=float(conf["lr"]), cosine_steps=int(conf["steps"]),
+                         history_every=10)
+        self.conf = conf
         f32 = torch.float32
         self.register_buffer("proto", torch.as_tensor(proto_in, dtype=f32), persistent=False)
         self.register_buffer("d_geo", torch.as_tensor(d_geo, dtype=f32), persistent=False)
@@ -699,10 +722,9 @@ class _EmbeddingModule(L.LightningModule):
                                      conf["sinkhorn_iter"], conf["sinkhorn_tol"],
                                      float("inf") if conf["target_relax"] is None else float(conf["target_relax"]))
         self.free = None
-        self.history = []
 
-    def training_step(self, batch, batch_idx):
-        e = self.phi(self.proto) if self.free is None else self.free
+    def loss(self, batch):
+        e = self.net(self.proto) if self.free is None else self.free
         bs = self.conf["batch_prototypes"]
         eps = annealed(*self.conf["entropy"], self.global_step, int(self.conf["steps"]), self.conf["schedule"])
         if bs is not None and int(bs) < len(e):      # mini-batch of prototypes: memory B x Nt
@@ -718,54 +740,17 @@ class _EmbeddingModule(L.LightningModule):
             kl = distance_kl(self.d_geo, pairwise_distances(e), self.kl_mask)
             cost = self.kappa * pairwise_distances(e, self.y, squared=True)
             ot_cost = self.sinkhorn(cost, eps)
-        loss = kl + float(self.conf["lambda_ot"]) * ot_cost
-        self.log_dict({"kl": kl, "ot": ot_cost, "eps": eps}, prog_bar=True)
-        if self.global_step % 10 == 0:
-            self.history.append([self.global_step, float(loss.detach()), float(kl.detach()), float(ot_cost.detach()), eps])
-        return loss
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["omniloc_history"] = list(self.history)
-        if self.free is not None:
-            checkpoint["omniloc_free"] = self.free.detach().clone()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.history = list(checkpoint.get("omniloc_history", []))
-
-    def configure_optimizers(self):
-        return _adam_cosine(self.parameters(), float(self.conf["lr"]), int(self.conf["steps"]))
+        return kl + float(self.conf["lambda_ot"]) * ot_cost, {"kl": kl.detach(), "ot": ot_cost.detach(), "eps": eps}
 
 
-class _RegressionModule(L.LightningModule):
+class _RegressionModule(TrainingModule):
     """``phi`` fitted by mean-squared regression of the prototypes onto fixed 2-D coordinates
-    (no-OT ablation, free coordinates, refined positions)."""
+    (no-OT ablation, free coordinates, refined positions); Adam with a cosine decay over ``steps``."""
 
     def __init__(self, phi, proto_in, target, lr: float, steps: int):
-        super().__init__()
-        self.phi, self.lr, self.steps = phi, lr, steps
+        super().__init__(phi, optimizer="adam", lr=lr, cosine_steps=steps, history_every=10)
         self.register_buffer("proto", torch.as_tensor(proto_in, dtype=torch.float32), persistent=False)
         self.register_buffer("target", torch.as_tensor(target, dtype=torch.float32), persistent=False)
-        self.history = []
 
-    def training_step(self, batch, batch_idx):
-        loss = ((self.phi(self.proto) - self.target) ** 2).sum(1).mean()
-        self.log("mse", loss, prog_bar=True)
-        if self.global_step % 10 == 0:
-            self.history.append([self.global_step, float(loss.detach()), 0.0, 0.0, 0.0])
-        return loss
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["omniloc_history"] = list(self.history)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.history = list(checkpoint.get("omniloc_history", []))
-
-    def configure_optimizers(self):
-        return _adam_cosine(self.parameters(), self.lr, self.steps)
-
-
-def _adam_cosine(params, lr: float, steps: int) -> dict:
-    """Adam with a per-step cosine decay to 5 % of ``lr`` over ``steps``."""
-    opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=0.05 * lr)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    def loss(self, batch):
+        return ((self.net(self.proto) - self.target) ** 2).sum(1).mean(), {}

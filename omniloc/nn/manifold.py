@@ -198,7 +198,8 @@ def knn_pairs(points: np.ndarray, k: int) -> np.ndarray:
     return np.unique(e, axis=0)
 
 
-def connect_components(points: np.ndarray, pairs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+def connect_components(points: np.ndarray, pairs: np.ndarray,
+                       lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
     """Join the connected components of a graph by its shortest bridges.
 
     While the graph has more than one component, the component of node 0 is joined to the
@@ -445,7 +446,8 @@ def local_stress_refine(assignment: np.ndarray, source_distances: np.ndarray, ta
     w = np.maximum(d_s, floor) ** -float(power)
     np.fill_diagonal(w, 0.0)
     sweeps = 0
-    for sweeps in range(1, int(max_sweeps) + 1):
+    for _ in range(int(max_sweeps)):
+        sweeps += 1
         moved = 0
         for i in rng.permutation(len(a)):
             cost = ((d_t[:, a] - d_s[i][None]) ** 2 * w[i][None]).sum(1)

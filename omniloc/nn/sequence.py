@@ -17,7 +17,8 @@ from torch import nn
 from .encoders import MLP
 
 __all__ = ["LSTMEncoder", "MaskedBranch", "modality_dropout", "access_point_dropout", "MultimodalRegressor",
-           "IMURegressor", "warm_start_fusion", "parameter_rows", "format_parameter_table"]
+           "multimodal_regressor", "IMURegressor", "warm_start_fusion", "parameter_rows", "format_parameter_table",
+           "keras_comparison"]
 
 
 class LSTMEncoder(nn.Module):
@@ -144,7 +145,7 @@ def access_point_dropout(features: torch.Tensor, p: float, n_access_points: int,
     return features * keep.repeat(1, features.shape[-1] // a)
 
 
-def warm_start_fusion(fused: "MultimodalRegressor", partial: "MultimodalRegressor") -> "MultimodalRegressor":
+def warm_start_fusion(fused: MultimodalRegressor, partial: MultimodalRegressor) -> MultimodalRegressor:
     """Initialise ``fused`` so that it computes exactly what ``partial`` (fewer branches) computes.
 
     The branches ``partial`` has are copied; in the fusion layer, the weight columns of those
@@ -211,8 +212,10 @@ class MultimodalRegressor(nn.Module):
 
     Shapes
     ------
-    ``inputs[name]``: ``(B, ...)``, ``present``: ``(B, K)`` bool in the order of ``encoders`` ->
-    ``position (B, 2)``, ``floor_logits (B, n_floor_classes)`` or None.
+    ``forward(data) -> dict``: ``data[name]`` ``(B, ...)`` per modality (e.g. ``imu`` ``(B, 10, 6)``
+    standardised m/s^2 and rad/s, ``wifi`` ``(B, 2A)``) and ``data["present"]`` ``(B, K)`` bool in
+    the order of ``encoders`` -> ``{"position": (B, 2), "floor_logits": (B, n_floor_classes) or
+    None, "features": (B, fusion_hidden)}`` (position in the caller's normalised frame).
     """
 
     def __init__(self, encoders: Mapping[str, nn.Module], fusion_hidden: int = 128, n_floor_classes: int = 0,
@@ -228,11 +231,12 @@ class MultimodalRegressor(nn.Module):
         self.floor_head = nn.Linear(int(fusion_hidden), int(n_floor_classes)) if n_floor_classes >= 2 else None
         self.fused_dim = int(fused)
 
-    def forward(self, inputs: Mapping[str, torch.Tensor], present: torch.Tensor):
-        feats = [self.branches[k](inputs[k], present[:, i]) for i, k in enumerate(self.names)]
+    def forward(self, data: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
+        present = data["present"]
+        feats = [self.branches[k](data[k], present[:, i]) for i, k in enumerate(self.names)]
         h = self.fusion(torch.cat(feats, dim=1))
         logits = self.floor_head(h) if self.floor_head is not None else None
-        return self.position_head(h), logits
+        return {"position": self.position_head(h), "floor_logits": logits, "features": h}
 
     def parameter_rows(self, input_shapes: Mapping[str, tuple] | None = None) -> list[tuple[str, tuple, int]]:
         """Rows ``(block, output shape, trainable parameters)`` in the layout of the paper's Table I.
@@ -260,6 +264,34 @@ class MultimodalRegressor(nn.Module):
         if self.floor_head is not None:
             rows.append(("FC floor", (self.floor_head.out_features,), _count(self.floor_head)))
         return rows
+
+
+def multimodal_regressor(input_shapes: Mapping[str, tuple], lstm_hidden: int = 128,
+                         mlp_hidden: Sequence[int] = (128, 128), fusion_hidden: int = 128, n_floor_classes: int = 0,
+                         dropout: float = 0.0) -> MultimodalRegressor:
+    """A :class:`MultimodalRegressor` with one encoder per input, chosen by the input's shape (MTLoc's Table I).
+
+    Parameters
+    ----------
+    input_shapes : mapping name -> per-sample shape, in fusion order
+        ``(T, C)``: a window of ``T`` steps of ``C`` channels, encoded by ``LSTMEncoder(C, lstm_hidden)``;
+        ``(D,)``: a vector, encoded by ``MLP(D, mlp_hidden[-1], mlp_hidden[:-1])``.
+    lstm_hidden : int
+    mlp_hidden : sequence of int
+        Widths of the vector encoders (the last one is their output).
+    fusion_hidden, n_floor_classes, dropout
+        As :class:`MultimodalRegressor`.
+    """
+    enc: dict[str, nn.Module] = {}
+    hidden = [int(h) for h in mlp_hidden]
+    for name, shape in input_shapes.items():
+        if len(shape) == 2:
+            enc[name] = LSTMEncoder(int(shape[1]), int(lstm_hidden))
+        elif len(shape) == 1:
+            enc[name] = MLP(int(shape[0]), hidden[-1], hidden[:-1])
+        else:
+            raise ValueError(f"input {name!r} must be (T, C) or (D,) per sample, got shape {tuple(shape)}")
+    return MultimodalRegressor(enc, int(fusion_hidden), int(n_floor_classes), float(dropout))
 
 
 class IMURegressor(nn.Module):
@@ -307,3 +339,30 @@ def format_parameter_table(rows: Sequence[tuple[str, tuple, int]], title: str = 
     lines.append("-" * (w + 26))
     lines.append(f"{'total':<{w}}  {'':>12}  {sum(r[2] for r in rows):>10,}")
     return "\n".join(lines)
+
+
+def keras_comparison(rows: Sequence[tuple[str, tuple, int]], lstm_hidden: int, n_lstm: int, reference: int,
+                     title: str, reference_name: str = "reference") -> str:
+    """The parameter table of a :class:`MultimodalRegressor` next to a Keras network's parameter count.
+
+    Lists what this network has that the Keras one has not: the second LSTM bias vector of PyTorch
+    (``4 * lstm_hidden`` per LSTM), the learned missing-modality embeddings and the floor head,
+    and the count without them (comparable to ``reference``).
+
+    Parameters
+    ----------
+    rows : :meth:`MultimodalRegressor.parameter_rows`
+    lstm_hidden, n_lstm : int
+        LSTM width and number of LSTM branches.
+    reference : int
+        The Keras network's trainable parameters.
+    title, reference_name : str
+    """
+    total = sum(r[2] for r in rows)
+    extra_bias = 4 * int(lstm_hidden) * int(n_lstm)
+    missing = sum(r[2] for r in rows if r[0].startswith("missing"))
+    floor = sum(r[2] for r in rows if r[0] == "FC floor")
+    return "\n".join([format_parameter_table(rows, title), f"{reference_name}: {reference:,}",
+                      f"  + second LSTM bias vector in PyTorch (b_hh, 4 x {lstm_hidden} per LSTM): {extra_bias:,}",
+                      f"  + learned missing-modality embeddings: {missing:,}", f"  + floor head: {floor:,}",
+                      f"this network without these additions: {total - extra_bias - missing - floor:,}"])

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["pairwise_distances", "distance_kl", "zone_penalty", "sinkhorn_plan", "semi_relaxed_sinkhorn", "SinkhornLoss", "annealed"]
+__all__ = ["pairwise_distances", "distance_kl", "zone_penalty", "sinkhorn_plan", "semi_relaxed_sinkhorn",
+           "SinkhornLoss", "annealed"]
 
 
 def pairwise_distances(x: torch.Tensor, y: torch.Tensor | None = None, squared: bool = False,
@@ -177,7 +178,8 @@ def semi_relaxed_sinkhorn(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, 
         n = 0
         if warmstart is not None and warmstart[0] is None:      # only g known (new source batch)
             f = reg * log_a - reg * torch.logsumexp((g[None, :] - c) / reg, dim=1)
-        for n in range(1, int(max_iter) + 1):
+        for _ in range(int(max_iter)):
+            n += 1
             g = rho * (reg * log_b - reg * torch.logsumexp((f[:, None] - c) / reg, dim=0))
             f_new = reg * log_a - reg * torch.logsumexp((g[None, :] - c) / reg, dim=1)
             delta = float((f_new - f).abs().max())

@@ -7,12 +7,20 @@ import torch
 
 from omniloc import ConfigError, DataError, methods
 from omniloc.data import Dataset, Recording, Stream
-from omniloc.eval import compute_metrics
 from omniloc.data.fingerprint import access_point_vocabulary, align_access_points, wifi_features
 from omniloc.data.splits import nested_fraction
 from omniloc.data.windows import channel_values, sensor_windows, wifi_windows
-from omniloc.methods.mtloc import (BRANCHES, PAPER_PARAMETERS, MTLocLocalizer, drop_windows, extract_windows,
-                                   load_imu_lstm, pretrain_imu_lstm, window_labels)
+from omniloc.eval import compute_metrics
+from omniloc.methods.mtloc import (
+    BRANCHES,
+    PAPER_PARAMETERS,
+    MTLocLocalizer,
+    drop_windows,
+    extract_windows,
+    load_imu_lstm,
+    pretrain_imu_lstm,
+    window_labels,
+)
 
 QUICK = {"trainer": {"progress": False}}
 
@@ -193,17 +201,26 @@ def test_fit_predict_beats_the_mean_position_and_finds_floors(office, fitted):
 def test_predict_with_modalities_removed(office, fitted):
     test = office.split("test")
     full = compute_metrics(fitted.predict(test), test, 2)["pos_err_mean_m"]
-    no_wifi = fitted.predict(test, drop_modalities={"wifi": 1.0})
+    no_wifi = fitted.predict_with_dropped(test, {"wifi": 1.0})
     assert compute_metrics(no_wifi, test, 2)["pos_err_mean_m"] > full
-    a = fitted.predict(test, drop_modalities={"wifi": 0.4}, drop_seed=3)
-    b = fitted.predict(test, drop_modalities={"wifi": 0.4}, drop_seed=3)
-    c = fitted.predict(test, drop_modalities={"wifi": 0.4}, drop_seed=4)
+    a = fitted.predict_with_dropped(test, {"wifi": 0.4}, drop_seed=3)
+    b = fitted.predict_with_dropped(test, {"wifi": 0.4}, drop_seed=3)
+    c = fitted.predict_with_dropped(test, {"wifi": 0.4}, drop_seed=4)
     np.testing.assert_array_equal(a.position, b.position)
     assert not np.array_equal(a.position, c.position)
-    none = fitted.predict(test, drop_modalities={"imu": 1.0, "magnetometer": 1.0, "wifi": 1.0})
+    # the same removal through the conf, with the base-class predict(data)
+    by_conf = MTLocLocalizer({**QUICK, "predict": {"drop_modalities": {"wifi": 0.4}, "drop_seed": 3}}, preset="quick")
+    vars(by_conf).update({k: v for k, v in vars(fitted).items() if k.endswith("_") or k == "_net"})
+    np.testing.assert_array_equal(by_conf.predict(test).position, a.position)
+    none = fitted.predict_with_dropped(test, {"imu": 1.0, "magnetometer": 1.0, "wifi": 1.0})
     assert np.isnan(none.position).all() and (none.floor == -1).all()
     with pytest.raises(ConfigError, match="drop_modalities"):
-        fitted.predict(test, drop_modalities={"camera": 0.5})
+        fitted.predict_with_dropped(test, {"camera": 0.5})
+    with pytest.raises(ConfigError, match="predict.drop_modalities.wifi"):
+        MTLocLocalizer({"predict": {"drop_modalities": {"wifi": 1.5}}})._check_conf()
+    rec = test[office.splits["test"][0]]
+    with pytest.raises(DataError, match="none of the streams"):
+        fitted.predict(Recording(rec.name, rec.t, rec.position, streams={}))
 
 
 def test_save_load_round_trip(office, fitted, tmp_path):
@@ -277,7 +294,9 @@ def test_frozen_and_fine_tuned_transfer(office, source_imu, tmp_path):
     assert frozen.imu_transfer_info_["trainable"] is False and tuned.imu_transfer_info_["trainable"] is True
     # the in-memory state works too, and saving records where it came from
     mem = methods.create("mtloc", {**conf, "imu_transfer": state, "imu_trainable": False}, preset="quick").fit(train)
+    before = mem.conf
     mem.save(tmp_path / "mem")
+    assert mem.conf is before and isinstance(mem.conf["imu_transfer"], dict)       # save left the conf alone
     assert "pretrained IMU-LSTM" in methods.load(tmp_path / "mem").conf["imu_transfer"]
     with pytest.raises(ConfigError, match="hidden"):
         methods.create("mtloc", {**conf, "lstm_hidden": 16}, preset="quick").fit(train)
@@ -286,21 +305,71 @@ def test_frozen_and_fine_tuned_transfer(office, source_imu, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- training
-def test_checkpoint_resume_and_determinism(office, tmp_path):
+def test_fit_keeps_the_callers_random_state_and_is_deterministic(office):
+    train = office.split("train").subset(list(office.splits["train"])[:2])
+    torch.manual_seed(5)
+    state = torch.random.get_rng_state()
+    loc = methods.create("mtloc", {**QUICK, "epochs": 1}, preset="quick")
+    assert loc._check_conf() is None
+    a, b = loc.fit(train), methods.create("mtloc", {**QUICK, "epochs": 1}, preset="quick").fit(train)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    test = office.split("test")
+    np.testing.assert_array_equal(a.predict(test).position, b.predict(test).position)
+
+
+def test_missing_branch_is_dropped_with_a_warning(office):
+    recs = [office[n] for n in list(office.splits["train"])[:2]]
+    no_mag = Dataset("no-mag", {r.name: Recording(r.name, r.t, r.position, r.orientation, r.floor, r.building, r.zone,
+                                                  streams={k: v for k, v in r.streams.items() if k != "magnetometer"})
+                                for r in recs})
+    with pytest.warns(UserWarning, match=r"branch \['magnetometer'\] dropped.*fuses \['imu', 'wifi'\]"):
+        loc = methods.create("mtloc", {**QUICK, "epochs": 1}, preset="quick").fit(no_mag)
+    assert loc.branches_ == ["imu", "wifi"]
+
+
+def test_checkpoint_resume_and_determinism(office, tmp_path, caplog):
+    import logging
+
     train = office.split("train").subset(list(office.splits["train"])[:2])
     test = office.split("test")
     ckpt = {"progress": False, "checkpoint_dir": str(tmp_path / "ck")}
     first = methods.create("mtloc", {"epochs": 2, "trainer": ckpt}, preset="quick").fit(train)
-    assert (tmp_path / "ck" / "mtloc" / "last.ckpt").exists()
+    assert all((tmp_path / "ck" / stage / "last.ckpt").exists() for stage in ("mtloc", "mtloc-wifi"))
     plain = methods.create("mtloc", {"epochs": 2, **QUICK}, preset="quick").fit(train)
     np.testing.assert_array_equal(plain.predict(test).position, first.predict(test).position)     # deterministic
-    # another seed, same folder: the finished run is resumed, not retrained
-    resumed = methods.create("mtloc", {"epochs": 2, "seed": 1, "trainer": ckpt}, preset="quick").fit(train)
+    # the same fit again: the finished run is resumed (and says so), not retrained
+    with caplog.at_level(logging.WARNING, logger="omniloc.nn.training"):
+        resumed = methods.create("mtloc", {"epochs": 2, "trainer": ckpt}, preset="quick").fit(train)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resumed from")]
+    assert len(said) == 2 and str(tmp_path / "ck" / "mtloc" / "last.ckpt") in said[1]
     np.testing.assert_array_equal(resumed.predict(test).position, first.predict(test).position)
-    # more epochs continue from the checkpoint: the first two epochs are the seed-0 run's
-    longer = methods.create("mtloc", {"epochs": 4, "seed": 1, "trainer": ckpt}, preset="quick").fit(train)
+    # more epochs continue from the checkpoint: the first two epochs are the first run's
+    longer = methods.create("mtloc", {"epochs": 4, "trainer": ckpt}, preset="quick").fit(train)
     assert longer.train_log_.shape[0] == 4
     np.testing.assert_array_equal(longer.train_log_[:2], first.train_log_)
+    # another seed in the same folder is refused, naming the checkpoint
+    with pytest.raises(ConfigError, match=r"mtloc-wifi/last\.ckpt was written by a fit with other method conf"):
+        methods.create("mtloc", {"epochs": 2, "seed": 1, "trainer": ckpt}, preset="quick").fit(train)
+
+
+def test_stale_checkpoint_on_other_data_is_refused_not_returned(office, tmp_path):
+    """The reported bug: ``train mtloc --conf trainer.checkpoint_dir=DIR`` on other data returned the old weights
+    with the new normalisation. Now the fingerprint refuses it; ``resume="never"`` trains afresh and keeps the
+    old attempt."""
+    names = list(office.splits["train"])
+    a, b = office.split("train").subset(names[:2]), office.split("train").subset(names[2:4])
+    ckpt = {"progress": False, "checkpoint_dir": str(tmp_path / "ck")}
+    methods.create("mtloc", {"epochs": 1, "trainer": ckpt}, preset="quick").fit(a)
+    with pytest.raises(ConfigError, match=r"ck/mtloc-wifi/last\.ckpt was written by a fit with other training "
+                                          r"data; refusing to resume it: set trainer.resume='never'"):
+        methods.create("mtloc", {"epochs": 1, "trainer": ckpt}, preset="quick").fit(b)
+    fresh = methods.create("mtloc", {"epochs": 1, "trainer": {**ckpt, "resume": "never"}}, preset="quick").fit(b)
+    plain = methods.create("mtloc", {**QUICK, "epochs": 1}, preset="quick").fit(b)
+    test = office.split("test")
+    np.testing.assert_array_equal(fresh.predict(test).position, plain.predict(test).position)
+    for stage in ("mtloc", "mtloc-wifi"):
+        assert (tmp_path / "ck" / f"{stage}.attempt-1" / "last.ckpt").exists()
+        assert (tmp_path / "ck" / stage / "version_0" / "metrics.csv").exists()
 
 
 def test_two_process_ddp_on_cpu(office):

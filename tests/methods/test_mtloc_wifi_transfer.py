@@ -8,8 +8,15 @@ import torch
 from omniloc import ConfigError, DataError, methods
 from omniloc.data import Dataset, Recording, Stream, truth_at
 from omniloc.eval import compute_metrics
-from omniloc.methods.mtloc import (WIFI_TRANSFER_FORMAT, MTLocLocalizer, extract_windows, load_wifi_dnn,
-                                   pretrain_imu_lstm, pretrain_wifi_dnn, wifi_transfer_layers)
+from omniloc.methods.mtloc import (
+    WIFI_TRANSFER_FORMAT,
+    MTLocLocalizer,
+    extract_windows,
+    load_wifi_dnn,
+    pretrain_imu_lstm,
+    pretrain_wifi_dnn,
+    wifi_transfer_layers,
+)
 from omniloc.nn.encoders import MLP
 
 QUICK = {"trainer": {"progress": False}}

@@ -83,12 +83,39 @@ def test_zone_labels_are_required_and_streams_checked(maze):
         methods.create("otisomap", dict(QUICK, stream="wifi"), preset="maze").fit(train)
 
 
-def test_checkpoints_resume(maze, tmp_path):
+def test_checkpoints_resume(maze, fitted, tmp_path):
+    from omniloc import ConfigError
+    from omniloc._conf import deep_update
+
     conf = {**QUICK, "trainer": {"progress": False, "checkpoint_dir": str(tmp_path / "ckpt")}}
     a = methods.create("otisomap", conf, preset="maze").fit(maze.split("train"))
-    assert (tmp_path / "ckpt" / "metric" / "last.ckpt").exists()
-    assert (tmp_path / "ckpt" / "embedding-0" / "last.ckpt").exists()
-    # a second fit resumes both stages from their last checkpoints (already complete: no new steps)
-    b = methods.create("otisomap", conf, preset="maze").fit(maze.split("train"))
+    for stage in ("metric", "embedding-0", "refine-regression"):
+        assert (tmp_path / "ckpt" / stage / "last.ckpt").exists(), stage
     test = maze.split("test")
-    np.testing.assert_allclose(a.predict(test).position, b.predict(test).position, atol=1e-4)
+    np.testing.assert_array_equal(a.predict(test).position, fitted.predict(test).position)   # same as without
+    # a second fit resumes every stage from its last checkpoint (already complete: no new steps)
+    b = methods.create("otisomap", conf, preset="maze").fit(maze.split("train"))
+    np.testing.assert_array_equal(a.predict(test).position, b.predict(test).position)
+    # another conf in the same folder is refused, not resumed
+    other = deep_update(conf, {"embedding": {"lambda_ot": 5.0}})
+    with pytest.raises(ConfigError, match=r"metric/last\.ckpt was written by a fit with other method conf"):
+        methods.create("otisomap", other, preset="maze").fit(maze.split("train"))
+
+
+def test_fit_leaves_the_callers_random_state_and_checks_the_conf(maze):
+    import torch
+
+    from omniloc import ConfigError
+
+    torch.manual_seed(11)
+    state = torch.random.get_rng_state()
+    loc = methods.create("otisomap", {**QUICK, "metric": {"epochs": 1}, "embedding": {"steps": 20, "refine": None}},
+                         preset="maze")
+    assert loc._check_conf() is None
+    loc.fit(maze.split("train"))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for bad, key in (({"prototypes": {"distance": "cosine"}}, "prototypes.distance"),
+                     ({"embedding": {"target_mass": "points"}}, "embedding.target_mass"),
+                     ({"trainer": {"resume": "always"}}, "trainer.resume")):
+        with pytest.raises(ConfigError, match=key):
+            methods.create("otisomap", bad)._check_conf()

@@ -3,9 +3,17 @@
 import numpy as np
 import pytest
 
-from omniloc.nn.manifold import (classical_mds, free_space_geodesics, geodesic_distances, knn_pairs,
-                                 local_covariances, local_stress_refine, pushforward_distances, sample_triplets,
-                                 similarity_procrustes)
+from omniloc.nn.manifold import (
+    classical_mds,
+    free_space_geodesics,
+    geodesic_distances,
+    knn_pairs,
+    local_covariances,
+    local_stress_refine,
+    pushforward_distances,
+    sample_triplets,
+    similarity_procrustes,
+)
 
 
 def test_pushforward_distance_eq6_known_answer():

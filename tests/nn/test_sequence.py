@@ -4,8 +4,17 @@ import pytest
 import torch
 
 from omniloc.nn.encoders import MLP
-from omniloc.nn.sequence import (IMURegressor, LSTMEncoder, MaskedBranch, MultimodalRegressor, access_point_dropout,
-                                 format_parameter_table, modality_dropout, parameter_rows, warm_start_fusion)
+from omniloc.nn.sequence import (
+    IMURegressor,
+    LSTMEncoder,
+    MaskedBranch,
+    MultimodalRegressor,
+    access_point_dropout,
+    format_parameter_table,
+    modality_dropout,
+    parameter_rows,
+    warm_start_fusion,
+)
 
 
 def _assert_grads(module):
@@ -87,13 +96,14 @@ def test_multimodal_regressor_shapes_and_gradients_to_every_parameter():
     net = _net()
     inputs = {"imu": torch.randn(6, 10, 6), "magnetometer": torch.randn(6, 10, 3), "wifi": torch.randn(6, 10)}
     present = torch.tensor([[1, 1, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.bool)
-    pos, logits = net(inputs, present)
+    out = net({**inputs, "present": present})
+    pos, logits = out["position"], out["floor_logits"]
     assert pos.shape == (6, 2) and logits.shape == (6, 3)
     (pos.square().sum() + logits.logsumexp(1).sum()).backward()
     _assert_grads(net)
     # no floor head with fewer than two classes
     single = _net(1)
-    assert single.floor_head is None and single(inputs, present)[1] is None
+    assert single.floor_head is None and single({**inputs, "present": present})["floor_logits"] is None
 
 
 def test_parameter_rows_sum_to_the_module_and_format():
@@ -142,11 +152,34 @@ def test_warm_start_fusion_reproduces_the_partial_model_then_trains_all_branches
     warm_start_fusion(fused, partial)
     inputs = {"imu": torch.randn(5, 10, 6), "wifi": torch.randn(5, 12)}
     present = torch.tensor([[True, True], [False, True], [True, False], [True, True], [False, False]])
-    pos_p, logit_p = partial({"wifi": inputs["wifi"]}, present[:, 1:])
-    pos_f, logit_f = fused(inputs, present)
+    out_p, out_f = partial({"wifi": inputs["wifi"], "present": present[:, 1:]}), fused({**inputs, "present": present})
+    pos_p, logit_p, pos_f, logit_f = out_p["position"], out_p["floor_logits"], out_f["position"], out_f["floor_logits"]
     torch.testing.assert_close(pos_f, pos_p)                  # the IMU features have zero weight so far
     torch.testing.assert_close(logit_f, logit_p)
     (pos_f.square().sum() + logit_f.square().sum()).backward()
     assert fused.fusion[0].weight.grad[:, :8].abs().sum() > 0  # ... but the IMU columns get gradients
     with pytest.raises(ValueError, match="lacks"):
         warm_start_fusion(partial, fused)
+
+
+def test_multimodal_regressor_factory_picks_encoders_by_shape():
+    from omniloc.nn.sequence import keras_comparison, multimodal_regressor
+
+    torch.manual_seed(0)
+    net = multimodal_regressor({"imu": (10, 6), "wifi": (12,)}, lstm_hidden=8, mlp_hidden=(16, 8), fusion_hidden=8,
+                               n_floor_classes=2)
+    assert isinstance(net.branches["imu"].encoder, LSTMEncoder) and net.branches["imu"].encoder.out_dim == 8
+    wifi = net.branches["wifi"].encoder
+    assert isinstance(wifi, MLP) and [m.out_features for m in wifi.net if isinstance(m, torch.nn.Linear)] == [16, 8]
+    out = net({"imu": torch.randn(3, 10, 6), "wifi": torch.randn(3, 12), "present": torch.ones(3, 2, dtype=bool)})
+    assert out["position"].shape == (3, 2) and out["features"].shape == (3, 8)
+    (out["position"].square().sum() + out["floor_logits"].logsumexp(1).sum()).backward()
+    grads = [p.grad for n, p in net.named_parameters() if not n.endswith("missing")]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    with pytest.raises(ValueError, match="must be"):
+        multimodal_regressor({"rgb": (3, 8, 8)})
+    rows = net.parameter_rows()
+    text = keras_comparison(rows, 8, 1, 1000, "net", "keras")
+    lstm_bias, missing, floor = 4 * 8, 2 * 8, 8 * 2 + 2
+    total = sum(r[2] for r in rows)
+    assert "keras: 1,000" in text and f"without these additions: {total - lstm_bias - missing - floor:,}" in text

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from omniloc.nn.transport import (SinkhornLoss, annealed, distance_kl, pairwise_distances, semi_relaxed_sinkhorn,
-                                  sinkhorn_plan, zone_penalty)
+from omniloc.nn.transport import (
+    SinkhornLoss,
+    annealed,
+    distance_kl,
+    pairwise_distances,
+    semi_relaxed_sinkhorn,
+    sinkhorn_plan,
+    zone_penalty,
+)
 
 
 def _problem(ns=12, nt=20, seed=0):
