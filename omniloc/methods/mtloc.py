@@ -58,7 +58,16 @@ from ..data.windows import (
 )
 from ..nn.regression import PositionRegressionModule, predict_positions
 from ..nn.sequence import keras_comparison, multimodal_regressor
-from ..nn.training import OPTIMIZERS, RESUME, TRAINER_DEFAULTS, fit_lightning, seeded, training_conf, uses_cuda
+from ..nn.training import (
+    OPTIMIZERS,
+    RESUME,
+    TRAINER_DEFAULTS,
+    TRAINER_TYPES,
+    fit_lightning,
+    seeded,
+    training_conf,
+    uses_cuda,
+)
 from . import mtloc_transfer as xfer
 from .base import Localizer
 
@@ -156,6 +165,7 @@ class MTLocLocalizer(Localizer):
     name: ClassVar[str] = "mtloc"
     #: what the default conf fuses (``branches`` may use fewer; any one modality is enough)
     required_streams: ClassVar[tuple[str, ...]] = ("imu", "magnetometer", "wifi")
+    conf_types: ClassVar[dict[str, tuple[type, ...]]] = dict(TRAINER_TYPES)
     default_conf: ClassVar[dict] = {
         "branches": ["imu", "magnetometer", "wifi"],
         "streams": {"imu": None, "magnetometer": None, "wifi": None},

@@ -40,7 +40,16 @@ from ..data import Dataset, Estimate, Recording
 from ..data.align import truth_at
 from ..nn import manifold
 from ..nn import training as _training
-from ..nn.training import RESUME, TRAINER_DEFAULTS, TrainingModule, fit_lightning, reseed, seeded, uses_cuda
+from ..nn.training import (
+    RESUME,
+    TRAINER_DEFAULTS,
+    TRAINER_TYPES,
+    TrainingModule,
+    fit_lightning,
+    reseed,
+    seeded,
+    uses_cuda,
+)
 from ..nn.transport import SinkhornLoss, annealed, distance_kl, pairwise_distances, zone_penalty
 from .base import Localizer
 
@@ -113,6 +122,7 @@ class OTIsomapLocalizer(Localizer):
 
     name: ClassVar[str] = "otisomap"
     required_streams: ClassVar[tuple[str, ...]] = ()
+    conf_types: ClassVar[dict[str, tuple[type, ...]]] = dict(TRAINER_TYPES)
     default_conf: ClassVar[dict] = {
         "stream": None,
         "wifi_missing_dbm": -100.0,

@@ -37,8 +37,8 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 from .._errors import ConfigError, DataError
 
-__all__ = ["TRAINER_DEFAULTS", "RESUME", "OPTIMIZERS", "TrainingModule", "fit_lightning", "seeded", "reseed",
-           "uses_cuda", "fingerprint", "training_conf", "release_process_group"]
+__all__ = ["TRAINER_DEFAULTS", "TRAINER_TYPES", "RESUME", "OPTIMIZERS", "TrainingModule", "fit_lightning", "seeded",
+           "reseed", "uses_cuda", "fingerprint", "training_conf", "release_process_group"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ TRAINER_DEFAULTS: dict = {
     "num_nodes": 1,
     "process_group_backend": None,
 }
+
+#: keys of the ``trainer`` section that accept several types (a method's ``conf_types``)
+TRAINER_TYPES: dict[str, tuple[type, ...]] = {"trainer.devices": (int, str, list)}
 
 #: choices of ``trainer.resume``
 RESUME = ("auto", "never")
