@@ -9,5 +9,15 @@ __version__ = "0.1.0"
 from ._errors import ConfigError, DataError  # noqa: E402
 from .data import Dataset, Estimate, FloorPlan, Recording, Stream, load_dataset, save_dataset  # noqa: E402
 
-__all__ = ["__version__", "DataError", "ConfigError", "Dataset", "Estimate", "FloorPlan", "Recording", "Stream",
-           "load_dataset", "save_dataset"]
+__all__ = [
+    "__version__",
+    "DataError",
+    "ConfigError",
+    "Dataset",
+    "Estimate",
+    "FloorPlan",
+    "Recording",
+    "Stream",
+    "load_dataset",
+    "save_dataset",
+]

@@ -62,8 +62,15 @@ def deep_update(base: dict | None, *overrides: dict | None) -> dict:
 
 
 #: how :func:`check_types` names an expected type in its messages
-_TYPE_NAMES = {bool: "a bool (true or false)", int: "an int", float: "a number", str: "a string",
-               list: "a list", tuple: "a list", dict: "a dict"}
+_TYPE_NAMES = {
+    bool: "a bool (true or false)",
+    int: "an int",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    tuple: "a list",
+    dict: "a dict",
+}
 
 
 def _is_instance(value, types: tuple[type, ...]) -> bool:
@@ -100,8 +107,9 @@ def _describe(types: tuple[type, ...]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def check_types(conf: dict, default: dict, *, where: str = "conf",
-                types: dict[str, tuple[type, ...]] | None = None) -> None:
+def check_types(
+    conf: dict, default: dict, *, where: str = "conf", types: dict[str, tuple[type, ...]] | None = None
+) -> None:
     """Check every value of a merged ``conf`` against the type of its default.
 
     The rules: None is always accepted (the owner's own checks decide whether it means
@@ -145,7 +153,6 @@ def _check_section(conf: dict, default: dict, where: str, types: dict, prefix: s
         else:
             allowed = _expected(ref)
         if not _is_instance(val, allowed):
-            raise ConfigError(f"{where} '{dotted}' must be {_describe(allowed)}, got {val!r} "
-                              f"({type(val).__name__})")
+            raise ConfigError(f"{where} '{dotted}' must be {_describe(allowed)}, got {val!r} ({type(val).__name__})")
         if isinstance(ref, dict) and isinstance(val, dict):
             _check_section(val, ref, where, types, f"{dotted}.")

@@ -11,8 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "write_json", "check_output", "output_dir", "prepare_output_dir", "replace_dir",
-           "OutputExistsError"]
+__all__ = [
+    "atomic_path",
+    "write_json",
+    "check_output",
+    "output_dir",
+    "prepare_output_dir",
+    "replace_dir",
+    "OutputExistsError",
+]
 
 
 class OutputExistsError(FileExistsError):
@@ -133,11 +140,11 @@ def output_dir(path, overwrite: bool = False):
     tmp = _temporary(path, "", os.mkdir)
     try:
         yield tmp
-        check_output(path, overwrite)   # nothing appeared meanwhile that we were not allowed to replace
+        check_output(path, overwrite)  # nothing appeared meanwhile that we were not allowed to replace
         replace_dir(tmp, path, overwrite=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        for p in created:               # innermost first
+        for p in created:  # innermost first
             with contextlib.suppress(OSError):
                 p.rmdir()
         raise

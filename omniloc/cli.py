@@ -119,7 +119,7 @@ def _handle_errors(fn):
         except (Interrupted, KeyboardInterrupt):
             _console().print("[bold yellow]interrupted; previous output kept[/]", soft_wrap=True)
             raise typer.Exit(INTERRUPTED_EXIT) from None
-        except OSError as e:   # e.g. an output folder that cannot be written
+        except OSError as e:  # e.g. an output folder that cannot be written
             where = f"file {e.filename}: " if getattr(e, "filename", None) else ""
             _fail(f"{where}{e.strerror or e}")
         finally:
@@ -211,12 +211,16 @@ def simulate(
 @_handle_errors
 def import_(
     kind: str = typer.Argument(..., help="Source format: ujiindoorloc, sodindoorloc, indoor-competition, ipin2023."),
-    src: Path = typer.Argument(..., help="The source folder or file. A relative path that does not exist from "
-                               "the working directory is looked up under --data-root (so "
-                               "`omniloc import ujiindoorloc ujiindoorloc --out DIR` works from anywhere)."),
+    src: Path = typer.Argument(
+        ...,
+        help="The source folder or file. A relative path that does not exist from "
+        "the working directory is looked up under --data-root (so "
+        "`omniloc import ujiindoorloc ujiindoorloc --out DIR` works from anywhere).",
+    ),
     out: Path = typer.Option(..., "--out", help="Dataset folder to write."),
-    data_root: Path | None = typer.Option(None, envvar="OMNILOC_DATA",
-                                             help="Folder of public datasets (default ../shared/data)."),
+    data_root: Path | None = typer.Option(
+        None, envvar="OMNILOC_DATA", help="Folder of public datasets (default ../shared/data)."
+    ),
     test_fraction: float = typer.Option(0.1, help="Fraction held out as the 'test' split (by recording), in [0, 1)."),
     seed: int = typer.Option(0, help="Seed of the split."),
     overwrite: bool = typer.Option(False, help="Replace an existing dataset folder."),
@@ -230,9 +234,16 @@ def import_(
     if not src.exists():
         root = data_root or default_data_root()
         if src.is_absolute() or not (root / src).exists():
-            raise DataError("source not found" + ("" if src.is_absolute() else
-                            f", neither from the working directory nor under the data root {root} "
-                            "(set --data-root or OMNILOC_DATA)"), file=src)
+            raise DataError(
+                "source not found"
+                + (
+                    ""
+                    if src.is_absolute()
+                    else f", neither from the working directory nor under the data root {root} "
+                    "(set --data-root or OMNILOC_DATA)"
+                ),
+                file=src,
+            )
         src = root / src
     replace = _refuse_existing(out, overwrite)
     with _console().status(f"importing {kind} from {src}"):
@@ -261,16 +272,24 @@ def _has_own_progress(loc) -> bool:
 def train(
     method: str = typer.Argument(..., help="Method name (see `omniloc methods`)."),
     data: Path = typer.Option(..., "--data", help="Dataset folder."),
-    out: Path = typer.Option(..., "--out", help="Run folder to write: method.json (method, preset, conf, learned "
-                             "state), state.npz and the method's weights (e.g. weights.pt). Training "
-                             "checkpoints and CSV logs are kept only with --conf trainer.checkpoint_dir=DIR "
-                             "(neural methods; training again with the same DIR resumes from there)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Run folder to write: method.json (method, preset, conf, learned "
+        "state), state.npz and the method's weights (e.g. weights.pt). Training "
+        "checkpoints and CSV logs are kept only with --conf trainer.checkpoint_dir=DIR "
+        "(neural methods; training again with the same DIR resumes from there).",
+    ),
     conf: list[str] | None = typer.Option(None, "--conf", help="Override a method setting: key=value (repeatable)."),
-    preset: list[str] | None = typer.Option(None, help="Named preset of the method; several (repeated or "
-                                               "comma-separated, e.g. paper,quick) apply in order."),
+    preset: list[str] | None = typer.Option(
+        None, help="Named preset of the method; several (repeated or comma-separated, e.g. paper,quick) apply in order."
+    ),
     split: str = typer.Option("train", help="Split to train on."),
-    val_split: str = typer.Option("val", help="Validation split (early stopping, best epoch); the default 'val' "
-                                  "may be absent from the dataset, another name must exist."),
+    val_split: str = typer.Option(
+        "val",
+        help="Validation split (early stopping, best epoch); the default 'val' "
+        "may be absent from the dataset, another name must exist.",
+    ),
     overwrite: bool = typer.Option(False, help="Replace an existing run folder."),
 ):
     """Train METHOD on a dataset split and save it to OUT."""
@@ -286,13 +305,16 @@ def train(
     ds = load_dataset(data)
     for name, option in ((split, "--split"), (val_split, "--val-split")):
         if name not in ds.splits and not (option == "--val-split" and name == "val"):
-            raise DataError(f"{option} {name!r}: the dataset has no such split; it has {sorted(ds.splits)}",
-                            file=Path(data) / "dataset.json", field="splits")
+            raise DataError(
+                f"{option} {name!r}: the dataset has no such split; it has {sorted(ds.splits)}",
+                file=Path(data) / "dataset.json",
+                field="splits",
+            )
     tr = ds.split(split)
     val = ds.split(val_split) if val_split in ds.splits else None
     what = f"training {method} on {tr.name} ({len(tr)} recordings" + (f", validation {val.name})" if val else ")")
     t0 = time.perf_counter()
-    if _has_own_progress(loc):   # neural: Lightning shows its own progress bar (epochs, loss, ETA)
+    if _has_own_progress(loc):  # neural: Lightning shows its own progress bar (epochs, loss, ETA)
         _console().print(what)
         spinner = contextlib.nullcontext()
     else:
@@ -332,14 +354,19 @@ def evaluate(
     with _console().status(f"localizing {len(test)} recordings"):
         est = loc.predict(test)
     if len(est) == 0:
-        raise DataError(f"{loc.name} gave 0 estimates on split '{split}' ({len(test)} recordings): nothing to "
-                        f"evaluate; it needs the streams {list(type(loc).required_streams)}", file=data)
+        raise DataError(
+            f"{loc.name} gave 0 estimates on split '{split}' ({len(test)} recordings): nothing to "
+            f"evaluate; it needs the streams {list(type(loc).required_streams)}",
+            file=data,
+        )
     with output_dir(out, overwrite) as tmp:
         metrics = evaluate_estimates({loc.name: est}, test, tmp, title=f"{loc.name} on {test.name}", dims=dims)
     for label, m in metrics.items():
         if m.get("coverage", 1.0) == 0:
-            _warn(f"{label} gave no finite position for any of its {m.get('n_test', len(est))} estimates "
-                  "(coverage 0), e.g. a fingerprint model on data sharing no access point with its training data")
+            _warn(
+                f"{label} gave no finite position for any of its {m.get('n_test', len(est))} estimates "
+                "(coverage 0), e.g. a fingerprint model on data sharing no access point with its training data"
+            )
     _print_metrics(metrics, f"{loc.name} on {test.name} (report: {out / 'report.md'})")
 
 
@@ -367,8 +394,11 @@ def localize(
     with _console().status(f"localizing {len(ds)} recordings"):
         est = loc.predict(ds)
     if len(est) == 0:
-        raise DataError(f"{loc.name} gave 0 estimates on {len(ds)} recordings: no CSV written; it needs the "
-                        f"streams {list(type(loc).required_streams)}", file=data)
+        raise DataError(
+            f"{loc.name} gave 0 estimates on {len(ds)} recordings: no CSV written; it needs the "
+            f"streams {list(type(loc).required_streams)}",
+            file=data,
+        )
     with atomic_path(out, ".csv") as tmp:
         est.to_frame().to_csv(tmp, index=False)
     _console().print(f"wrote {len(est)} estimates to {out}")
@@ -380,24 +410,41 @@ def localize(
 def bench(
     suite: str = typer.Argument(..., help="Benchmark suite (`omniloc methods` lists them)."),
     out: Path = typer.Option(..., "--out", help="Output folder: results.json, report.md, plots."),
-    quick: bool = typer.Option(False, help="Tiny budgets, the same code path (a quick suite takes about "
-                               "10-90 s instead of minutes; used by the tests)."),
-    seeds: int = typer.Option(1, help="Repeat every run with seeds 0..N-1; results.json keeps each seed and "
-                              "the mean with a 95 % interval."),
-    sweep: bool = typer.Option(False, help="ujiindoorloc: also run kNN's representation sweep (grid over "
-                               "representation, distance, k, weights on group-held-out splits)."),
-    threads: int | None = typer.Option(None, help="Threads for torch and BLAS (default: the CPUs available); "
-                                       "recorded in results.json, figures compare at equal thread counts."),
-    data_root: Path | None = typer.Option(None, envvar="OMNILOC_DATA",
-                                             help="Folder of public datasets (default ../shared/data)."),
-    test_file: Path | None = typer.Option(None, help="ujiindoorloc: evaluate on this CSV; train on all of "
-                                          "trainingData."),
-    test_site: Path | None = typer.Option(None, help="indoor-competition: also evaluate on this site folder, "
-                                             "after training on --finetune-fraction of its paths."),
-    finetune_fraction: float | None = typer.Option(None, help="indoor-competition with --test-site: share of "
-                                                      "that site's training paths to train on (default 0.5)."),
-    overwrite: bool = typer.Option(False, help="Replace an existing output folder (swapped in whole when the "
-                                   "suite has finished)."),
+    quick: bool = typer.Option(
+        False,
+        help="Tiny budgets, the same code path (a quick suite takes about "
+        "10-90 s instead of minutes; used by the tests).",
+    ),
+    seeds: int = typer.Option(
+        1, help="Repeat every run with seeds 0..N-1; results.json keeps each seed and the mean with a 95 % interval."
+    ),
+    sweep: bool = typer.Option(
+        False,
+        help="ujiindoorloc: also run kNN's representation sweep (grid over "
+        "representation, distance, k, weights on group-held-out splits).",
+    ),
+    threads: int | None = typer.Option(
+        None,
+        help="Threads for torch and BLAS (default: the CPUs available); "
+        "recorded in results.json, figures compare at equal thread counts.",
+    ),
+    data_root: Path | None = typer.Option(
+        None, envvar="OMNILOC_DATA", help="Folder of public datasets (default ../shared/data)."
+    ),
+    test_file: Path | None = typer.Option(
+        None, help="ujiindoorloc: evaluate on this CSV; train on all of trainingData."
+    ),
+    test_site: Path | None = typer.Option(
+        None,
+        help="indoor-competition: also evaluate on this site folder, "
+        "after training on --finetune-fraction of its paths.",
+    ),
+    finetune_fraction: float | None = typer.Option(
+        None, help="indoor-competition with --test-site: share of that site's training paths to train on (default 0.5)."
+    ),
+    overwrite: bool = typer.Option(
+        False, help="Replace an existing output folder (swapped in whole when the suite has finished)."
+    ),
 ):
     """Run a benchmark suite and write results.json, report.md and plots."""
     from ._errors import ConfigError
@@ -413,10 +460,20 @@ def bench(
         _check_fraction(finetune_fraction, "--finetune-fraction")
     _refuse_existing(out, overwrite)
     with _console().status(f"running bench {suite}" + (" (quick)" if quick else "")):
-        results = run_suite(suite, out, quick=quick, data_root=data_root, overwrite=overwrite,
-                            command=_command_line(), seeds=seeds, test_file=test_file, test_site=test_site,
-                            finetune_fraction=finetune_fraction, sweep=True if sweep else None,
-                            threads=threads)
+        results = run_suite(
+            suite,
+            out,
+            quick=quick,
+            data_root=data_root,
+            overwrite=overwrite,
+            command=_command_line(),
+            seeds=seeds,
+            test_file=test_file,
+            test_site=test_site,
+            finetune_fraction=finetune_fraction,
+            sweep=True if sweep else None,
+            threads=threads,
+        )
     rows = {r.get("label", r["method"]): r["metrics"] for r in results["runs"]}
     _print_metrics(rows, f"bench {suite} ({out / 'results.json'})")
 
@@ -435,8 +492,10 @@ def results(
 
     for d in dirs:
         if not (d / "results.json").is_file():
-            raise DataError("not a bench output folder: results.json not found (write one with `omniloc bench`)",
-                            file=d / "results.json")
+            raise DataError(
+                "not a bench output folder: results.json not found (write one with `omniloc bench`)",
+                file=d / "results.json",
+            )
     _refuse_existing(out, overwrite)
     path = write_results_md(list(dirs), out)
     _console().print(f"wrote {path} from {len(dirs)} bench run(s)")

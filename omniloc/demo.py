@@ -14,8 +14,9 @@ __all__ = ["run_demo", "DEMO_CONF"]
 DEMO_CONF = {"n_recordings": 24}
 
 
-def run_demo(out, seed: int = 0, overwrite: bool = False, command: str = "omniloc demo",
-             preset: str | None = None) -> dict[str, dict]:
+def run_demo(
+    out, seed: int = 0, overwrite: bool = False, command: str = "omniloc demo", preset: str | None = None
+) -> dict[str, dict]:
     """Run the demo into folder ``out`` and return ``{method: metrics}`` on the test split.
 
     Writes ``dataset/`` (the simulated office), ``models/<method>/``, ``report.md``,
@@ -61,7 +62,7 @@ def _run_demo(out, seed: int, command: str, preset: str | None) -> dict[str, dic
             progress.update(task, description=f"training {name}")
             t0 = time.perf_counter()
             quiet = {"trainer": {"progress": False}} if "trainer" in methods.get_class(name).default_conf else None
-            loc = methods.create(name, quiet).fit(train, val)    # the demo shows its own progress
+            loc = methods.create(name, quiet).fit(train, val)  # the demo shows its own progress
             timings[f"fit_{name}_s"] = time.perf_counter() - t0
             loc.save(out / "models" / name, overwrite=True)
             progress.update(task, description=f"localizing with {name}")
@@ -78,20 +79,29 @@ def _run_demo(out, seed: int, command: str, preset: str | None) -> dict[str, dic
         if "rgb" in rec.streams:
             idx = np.linspace(0, len(rec.streams["rgb"]) - 1, 8).astype(int)
             depth = rec.streams["depth"].values[idx] if "depth" in rec.streams else None
-            plot_frames(np.asarray(rec.streams["rgb"].values[idx]), out / "camera_frames.png", depth=depth,
-                        title=f"simulated RGB (top) and depth (bottom), {rec.name}")
+            plot_frames(
+                np.asarray(rec.streams["rgb"].values[idx]),
+                out / "camera_frames.png",
+                depth=depth,
+                title=f"simulated RGB (top) and depth (bottom), {rec.name}",
+            )
             figures.append("![camera frames](camera_frames.png)")
         summary = ds.summary()
         notes = [
             f"Command: `{command}` (seed {seed}). Simulated office: {summary['recordings']} recordings "
             f"({summary['splits']}), {summary['samples']} poses, streams {sorted(summary['streams'])}. "
-            f"Methods: {', '.join(names)}. Timings: "
-            + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + ".",
+            f"Methods: {', '.join(names)}. Timings: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + ".",
             "`knn` localizes at every WiFi scan from fingerprints of the training recordings; `pdr` dead-reckons "
             "from the IMU starting at the true first pose of each test recording (its error grows with distance); "
             "`mtloc` fuses 1-s IMU and magnetometer windows with the latest WiFi scan every 0.1 s (MTLoc); "
             "`track` moves the kNN estimates onto one path per recording that also follows the IMU's steps.",
         ]
-        metrics = evaluate_estimates(estimates, test, out, title="omniloc demo: simulated office", notes=notes,
-                                     appendix=["## The simulated world"] + figures)
+        metrics = evaluate_estimates(
+            estimates,
+            test,
+            out,
+            title="omniloc demo: simulated office",
+            notes=notes,
+            appendix=["## The simulated world"] + figures,
+        )
     return metrics

@@ -19,8 +19,12 @@ runner = CliRunner()
 
 
 def test_help_is_fast_and_lists_commands():
-    out = subprocess.run([sys.executable, "-c", "import sys, omniloc.cli; print(sorted(sys.modules))"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, omniloc.cli; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for heavy in ("torch", "lightning", "faiss", "h5py", "matplotlib", "sklearn"):
         assert f"'{heavy}'" not in out, f"{heavy} imported at CLI start-up"
     res = runner.invoke(app, ["--help"])
@@ -30,8 +34,12 @@ def test_help_is_fast_and_lists_commands():
 
 
 def test_parse_conf():
-    assert parse_conf(["k=5", "name=abc", "a.b=[1, 2]", "flag=true"]) == {"k": 5, "name": "abc", "a": {"b": [1, 2]},
-                                                                          "flag": True}
+    assert parse_conf(["k=5", "name=abc", "a.b=[1, 2]", "flag=true"]) == {
+        "k": 5,
+        "name": "abc",
+        "a": {"b": [1, 2]},
+        "flag": True,
+    }
 
 
 def test_simulate_train_evaluate_localize(tmp_path):
@@ -49,8 +57,9 @@ def test_simulate_train_evaluate_localize(tmp_path):
     metrics = json.loads((run / "eval-test" / "metrics.json").read_text())["knn"]
     assert metrics["pos_err_median_m"] < 10
     assert (run / "eval-test" / "report.md").exists()
-    res = runner.invoke(app, ["localize", str(run), "--data", str(data), "--out", str(tmp_path / "est.csv"),
-                              "--split", "test"])
+    res = runner.invoke(
+        app, ["localize", str(run), "--data", str(data), "--out", str(tmp_path / "est.csv"), "--split", "test"]
+    )
     assert res.exit_code == 0, res.output
     df = pd.read_csv(tmp_path / "est.csv")
     assert {"recording", "t", "x", "y", "z", "floor"} <= set(df.columns) and len(df) == metrics["n_test"]
@@ -73,7 +82,7 @@ def test_demo_writes_report_with_figures(tmp_path):
     for fig in ("error_cdf.png", "camera_frames.png", "floor_plan_office-F0.png"):
         assert fig in report and (tmp_path / "demo" / fig).stat().st_size > 1000
     assert (tmp_path / "demo" / "models" / "knn" / "method.json").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]          # built aside, swapped in whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # built aside, swapped in whole
 
 
 def test_demo_refuses_an_existing_output_before_any_work(tmp_path):
@@ -117,10 +126,14 @@ def world(tmp_path_factory):
     ds = simulate("office", seed=1, preset="quick", conf=SENSORS)
     save_dataset(ds, root / "data")
     save_dataset(_variant(ds, drop_split="val"), root / "no-val")
-    save_dataset(_variant(ds, wifi=lambda s: Stream("wifi", np.zeros(0), np.zeros((0, len(s.ids)), np.float32),
-                                                    ids=s.ids)), root / "no-scans")
-    save_dataset(_variant(ds, wifi=lambda s: Stream("wifi", s.t, s.values, ids=[f"other-{i}" for i in s.ids])),
-                 root / "foreign-aps")
+    save_dataset(
+        _variant(ds, wifi=lambda s: Stream("wifi", np.zeros(0), np.zeros((0, len(s.ids)), np.float32), ids=s.ids)),
+        root / "no-scans",
+    )
+    save_dataset(
+        _variant(ds, wifi=lambda s: Stream("wifi", s.t, s.values, ids=[f"other-{i}" for i in s.ids])),
+        root / "foreign-aps",
+    )
     res = runner.invoke(app, ["train", "knn", "--data", str(root / "data"), "--out", str(root / "run")])
     assert res.exit_code == 0, res.output
     return root
@@ -141,18 +154,33 @@ def _hidden(folder):
 
 
 def test_conf_of_the_wrong_type(world, tmp_path):
-    res = runner.invoke(app, ["train", "mtloc", "--data", str(world / "data"), "--out", str(tmp_path / "r"),
-                              "--conf", "epochs=abc"])
+    res = runner.invoke(
+        app, ["train", "mtloc", "--data", str(world / "data"), "--out", str(tmp_path / "r"), "--conf", "epochs=abc"]
+    )
     _clean_error(res, "mtloc conf 'epochs' must be an int, got 'abc' (str)")
-    res = runner.invoke(app, ["train", "knn", "--data", str(world / "data"), "--out", str(tmp_path / "r"),
-                              "--conf", "trainer.x=1"])
+    res = runner.invoke(
+        app, ["train", "knn", "--data", str(world / "data"), "--out", str(tmp_path / "r"), "--conf", "trainer.x=1"]
+    )
     _clean_error(res, "unknown knn conf key 'trainer'")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_presets_in_order_from_the_command_line(world, tmp_path):
-    res = runner.invoke(app, ["train", "knn", "--data", str(world / "data"), "--out", str(tmp_path / "r"),
-                              "--preset", "paper,fast", "--conf", "k=5"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "knn",
+            "--data",
+            str(world / "data"),
+            "--out",
+            str(tmp_path / "r"),
+            "--preset",
+            "paper,fast",
+            "--conf",
+            "k=5",
+        ],
+    )
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "r" / "method.json").read_text())
     assert meta["preset"] == ["paper", "fast"]
@@ -162,11 +190,22 @@ def test_presets_in_order_from_the_command_line(world, tmp_path):
 def test_import_fraction_and_data_root(world, tmp_path, monkeypatch):
     from omniloc.data import load_dataset, loaders
 
-    res = runner.invoke(app, ["import", "ujiindoorloc", "ujiindoorloc", "--out", str(tmp_path / "d"),
-                              "--test-fraction", "2"])
+    res = runner.invoke(
+        app, ["import", "ujiindoorloc", "ujiindoorloc", "--out", str(tmp_path / "d"), "--test-fraction", "2"]
+    )
     _clean_error(res, "--test-fraction must be a fraction in [0, 1), got 2")
-    res = runner.invoke(app, ["import", "ujiindoorloc", "no-such-folder", "--out", str(tmp_path / "d"),
-                              "--data-root", str(tmp_path / "root")])
+    res = runner.invoke(
+        app,
+        [
+            "import",
+            "ujiindoorloc",
+            "no-such-folder",
+            "--out",
+            str(tmp_path / "d"),
+            "--data-root",
+            str(tmp_path / "root"),
+        ],
+    )
     _clean_error(res, "file no-such-folder: source not found", str(tmp_path / "root"), "--data-root")
     # a relative SRC that does not exist here is looked up under the data root
     (tmp_path / "root" / "uji").mkdir(parents=True)
@@ -178,8 +217,20 @@ def test_import_fraction_and_data_root(world, tmp_path, monkeypatch):
 
     monkeypatch.setitem(loaders.LOADERS, "ujiindoorloc", fake_import)
     monkeypatch.chdir(tmp_path)
-    res = runner.invoke(app, ["import", "ujiindoorloc", "uji", "--out", "d", "--data-root", str(tmp_path / "root"),
-                              "--test-fraction", "0.2"])
+    res = runner.invoke(
+        app,
+        [
+            "import",
+            "ujiindoorloc",
+            "uji",
+            "--out",
+            "d",
+            "--data-root",
+            str(tmp_path / "root"),
+            "--test-fraction",
+            "0.2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert seen == [(tmp_path / "root" / "uji", {"test_fraction": 0.2, "seed": 0})]
     assert (tmp_path / "d" / "dataset.json").exists()
@@ -190,32 +241,48 @@ def test_import_fraction_and_data_root(world, tmp_path, monkeypatch):
 
 
 def test_simulate_refuses_a_bad_world_conf(tmp_path):
-    res = runner.invoke(app, ["simulate", "office", "--out", str(tmp_path / "d"), "--preset", "quick",
-                              "--conf", "n_recordings=-1"])
+    res = runner.invoke(
+        app, ["simulate", "office", "--out", str(tmp_path / "d"), "--preset", "quick", "--conf", "n_recordings=-1"]
+    )
     _clean_error(res, "office conf 'n_recordings' must be an int >= 1, got -1")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_validation_split_must_exist_unless_it_is_the_default(world, tmp_path):
-    res = runner.invoke(app, ["train", "knn", "--data", str(world / "data"), "--out", str(tmp_path / "r"),
-                              "--val-split", "vall"])
+    res = runner.invoke(
+        app, ["train", "knn", "--data", str(world / "data"), "--out", str(tmp_path / "r"), "--val-split", "vall"]
+    )
     _clean_error(res, "dataset.json, field 'splits': --val-split 'vall'", "['test', 'train', 'val']")
     res = runner.invoke(app, ["train", "knn", "--data", str(world / "no-val"), "--out", str(tmp_path / "r")])
-    assert res.exit_code == 0, res.output            # the default 'val' may be absent
-    res = runner.invoke(app, ["train", "knn", "--data", str(world / "no-val"), "--out", str(tmp_path / "r2"),
-                              "--split", "training"])
+    assert res.exit_code == 0, res.output  # the default 'val' may be absent
+    res = runner.invoke(
+        app, ["train", "knn", "--data", str(world / "no-val"), "--out", str(tmp_path / "r2"), "--split", "training"]
+    )
     _clean_error(res, "--split 'training'")
 
 
 def test_evaluate_bad_dims_and_missing_run_create_nothing(world, tmp_path):
-    res = runner.invoke(app, ["evaluate", str(world / "run"), "--data", str(world / "data"), "--dims", "5",
-                              "--out", str(tmp_path / "e")])
+    res = runner.invoke(
+        app,
+        ["evaluate", str(world / "run"), "--data", str(world / "data"), "--dims", "5", "--out", str(tmp_path / "e")],
+    )
     _clean_error(res, "--dims must be 2 (horizontal) or 3, got 5")
     res = runner.invoke(app, ["evaluate", str(world / "run" / "nosuch"), "--data", str(world / "data")])
     _clean_error(res, "method.json not found")
     assert not (world / "run" / "nosuch").exists()
-    res = runner.invoke(app, ["evaluate", str(world / "run"), "--data", str(world / "data"), "--split", "nope",
-                              "--out", str(tmp_path / "e")])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(world / "run"),
+            "--data",
+            str(world / "data"),
+            "--split",
+            "nope",
+            "--out",
+            str(tmp_path / "e"),
+        ],
+    )
     _clean_error(res, "no split 'nope'")
     assert list(tmp_path.iterdir()) == []
 
@@ -226,7 +293,7 @@ def test_evaluate_overwrite_swaps_the_whole_report(world, tmp_path, monkeypatch)
     assert runner.invoke(app, args).exit_code == 0
     (out / "stale.png").write_text("from an earlier run")
     report = (out / "report.md").read_text()
-    assert runner.invoke(app, args).exit_code == 2                       # exists: needs --overwrite
+    assert runner.invoke(app, args).exit_code == 2  # exists: needs --overwrite
     assert runner.invoke(app, args + ["--overwrite"]).exit_code == 0
     assert not (out / "stale.png").exists() and (out / "report.md").read_text() == report
     # a failure half-way (metrics.json written, the report not) keeps the previous report whole
@@ -244,15 +311,28 @@ def test_evaluate_overwrite_swaps_the_whole_report(world, tmp_path, monkeypatch)
 
 
 def test_zero_estimates_and_zero_coverage(world, tmp_path):
-    res = runner.invoke(app, ["evaluate", str(world / "run"), "--data", str(world / "no-scans"),
-                              "--out", str(tmp_path / "e")])
+    res = runner.invoke(
+        app, ["evaluate", str(world / "run"), "--data", str(world / "no-scans"), "--out", str(tmp_path / "e")]
+    )
     _clean_error(res, "knn gave 0 estimates on split 'test'", "no-scans")
-    res = runner.invoke(app, ["localize", str(world / "run"), "--data", str(world / "no-scans"), "--split", "test",
-                              "--out", str(tmp_path / "est.csv")])
+    res = runner.invoke(
+        app,
+        [
+            "localize",
+            str(world / "run"),
+            "--data",
+            str(world / "no-scans"),
+            "--split",
+            "test",
+            "--out",
+            str(tmp_path / "est.csv"),
+        ],
+    )
     _clean_error(res, "knn gave 0 estimates", "no CSV written")
     assert list(tmp_path.iterdir()) == []
-    res = runner.invoke(app, ["evaluate", str(world / "run"), "--data", str(world / "foreign-aps"),
-                              "--out", str(tmp_path / "e")])
+    res = runner.invoke(
+        app, ["evaluate", str(world / "run"), "--data", str(world / "foreign-aps"), "--out", str(tmp_path / "e")]
+    )
     assert res.exit_code == 0, res.output
     warning = [line for line in res.output.splitlines() if line.startswith("warning:")]
     assert len(warning) == 1 and "coverage 0" in warning[0]
@@ -291,8 +371,13 @@ class _FakeResult:
         self.out, self.seeds, self.options = out, seeds, options
 
     def write(self, command):
-        res = {"suite": "fake", "command": command, "seeds": self.seeds, "options": sorted(self.options),
-               "runs": [{"method": "knn", "metrics": {"n_test": 3, "pos_err_mean_m": 1.5}}]}
+        res = {
+            "suite": "fake",
+            "command": command,
+            "seeds": self.seeds,
+            "options": sorted(self.options),
+            "runs": [{"method": "knn", "metrics": {"n_test": 3, "pos_err_mean_m": 1.5}}],
+        }
         (self.out / "results.json").write_text(json.dumps(res))
         return res
 
@@ -329,10 +414,14 @@ def test_bench_overwrite_leaves_no_stale_file_and_passes_seeds_and_sweep(fake_su
     res = runner.invoke(app, ["bench", "ujiindoorloc", "--out", str(tmp_path / "u"), "--sweep"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "u" / "results.json").read_text())["options"] == ["sweep"]
-    _clean_error(runner.invoke(app, ["bench", "fake", "--out", str(tmp_path / "x"), "--sweep"]),
-                 "--sweep applies to the ujiindoorloc suite only")
-    _clean_error(runner.invoke(app, ["bench", "fake", "--out", str(tmp_path / "x"), "--seeds", "0"]),
-                 "--seeds must be >= 1, got 0")
+    _clean_error(
+        runner.invoke(app, ["bench", "fake", "--out", str(tmp_path / "x"), "--sweep"]),
+        "--sweep applies to the ujiindoorloc suite only",
+    )
+    _clean_error(
+        runner.invoke(app, ["bench", "fake", "--out", str(tmp_path / "x"), "--seeds", "0"]),
+        "--seeds must be >= 1, got 0",
+    )
     # a suite that fails half-way: the earlier output stays whole, no temporary folder is left
     with pytest.raises(Exception, match="the fake suite failed"):
         run_suite("fake", out, overwrite=True, fail=True)
@@ -353,7 +442,7 @@ def test_results_command(tmp_path, monkeypatch):
 
     try:
         import omniloc.bench.tables as tables
-    except ImportError:     # written by another part of the team; the command only calls it
+    except ImportError:  # written by another part of the team; the command only calls it
         tables = types.ModuleType("omniloc.bench.tables")
         monkeypatch.setitem(sys.modules, "omniloc.bench.tables", tables)
     monkeypatch.setattr(tables, "write_results_md", fake_write, raising=False)
@@ -367,8 +456,9 @@ def test_results_command(tmp_path, monkeypatch):
     assert calls == [([a, b], out)] and out.read_text() == "# results\n"
     _clean_error(runner.invoke(app, ["results", str(a), "--out", str(out)]), "--overwrite")
     assert runner.invoke(app, ["results", str(a), "--out", str(out), "--overwrite"]).exit_code == 0
-    _clean_error(runner.invoke(app, ["results", str(tmp_path / "c"), "--out", str(tmp_path / "r2.md")]),
-                 "results.json not found")
+    _clean_error(
+        runner.invoke(app, ["results", str(tmp_path / "c"), "--out", str(tmp_path / "r2.md")]), "results.json not found"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- interrupts
@@ -390,18 +480,19 @@ def test_interrupt_keeps_the_previous_output_and_leaves_no_temporary_folder(tmp_
     out = tmp_path / "bench-out"
     out.mkdir()
     (out / "results.json").write_text("previous run")
-    driver = (f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
-              "from omniloc.bench import SUITES\n"
-              "SUITES['slow'] = 'slow_suite:run'\n"
-              "from omniloc.cli import app\n"
-              f"app(['bench', 'slow', '--out', {str(out)!r}, '--overwrite'])\n")
-    proc = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    driver = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from omniloc.bench import SUITES\n"
+        "SUITES['slow'] = 'slow_suite:run'\n"
+        "from omniloc.cli import app\n"
+        f"app(['bench', 'slow', '--out', {str(out)!r}, '--overwrite'])\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while proc.stdout.readline().strip() != "READY":
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-        assert len(_hidden(tmp_path)) == 1                  # the suite is writing into .bench-out.XXXX.tmp
+        assert len(_hidden(tmp_path)) == 1  # the suite is writing into .bench-out.XXXX.tmp
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:

@@ -9,8 +9,16 @@ from omniloc import ConfigError, Dataset, Estimate, Recording, methods
 from omniloc._conf import check_types, merge_conf
 from omniloc.methods import Localizer
 
-DEFAULT = {"n": 3, "rate": 1.5, "flag": True, "name": "a", "sizes": [1, 2], "opt": None, "maybe_int": 5,
-           "nested": {"k": 1, "devices": 1, "deeper": {"x": 0.5}}}
+DEFAULT = {
+    "n": 3,
+    "rate": 1.5,
+    "flag": True,
+    "name": "a",
+    "sizes": [1, 2],
+    "opt": None,
+    "maybe_int": 5,
+    "nested": {"k": 1, "devices": 1, "deeper": {"x": 0.5}},
+}
 
 
 def _msg(conf, types=None):
@@ -20,14 +28,28 @@ def _msg(conf, types=None):
 
 
 def test_values_of_the_default_types_pass():
-    check_types(merge_conf(DEFAULT, {"n": np.int64(4), "rate": 2, "flag": np.bool_(False), "name": "b",
-                                     "sizes": (3,), "opt": {"any": "thing"}, "maybe_int": None,
-                                     "nested": {"deeper": {"x": 1}}}), DEFAULT, where="demo conf")
+    check_types(
+        merge_conf(
+            DEFAULT,
+            {
+                "n": np.int64(4),
+                "rate": 2,
+                "flag": np.bool_(False),
+                "name": "b",
+                "sizes": (3,),
+                "opt": {"any": "thing"},
+                "maybe_int": None,
+                "nested": {"deeper": {"x": 1}},
+            },
+        ),
+        DEFAULT,
+        where="demo conf",
+    )
 
 
 def test_each_type_rule_with_its_message():
     assert _msg({"n": "abc"}) == "demo conf 'n' must be an int, got 'abc' (str)"
-    assert _msg({"n": True}) == "demo conf 'n' must be an int, got True (bool)"          # a bool is not an int
+    assert _msg({"n": True}) == "demo conf 'n' must be an int, got True (bool)"  # a bool is not an int
     assert _msg({"n": 3.0}) == "demo conf 'n' must be an int, got 3.0 (float)"
     assert _msg({"rate": "fast"}) == "demo conf 'rate' must be a number, got 'fast' (str)"
     assert _msg({"rate": False}) == "demo conf 'rate' must be a number, got False (bool)"
@@ -41,8 +63,10 @@ def test_each_type_rule_with_its_message():
 def test_declared_types_by_dotted_key():
     types = {"maybe_int": (str, int), "nested.devices": (int, str)}
     check_types(merge_conf(DEFAULT, {"maybe_int": "auto", "nested": {"devices": "auto"}}), DEFAULT, types=types)
-    assert _msg({"nested": {"devices": 1.5}}, types) == \
-        "demo conf 'nested.devices' must be an int or a string, got 1.5 (float)"
+    assert (
+        _msg({"nested": {"devices": 1.5}}, types)
+        == "demo conf 'nested.devices' must be an int or a string, got 1.5 (float)"
+    )
     # a declaration replaces the default's type: without it a string is refused
     assert _msg({"nested": {"devices": "auto"}}) == "demo conf 'nested.devices' must be an int, got 'auto' (str)"
     assert _msg({"maybe_int": True}, types) == "demo conf 'maybe_int' must be a string or an int, got True (bool)"
@@ -92,7 +116,7 @@ def test_check_conf_hook_runs_at_construction_after_the_type_check():
     with pytest.raises(ConfigError, match="toy conf 'scale' must be > 0, got -1"):
         _Toy({"scale": -1})
     with pytest.raises(ConfigError, match=r"toy conf 'scale' must be a number, got 'big' \(str\)"):
-        _Toy({"scale": "big"})          # the type check comes first: _check_conf never sees a string
+        _Toy({"scale": "big"})  # the type check comes first: _check_conf never sees a string
     assert _Toy({"width": "auto"}).conf["width"] == "auto"
     with pytest.raises(ConfigError, match="no preset 'nope'"):
         _Toy(preset=["double", "nope"])
@@ -101,21 +125,21 @@ def test_check_conf_hook_runs_at_construction_after_the_type_check():
 def test_presets_apply_in_order_and_are_recorded():
     loc = _Toy({"scale": 5.0}, preset=["zero", "double"])
     assert loc.preset == ["zero", "double"]
-    assert loc.conf == {"scale": 5.0, "mode": "zero", "width": 4, "inner": {"steps": 5}}   # user conf last
+    assert loc.conf == {"scale": 5.0, "mode": "zero", "width": 4, "inner": {"steps": 5}}  # user conf last
     assert _Toy(preset=["double", "triple"]).conf["scale"] == 3.0
     assert _Toy(preset=["triple", "double"]).conf["scale"] == 2.0
     assert _Toy(preset="double").preset == "double" and _Toy().preset is None
-    assert _Toy.default_conf["scale"] == 1.0 and _Toy.presets["zero"]["inner"] == {"steps": 5}   # nothing mutated
+    assert _Toy.default_conf["scale"] == 1.0 and _Toy.presets["zero"]["inner"] == {"steps": 5}  # nothing mutated
 
 
 def test_save_load_keeps_conf_and_preset_without_merging_presets_again(toy_registered, tmp_path):
     loc = _Toy({"scale": 0.5}, preset=["double", "zero"]).fit(toy_registered)
     conf_before = copy.deepcopy(loc.conf)
     loc.save(tmp_path / "m")
-    assert loc.conf == conf_before                                  # save does not touch the conf
+    assert loc.conf == conf_before  # save does not touch the conf
     again = methods.load(tmp_path / "m")
     assert again.preset == ["double", "zero"]
-    assert again.conf == conf_before and again.conf["scale"] == 0.5    # the user's value, not the preset's 2.0
+    assert again.conf == conf_before and again.conf["scale"] == 0.5  # the user's value, not the preset's 2.0
     np.testing.assert_array_equal(again.predict(toy_registered).position, loc.predict(toy_registered).position)
 
 
@@ -146,17 +170,19 @@ def test_suitable_methods_by_stream_kinds():
     assert methods.suitable_methods(imu_only) == ["pdr"]
     assert methods.suitable_methods(Dataset("b", {"r": rec("r", ["magnetometer"])})) == []
     mixed = Dataset("c", {"r": rec("r", ["imu"]), "s": rec("s", ["magnetometer"])})
-    assert methods.suitable_methods(mixed) == []        # every recording must have the streams
+    assert methods.suitable_methods(mixed) == []  # every recording must have the streams
 
 
 def test_simulator_conf_is_checked_before_anything_is_simulated():
     from omniloc.sim import simulate
 
-    cases = {"n_recordings": (-1, "office conf 'n_recordings' must be an int >= 1, got -1"),
-             "duration_s": (0, "office conf 'duration_s' must be > 0, got 0"),
-             "splits": ({"train": -1.0}, "office conf 'splits' must map split names to fractions >= 0"),
-             "walk": ({"speed_mps": [0.0, 1.0]}, "office conf 'walk.speed_mps' must be > 0, got [0.0, 1.0]"),
-             "camera": ({"width": "wide"}, "office conf 'camera.width' must be an int, got 'wide' (str)")}
+    cases = {
+        "n_recordings": (-1, "office conf 'n_recordings' must be an int >= 1, got -1"),
+        "duration_s": (0, "office conf 'duration_s' must be > 0, got 0"),
+        "splits": ({"train": -1.0}, "office conf 'splits' must map split names to fractions >= 0"),
+        "walk": ({"speed_mps": [0.0, 1.0]}, "office conf 'walk.speed_mps' must be > 0, got [0.0, 1.0]"),
+        "camera": ({"width": "wide"}, "office conf 'camera.width' must be an int, got 'wide' (str)"),
+    }
     for key, (value, message) in cases.items():
         with pytest.raises(ConfigError) as e:
             simulate("office", preset="quick", conf={key: value})

@@ -20,7 +20,7 @@ def test_output_dir_swaps_a_complete_folder_in(tmp_path):
     with output_dir(out) as tmp:
         assert tmp.parent == out.parent and tmp.name.startswith(".out.") and tmp.name.endswith(".tmp")
         (tmp / "x.txt").write_text("new")
-        assert not out.exists()                      # nothing visible before the block ends
+        assert not out.exists()  # nothing visible before the block ends
     assert (out / "x.txt").read_text() == "new"
     assert _leftovers(out.parent) == []
 
@@ -34,11 +34,11 @@ def test_overwrite_replaces_the_whole_folder_and_refuses_without_it(tmp_path):
             raise AssertionError("the block must not run")
     with output_dir(out, overwrite=True) as tmp:
         (tmp / "fresh.txt").write_text("new run")
-    assert sorted(p.name for p in out.iterdir()) == ["fresh.txt"]      # no stale file of the earlier run
+    assert sorted(p.name for p in out.iterdir()) == ["fresh.txt"]  # no stale file of the earlier run
     assert _leftovers(tmp_path) == []
     empty = tmp_path / "empty"
     empty.mkdir()
-    with output_dir(empty) as tmp:                   # an empty folder needs no --overwrite
+    with output_dir(empty) as tmp:  # an empty folder needs no --overwrite
         (tmp / "y").write_text("1")
     assert (empty / "y").exists()
 

@@ -25,8 +25,16 @@ SUITES: dict[str, str] = {
 }
 
 
-def run_suite(name: str, out, quick: bool = False, data_root=None, overwrite: bool = False,
-              command: str | None = None, seeds: int = 1, **options) -> dict:
+def run_suite(
+    name: str,
+    out,
+    quick: bool = False,
+    data_root=None,
+    overwrite: bool = False,
+    command: str | None = None,
+    seeds: int = 1,
+    **options,
+) -> dict:
     """Run suite ``name`` into folder ``out`` and return the results.json content.
 
     The suite writes into a temporary folder beside ``out`` that replaces ``out`` whole when the
@@ -71,9 +79,11 @@ def run_suite(name: str, out, quick: bool = False, data_root=None, overwrite: bo
     module, fn = SUITES[name].split(":")
     run = getattr(importlib.import_module(module), fn)
     data_root = Path(data_root) if data_root else default_data_root()
-    cmd = command or f"omniloc bench {name} --out {out}" + (" --quick" if quick else "") + \
-        (f" --seeds {seeds}" if seeds != 1 else "")
+    cmd = command or f"omniloc bench {name} --out {out}" + (" --quick" if quick else "") + (
+        f" --seeds {seeds}" if seeds != 1 else ""
+    )
     with output_dir(out, overwrite) as tmp:
-        result = run(tmp, quick=quick, data_root=data_root, seeds=seeds,
-                     **{k: v for k, v in options.items() if v is not None})
+        result = run(
+            tmp, quick=quick, data_root=data_root, seeds=seeds, **{k: v for k, v in options.items() if v is not None}
+        )
         return result.write(cmd)

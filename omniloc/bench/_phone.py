@@ -33,8 +33,9 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
-def load_indoor_competition_site(site_dir: Path, quick: bool = False, seed: int = 0,
-                                 fractions=(0.7, 0.1, 0.2)) -> Dataset:
+def load_indoor_competition_site(
+    site_dir: Path, quick: bool = False, seed: int = 0, fractions=(0.7, 0.1, 0.2)
+) -> Dataset:
     """One Indoor Location Competition site with ``train`` / ``val`` / ``test`` splits by path.
 
     Parameters
@@ -50,8 +51,9 @@ def load_indoor_competition_site(site_dir: Path, quick: bool = False, seed: int 
     """
     from ..data.loaders import load_indoor_competition
 
-    ds = load_indoor_competition(_require(Path(site_dir), "Indoor Location Competition site folder"),
-                                 max_paths_per_floor=4 if quick else None)
+    ds = load_indoor_competition(
+        _require(Path(site_dir), "Indoor Location Competition site folder"), max_paths_per_floor=4 if quick else None
+    )
     return split_by_path_per_floor(ds, fractions, seed)
 
 
@@ -82,11 +84,15 @@ def load_ipin2023_split(data_root: Path, quick: bool = False) -> Dataset:
         rounds.setdefault(counts[pair], {}).setdefault(floor, []).append(name)
     ordered = []
     for k in sorted(rounds):
-        queues = [sorted(v, key=lambda n: (int(ds.recordings[n].meta["trial"]), n))
-                  for _, v in sorted(rounds[k].items())]
+        queues = [
+            sorted(v, key=lambda n: (int(ds.recordings[n].meta["trial"]), n)) for _, v in sorted(rounds[k].items())
+        ]
         while any(queues):
             ordered += [q.pop(0) for q in queues if q]
     ds.splits = {"train": ordered, "val": sorted(val), "test": sorted(test)}
-    ds.provenance = dict(ds.provenance, bench_split=f"by trial: test {IPIN_TEST_TRIALS}, val {IPIN_VAL_TRIALS}, "
-                                                    "train = the other trials, ordered in rounds")
+    ds.provenance = dict(
+        ds.provenance,
+        bench_split=f"by trial: test {IPIN_TEST_TRIALS}, val {IPIN_VAL_TRIALS}, "
+        "train = the other trials, ordered in rounds",
+    )
     return ds

@@ -49,11 +49,16 @@ class MethodRun:
     timing: dict
     estimate: Estimate | None = None
     label: str | None = None
-    localizer: object | None = None        # the fitted method (not written to results.json)
+    localizer: object | None = None  # the fitted method (not written to results.json)
 
     def to_json(self) -> dict:
-        d = {"method": self.method, "dataset": self.dataset, "conf": self.conf, "metrics": self.metrics,
-             "timing": self.timing}
+        d = {
+            "method": self.method,
+            "dataset": self.dataset,
+            "conf": self.conf,
+            "metrics": self.metrics,
+            "timing": self.timing,
+        }
         if self.label and self.label != self.method:
             d["label"] = self.label
         return d
@@ -64,9 +69,19 @@ class MethodRun:
         return f"{self.label or self.method} on {self.dataset}"
 
 
-def run_method(name: str, train: Dataset, test: Dataset, dataset_label: str, conf: dict | None = None,
-               preset: str | list[str] | None = None, label: str | None = None, dims: int = 2,
-               val: Dataset | None = None, localizer=None, seed: int | None = None) -> MethodRun:
+def run_method(
+    name: str,
+    train: Dataset,
+    test: Dataset,
+    dataset_label: str,
+    conf: dict | None = None,
+    preset: str | list[str] | None = None,
+    label: str | None = None,
+    dims: int = 2,
+    val: Dataset | None = None,
+    localizer=None,
+    seed: int | None = None,
+) -> MethodRun:
     """Fit method ``name`` on ``train``, predict ``test``, and measure metrics and timing.
 
     ``timing`` holds ``fit_s`` and ``predict_ms_per_sample`` (wall time of ``predict`` over the
@@ -144,9 +159,16 @@ def machine_info(threads: int) -> dict:
     import numpy as np
     import torch
 
-    return {"cpu": _cpu_model(), "cpus": _cpu_count(), "logical_cpus": os.cpu_count(), "threads": int(threads),
-            "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "platform": platform.platform()}
+    return {
+        "cpu": _cpu_model(),
+        "cpus": _cpu_count(),
+        "logical_cpus": os.cpu_count(),
+        "threads": int(threads),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -170,7 +192,7 @@ class SuiteResult:
         self.suite, self.out, self.quick, self.seed = suite, Path(out), quick, int(seed)
         self.threads = threads if threads is not None else default_threads()
         self.runs: list[MethodRun] = []
-        self.blocks: list[dict] = []          # the report in order: text, table and figure blocks
+        self.blocks: list[dict] = []  # the report in order: text, table and figure blocks
         self.tables: dict[str, dict] = {}
         self.extra: dict = {}
         self.other_seeds: list[SuiteResult] = []
@@ -196,8 +218,7 @@ class SuiteResult:
         """
         if any(len(r) != len(columns) for r in rows):
             raise ValueError(f"table {key!r}: every row needs {len(columns)} cells")
-        self.tables[key] = {"title": title, "columns": list(columns), "rows": [list(r) for r in rows],
-                            "note": note}
+        self.tables[key] = {"title": title, "columns": list(columns), "rows": [list(r) for r in rows], "note": note}
         self.blocks.append({"table": key})
         return self.tables[key]
 
@@ -205,8 +226,9 @@ class SuiteResult:
         """A PNG already written into :attr:`out`, shown in the report."""
         self.blocks.append({"figure": fname, "title": title})
 
-    def cdf(self, runs: list[MethodRun], truth: Dataset, fname: str, title: str, dims: int = 2,
-            unit: str = "m") -> None:
+    def cdf(
+        self, runs: list[MethodRun], truth: Dataset, fname: str, title: str, dims: int = 2, unit: str = "m"
+    ) -> None:
         """Plot the error CDF of ``runs`` on ``truth`` into ``fname`` and add it to the report."""
         errs = {r.label or r.method: errors_for(r.estimate, truth, dims) for r in runs if r.estimate is not None}
         plot_error_cdf(errs, self.out / fname, title=title, unit=unit)
@@ -242,8 +264,9 @@ class SuiteResult:
         }
         results.update(self.extra)
         if self.other_seeds:
-            results["other_seeds"] = [{"seed": o.seed, "folder": o.out.name, "tables": o.tables, **o.extra}
-                                      for o in self.other_seeds]
+            results["other_seeds"] = [
+                {"seed": o.seed, "folder": o.out.name, "tables": o.tables, **o.extra} for o in self.other_seeds
+            ]
         return results
 
     def write(self, command: str) -> dict:
@@ -264,8 +287,9 @@ def check_seeds(seeds) -> int:
     return seeds
 
 
-def run_seeds(suite: str, out: Path, quick: bool, seeds: int, body: Callable[[SuiteResult, int], None],
-              threads: int | None = None) -> SuiteResult:
+def run_seeds(
+    suite: str, out: Path, quick: bool, seeds: int, body: Callable[[SuiteResult, int], None], threads: int | None = None
+) -> SuiteResult:
     """Run ``body`` with seeds ``0 .. seeds-1`` at a fixed thread count; see the module docstring.
 
     Returns the seed-0 result, holding the others in :attr:`SuiteResult.other_seeds`.

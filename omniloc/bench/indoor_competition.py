@@ -59,15 +59,22 @@ def _survey_section(res: SuiteResult, train, test) -> str:
     d = d[np.isfinite(d)]
     if not len(d):
         return ""
-    stats = {"mean_m": float(d.mean()), "median_m": float(np.median(d)), "p90_m": float(np.percentile(d, 90)),
-             "share_within_covered_m": float(np.mean(d <= COVERED_M)), "covered_m": COVERED_M}
+    stats = {
+        "mean_m": float(d.mean()),
+        "median_m": float(np.median(d)),
+        "p90_m": float(np.percentile(d, 90)),
+        "share_within_covered_m": float(np.mean(d <= COVERED_M)),
+        "covered_m": COVERED_M,
+    }
     res.extra["test_survey_distance"] = stats
-    return (f"Survey coverage: along the test paths (every 0.5 s), the distance to the nearest training-path "
-            f"position on the same floor is {stats['mean_m']:.2f} m on average (median {stats['median_m']:.2f} m, "
-            f"p90 {stats['p90_m']:.2f} m); {stats['share_within_covered_m']:.0%} of the test positions are within "
-            f"{COVERED_M:g} m of a surveyed one. This is the error of an oracle that always picks the nearest "
-            "surveyed position, and roughly what fingerprinting pays where it has to extrapolate. The columns "
-            f"'surveyed <= {COVERED_M:g} m', 'mean there' and 'mean elsewhere' split every method's estimates by it.")
+    return (
+        f"Survey coverage: along the test paths (every 0.5 s), the distance to the nearest training-path "
+        f"position on the same floor is {stats['mean_m']:.2f} m on average (median {stats['median_m']:.2f} m, "
+        f"p90 {stats['p90_m']:.2f} m); {stats['share_within_covered_m']:.0%} of the test positions are within "
+        f"{COVERED_M:g} m of a surveyed one. This is the error of an oracle that always picks the nearest "
+        "surveyed position, and roughly what fingerprinting pays where it has to extrapolate. The columns "
+        f"'surveyed <= {COVERED_M:g} m', 'mean there' and 'mean elsewhere' split every method's estimates by it."
+    )
 
 
 #: runs whose estimates the ``track`` method also smooths with the IMU steps (label of the base run)
@@ -102,29 +109,57 @@ def window_latency_ms(loc, rec, repeats: int = 20) -> float:
     return 1000.0 * float(np.median(times[1:])) / n
 
 
-def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: int = 1,
-        test_site: Path | None = None, finetune_fraction: float = 0.5, threads: int | None = None) -> SuiteResult:
+def run(
+    out: Path,
+    quick: bool = False,
+    data_root: Path | None = None,
+    seeds: int = 1,
+    test_site: Path | None = None,
+    finetune_fraction: float = 0.5,
+    threads: int | None = None,
+) -> SuiteResult:
     """Run the suite; ``seeds`` repeats it with path-split and method seeds ``0 .. seeds-1``."""
-    return run_seeds("indoor-competition", out, quick, seeds,
-                     lambda res, seed: _site1(res, quick, data_root, seed, test_site, finetune_fraction), threads)
+    return run_seeds(
+        "indoor-competition",
+        out,
+        quick,
+        seeds,
+        lambda res, seed: _site1(res, quick, data_root, seed, test_site, finetune_fraction),
+        threads,
+    )
 
 
-def _site1(res: SuiteResult, quick: bool, data_root: Path, seed: int, test_site: Path | None,
-           finetune_fraction: float) -> None:
+def _site1(
+    res: SuiteResult, quick: bool, data_root: Path, seed: int, test_site: Path | None, finetune_fraction: float
+) -> None:
     out = res.out
     site_dir = Path(data_root) / "indoor-location-competition-20" / "site1"
     ds = load_indoor_competition_site(site_dir, quick=quick, seed=seed)
     train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
     label = "ilc-site1" + ("-quick" if quick else "")
-    res.extra["data"] = {"summary": ds.summary(), "split": ds.provenance.get("bench_split"),
-                         "wifi": {k: v for k, v in ds.provenance.items() if "wifi" in k}}
+    res.extra["data"] = {
+        "summary": ds.summary(),
+        "split": ds.provenance.get("bench_split"),
+        "wifi": {k: v for k, v in ds.provenance.items() if "wifi" in k},
+    }
     base = {"trainer": {"progress": not quick}, "streams": {"wifi": "wifi"}}
     preset = "quick" if quick else None
 
     runs = []
     for run_label, branches in MTLOC_RUNS.items():
-        runs.append(_try(res, "mtloc", train, test, label, conf=deep_update(base, {"branches": branches}),
-                         preset=preset, label=run_label, val=val))
+        runs.append(
+            _try(
+                res,
+                "mtloc",
+                train,
+                test,
+                label,
+                conf=deep_update(base, {"branches": branches}),
+                preset=preset,
+                label=run_label,
+                val=val,
+            )
+        )
     runs.append(_try(res, "knn", train, test, label, val=val))
     runs.append(_try(res, "pdr", train, test, label, val=val))
     runs = [r for r in runs if r is not None]
@@ -142,8 +177,12 @@ def _site1(res: SuiteResult, quick: bool, data_root: Path, seed: int, test_site:
     if main is not None:
         # the longest test path: the one a person would look at
         first = max(sorted(test.recordings), key=lambda n: test[n].duration_s)
-        plot_trajectories(test, {r.label: r.estimate for r in runs if r.label in ("mtloc", "knn", "track (knn)")},
-                          out / "trajectory.png", recording=first)
+        plot_trajectories(
+            test,
+            {r.label: r.estimate for r in runs if r.label in ("mtloc", "knn", "track (knn)")},
+            out / "trajectory.png",
+            recording=first,
+        )
         res.figure("trajectory.png", f"trajectory {first}")
         m = main.metrics
         latency = window_latency_ms(main.localizer, test[first])
@@ -155,14 +194,24 @@ def _site1(res: SuiteResult, quick: bool, data_root: Path, seed: int, test_site:
             f"Targets: mean 2-D error <= 2.5 m (got {m['pos_err_mean_m']:.2f} m), floor hit >= 99 % "
             f"(got {100 * m.get('floor_hit_rate', float('nan')):.1f} %), inference <= 2 ms per window "
             f"(batched: {main.timing['predict_ms_per_sample']:.3f} ms per window; a few windows at a time: "
-            f"{latency:.2f} ms per window).")
+            f"{latency:.2f} ms per window)."
+        )
 
     if test_site is not None:
         _other_site(res, Path(test_site), site_dir, train, val, float(finetune_fraction), quick, seed, base)
 
 
-def _other_site(res: SuiteResult, site_dir: Path, source_dir: Path, source_train, source_val, fraction: float,
-                quick: bool, seed: int, base: dict) -> None:
+def _other_site(
+    res: SuiteResult,
+    site_dir: Path,
+    source_dir: Path,
+    source_train,
+    source_val,
+    fraction: float,
+    quick: bool,
+    seed: int,
+    base: dict,
+) -> None:
     """Pretrain the IMU-LSTM on site1, train on ``fraction`` of another site's paths, test there.
 
     Both models train all branches jointly from the start (``warm_start=None``, as in the
@@ -186,17 +235,41 @@ def _other_site(res: SuiteResult, site_dir: Path, source_dir: Path, source_train
         path = Path(tmp) / "imu-lstm.pt"
         pretrain_imu_lstm(source_train, joint, preset=preset, val=source_val, path=path)
         runs = [
-            _try(res, "mtloc", sub, test, label, conf=deep_update(joint, {"imu_transfer": str(path),
-                                                                          "imu_trainable": True}),
-                 preset=preset, label=f"mtloc fine-tuned ({site_dir.name}, {fraction:.0%} of its paths)", val=val),
-            _try(res, "mtloc", sub, test, label, conf=joint, preset=preset,
-                 label=f"mtloc from scratch ({site_dir.name}, {fraction:.0%} of its paths)", val=val),
+            _try(
+                res,
+                "mtloc",
+                sub,
+                test,
+                label,
+                conf=deep_update(joint, {"imu_transfer": str(path), "imu_trainable": True}),
+                preset=preset,
+                label=f"mtloc fine-tuned ({site_dir.name}, {fraction:.0%} of its paths)",
+                val=val,
+            ),
+            _try(
+                res,
+                "mtloc",
+                sub,
+                test,
+                label,
+                conf=joint,
+                preset=preset,
+                label=f"mtloc from scratch ({site_dir.name}, {fraction:.0%} of its paths)",
+                val=val,
+            ),
         ]
     runs = [r for r in runs if r is not None]
-    res.extra["test_site"] = {"dir": str(site_dir), "finetune_fraction": fraction, "train_paths": len(sub),
-                              "test_paths": len(test), "same_as_source": same}
+    res.extra["test_site"] = {
+        "dir": str(site_dir),
+        "finetune_fraction": fraction,
+        "train_paths": len(sub),
+        "test_paths": len(test),
+        "same_as_source": same,
+    }
     if same:
-        res.text(f"**Note:** the test site `{site_dir}` is the source site: the IMU-LSTM was pretrained on "
-                 "its own training paths, so these rows say nothing about transfer to another building.")
+        res.text(
+            f"**Note:** the test site `{site_dir}` is the source site: the IMU-LSTM was pretrained on "
+            "its own training paths, so these rows say nothing about transfer to another building."
+        )
     if runs:
         res.cdf(runs, test, "test_site_cdf.png", f"{site_dir.name}: 2-D error CDF")

@@ -48,8 +48,15 @@ def random_guess(plan, test, seed: int = 0) -> dict:
     ests = []
     for rec in test:
         pick = pts[rng.integers(len(pts), size=len(rec.t))]
-        ests.append(Estimate(np.full(len(rec.t), rec.name), rec.t, np.c_[pick, rec.position[:, 2]],
-                             floor=rec.floor, building=rec.building))
+        ests.append(
+            Estimate(
+                np.full(len(rec.t), rec.name),
+                rec.t,
+                np.c_[pick, rec.position[:, 2]],
+                floor=rec.floor,
+                building=rec.building,
+            )
+        )
     est = Estimate.concat(ests)
     return compute_metrics(est, test, 2), est
 
@@ -77,13 +84,25 @@ def sinkhorn_step_cost(sizes=SINKHORN_SIZES, repeats: int = 5, seed: int = 0) ->
             val = loss(c, 0.01)
             val.backward()
             times.append(time.perf_counter() - t0)
-        out.append({"n_prototypes": ns, "n_floor_samples": nt, "step_ms": 1000 * float(np.median(times[1:])),
-                    "memory_mb": 3 * ns * nt * 4 / 2**20})
+        out.append(
+            {
+                "n_prototypes": ns,
+                "n_floor_samples": nt,
+                "step_ms": 1000 * float(np.median(times[1:])),
+                "memory_mb": 3 * ns * nt * 4 / 2**20,
+            }
+        )
     return out
 
 
-def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: int = 1,
-        n_trajectories: int | None = None, threads: int | None = None) -> SuiteResult:
+def run(
+    out: Path,
+    quick: bool = False,
+    data_root: Path | None = None,
+    seeds: int = 1,
+    n_trajectories: int | None = None,
+    threads: int | None = None,
+) -> SuiteResult:
     """Run the suite; ``seeds`` repeats it with maze / walk seeds and OT-Isomap seeds ``0 .. seeds-1``."""
 
     def body(res: SuiteResult, seed: int) -> None:
@@ -118,8 +137,10 @@ def _maze(res: SuiteResult, seed: int, quick: bool, n_trajectories: int | None) 
         runs.append(res.run("otisomap", train, test, label, conf=conf, preset="maze", label=name))
     guess, _ = random_guess(plan, test, seed)
     res.extra["random_guess"] = guess
-    res.text(f"Random guess (uniform over the free space): mean {guess['pos_err_mean_m']:.2f} px, "
-             f"median {guess['pos_err_median_m']:.2f} px.")
+    res.text(
+        f"Random guess (uniform over the free space): mean {guess['pos_err_mean_m']:.2f} px, "
+        f"median {guess['pos_err_median_m']:.2f} px."
+    )
     res.cdf(runs, test, "error_cdf.png", f"{label}: position error CDF", unit="px")
     first = next(iter(test)).name
     plot_trajectories(test, {"otisomap": main.estimate}, out / "trajectory.png", recording=first)
@@ -133,27 +154,48 @@ def _maze(res: SuiteResult, seed: int, quick: bool, n_trajectories: int | None) 
     pool_names = [r.name for r in pool if r.name not in test_names]
     for n in counts:
         sub = pool.subset(pool_names[:n], name=f"{label}-{n}")
-        r = run_method("otisomap", sub, test, label, conf=quick_conf, preset="maze", label=f"otisomap-{n}",
-                       seed=seed)
-        curve.append({"n_trajectories": n, **{k: r.metrics[k] for k in ("pos_err_mean_m", "pos_err_median_m")},
-                      "fit_s": r.timing["fit_s"]})
+        r = run_method("otisomap", sub, test, label, conf=quick_conf, preset="maze", label=f"otisomap-{n}", seed=seed)
+        curve.append(
+            {
+                "n_trajectories": n,
+                **{k: r.metrics[k] for k in ("pos_err_mean_m", "pos_err_median_m")},
+                "fit_s": r.timing["fit_s"],
+            }
+        )
     res.extra["error_vs_trajectories"] = curve
     n = [c["n_trajectories"] for c in curve]
-    plot_curves([Curve("mean", n, [c["pos_err_mean_m"] for c in curve], style="o-"),
-                 Curve("median", n, [c["pos_err_median_m"] for c in curve], style="s--")],
-                out / "error_vs_trajectories.png", "training trajectories", "position error (px; 1 px = 1 m)",
-                f"{label}: error against the number of training trajectories",
-                hlines=[(guess["pos_err_mean_m"], "random guess (mean)")], xscale="log", ylim_bottom=0.0)
-    res.table("error_vs_trajectories", "Error against the number of training trajectories (test trajectories fixed)",
-              ["trajectories", "mean px", "median px", "fit s"],
-              [[c["n_trajectories"], f"{c['pos_err_mean_m']:.2f}", f"{c['pos_err_median_m']:.2f}",
-                f"{c['fit_s']:.0f}"] for c in curve])
+    plot_curves(
+        [
+            Curve("mean", n, [c["pos_err_mean_m"] for c in curve], style="o-"),
+            Curve("median", n, [c["pos_err_median_m"] for c in curve], style="s--"),
+        ],
+        out / "error_vs_trajectories.png",
+        "training trajectories",
+        "position error (px; 1 px = 1 m)",
+        f"{label}: error against the number of training trajectories",
+        hlines=[(guess["pos_err_mean_m"], "random guess (mean)")],
+        xscale="log",
+        ylim_bottom=0.0,
+    )
+    res.table(
+        "error_vs_trajectories",
+        "Error against the number of training trajectories (test trajectories fixed)",
+        ["trajectories", "mean px", "median px", "fit s"],
+        [
+            [c["n_trajectories"], f"{c['pos_err_mean_m']:.2f}", f"{c['pos_err_median_m']:.2f}", f"{c['fit_s']:.0f}"]
+            for c in curve
+        ],
+    )
     res.figure("error_vs_trajectories.png", "error vs trajectories")
     cost = sinkhorn_step_cost(SINKHORN_SIZES[:2] if quick else SINKHORN_SIZES, seed=seed)
     res.extra["sinkhorn_step"] = cost
-    res.table("sinkhorn_step", "Sinkhorn step (10 warm-started log-domain iterations + backward), this machine",
-              ["prototypes", "floor samples", "ms / step", "MB"],
-              [[c["n_prototypes"], c["n_floor_samples"], f"{c['step_ms']:.1f}", f"{c['memory_mb']:.1f}"]
-               for c in cost])
-    res.text(f"Training trajectories visit {len(visited)} of {int((plan.raster == 0).sum())} free pixels "
-             "(walks between boundary cells never enter some dead ends).")
+    res.table(
+        "sinkhorn_step",
+        "Sinkhorn step (10 warm-started log-domain iterations + backward), this machine",
+        ["prototypes", "floor samples", "ms / step", "MB"],
+        [[c["n_prototypes"], c["n_floor_samples"], f"{c['step_ms']:.1f}", f"{c['memory_mb']:.1f}"] for c in cost],
+    )
+    res.text(
+        f"Training trajectories visit {len(visited)} of {int((plan.raster == 0).sum())} free pixels "
+        "(walks between boundary cells never enter some dead ends)."
+    )

@@ -61,8 +61,10 @@ def sweep_grid() -> list[dict]:
 def sweep_label(conf: dict) -> str:
     """``representation, metric, k=K, weights, flat|cascade, vote|logit C`` of a full kNN conf."""
     floor = "vote" if conf["floor_model"] == "knn" else f"logit {conf['floor_c']:g}"
-    return (f"{conf['representation']}, {conf['metric']}, k={conf['k']}, {conf['weights']}, "
-            f"{'cascade' if conf['cascade'] else 'flat'}, {floor}")
+    return (
+        f"{conf['representation']}, {conf['metric']}, k={conf['k']}, {conf['weights']}, "
+        f"{'cascade' if conf['cascade'] else 'flat'}, {floor}"
+    )
 
 
 def _load(data_root: Path, test_file: Path | None, seed: int):
@@ -80,8 +82,15 @@ def _load(data_root: Path, test_file: Path | None, seed: int):
     return split.split("train"), split.split("test"), "ujiindoorloc/heldout-groups"
 
 
-def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: int = 1,
-        test_file: Path | None = None, sweep: bool = False, threads: int | None = None) -> SuiteResult:
+def run(
+    out: Path,
+    quick: bool = False,
+    data_root: Path | None = None,
+    seeds: int = 1,
+    test_file: Path | None = None,
+    sweep: bool = False,
+    threads: int | None = None,
+) -> SuiteResult:
     """Run the suite; see the module docstring.
 
     Parameters
@@ -107,10 +116,15 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: in
         if quick:  # same code path, on two test recordings and without the representation runs
             test = test.subset(list(test.recordings)[:2], name=test.name)
             label += "-quick"
-        res.extra["data"] = {"train_recordings": len(train), "train_samples": train.n_samples,
-                             "test_recordings": len(test), "test_samples": test.n_samples,
-                             "test": str(test_file) if test_file else
-                             f"10 % of trainingData recordings (USERID/PHONEID), split seed {seed}"}
+        res.extra["data"] = {
+            "train_recordings": len(train),
+            "train_samples": train.n_samples,
+            "test_recordings": len(test),
+            "test_samples": test.n_samples,
+            "test": str(test_file)
+            if test_file
+            else f"10 % of trainingData recordings (USERID/PHONEID), split seed {seed}",
+        }
         default = res.run("knn", train, test, label)
         runs = [default]
         for rep in [] if quick else REPRESENTATIONS:
@@ -123,13 +137,17 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: in
             "Targets on the official validation file: building hit 100 %, floor hit >= 95 %, mean 2-D error <= "
             "6.0 m (published: plain kNN ~7.9 m; EvAAL 2015 winner 6.20 m / 93.7 % floors). The validation file is "
             "held out from this repository's data; these figures are on "
-            + ("the file given with --test-file." if test_file else "recordings of trainingData held out by "
-               "user/phone."))
+            + (
+                "the file given with --test-file."
+                if test_file
+                else "recordings of trainingData held out by user/phone."
+            )
+        )
         if sweep:
             grid = sweep_grid()[:QUICK_SWEEP] if quick else sweep_grid()
             rows = []
             for conf in grid:
-                r = run_method("knn", train, test, label, conf=conf, seed=res.seed)   # own table, not the runs
+                r = run_method("knn", train, test, label, conf=conf, seed=res.seed)  # own table, not the runs
                 rows.append({"label": sweep_label(r.conf), "conf": conf, "metrics": r.metrics, "timing": r.timing})
             res.extra["sweep"] = rows
 
@@ -140,8 +158,12 @@ def run(out: Path, quick: bool = False, data_root: Path | None = None, seeds: in
 
 
 #: sweep table columns: header -> metric key
-SWEEP_COLUMNS = {"mean [m]": "pos_err_mean_m", "median [m]": "pos_err_median_m", "floor hit": "floor_hit_rate",
-                 "building hit": "building_hit_rate"}
+SWEEP_COLUMNS = {
+    "mean [m]": "pos_err_mean_m",
+    "median [m]": "pos_err_median_m",
+    "floor hit": "floor_hit_rate",
+    "building hit": "building_hit_rate",
+}
 
 
 def _sweep_table(res: SuiteResult) -> None:
@@ -155,13 +177,19 @@ def _sweep_table(res: SuiteResult) -> None:
         mean["predict_ms_per_sample"] = float(np.mean([s[i]["timing"]["predict_ms_per_sample"] for s in per_seed]))
         row["mean_over_seeds"] = mean
         is_default = all(default.get(k) == v for k, v in row["conf"].items())
-        rows.append([row["label"] + (" *" if is_default else "")]
-                    + [format_metric(k, mean[k]) for k in SWEEP_COLUMNS.values()]
-                    + [f"{mean['predict_ms_per_sample']:.2f}"])
+        rows.append(
+            [row["label"] + (" *" if is_default else "")]
+            + [format_metric(k, mean[k]) for k in SWEEP_COLUMNS.values()]
+            + [f"{mean['predict_ms_per_sample']:.2f}"]
+        )
     n = len(per_seed)
-    res.table("sweep", "kNN settings (representation, metric, k, weights, cascade, floor model) on the same split"
-              + (f", mean over {n} split seeds" if n > 1 else ""),
-              ["settings", *SWEEP_COLUMNS, "predict [ms/sample]"], rows,
-              note="`vote`: floor by the neighbours' weighted vote (`floor_model=\"knn\"`); `logit C`: the logistic "
-                   "floor model with `floor_c = C`; `*`: kNN's defaults. Hit rates count scans that hear no "
-                   "known access point as misses; errors are over the other scans.")
+    res.table(
+        "sweep",
+        "kNN settings (representation, metric, k, weights, cascade, floor model) on the same split"
+        + (f", mean over {n} split seeds" if n > 1 else ""),
+        ["settings", *SWEEP_COLUMNS, "predict [ms/sample]"],
+        rows,
+        note='`vote`: floor by the neighbours\' weighted vote (`floor_model="knn"`); `logit C`: the logistic '
+        "floor model with `floor_c = C`; `*`: kNN's defaults. Hit rates count scans that hear no "
+        "known access point as misses; errors are over the other scans.",
+    )

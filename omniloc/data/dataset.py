@@ -60,24 +60,29 @@ class Dataset:
     def split(self, name: str) -> Dataset:
         """The sub-dataset holding the recordings of split ``name`` (floor plans shared)."""
         if name not in self.splits:
-            raise DataError(f"dataset '{self.name}' has no split '{name}'; it has {sorted(self.splits)}",
-                            field=f"splits/{name}")
+            raise DataError(
+                f"dataset '{self.name}' has no split '{name}'; it has {sorted(self.splits)}", field=f"splits/{name}"
+            )
         return self.subset(self.splits[name], name=f"{self.name}/{name}")
 
     def subset(self, names, name: str | None = None) -> Dataset:
         """A dataset with only the recordings ``names`` (in that order)."""
         recs = {n: self[n] for n in names}
         splits = {k: [n for n in v if n in recs] for k, v in self.splits.items()}
-        return Dataset(name or self.name, recs, self.floor_plans, {k: v for k, v in splits.items() if v},
-                       dict(self.provenance))
+        return Dataset(
+            name or self.name, recs, self.floor_plans, {k: v for k, v in splits.items() if v}, dict(self.provenance)
+        )
 
     def floor_plan(self, floor: int = 0, building: int = 0) -> FloorPlan:
         """The floor plan of ``(building, floor)``."""
         for plan in self.floor_plans.values():
             if plan.floor == floor and plan.building == building:
                 return plan
-        raise DataError(f"dataset '{self.name}' has no floor plan for building {building} floor {floor}; "
-                        f"it has {[(p.building, p.floor) for p in self.floor_plans.values()]}", field="floor_plans")
+        raise DataError(
+            f"dataset '{self.name}' has no floor plan for building {building} floor {floor}; "
+            f"it has {[(p.building, p.floor) for p in self.floor_plans.values()]}",
+            field="floor_plans",
+        )
 
     def with_split(self, **splits: list[str]) -> Dataset:
         """A copy with new or replaced splits (recording names must exist)."""

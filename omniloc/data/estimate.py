@@ -44,15 +44,25 @@ class Estimate:
         self.recording = np.asarray(self.recording, dtype=str).reshape(-1)
         self.t = np.asarray(self.t, dtype=np.float64).reshape(-1)
         self.position = np.asarray(self.position, dtype=np.float64).reshape(-1, 3)
-        for key, dtype in (("orientation", np.float64), ("covariance", np.float64), ("floor", None),
-                           ("building", None)):
+        for key, dtype in (
+            ("orientation", np.float64),
+            ("covariance", np.float64),
+            ("floor", None),
+            ("building", None),
+        ):
             if getattr(self, key) is not None:
                 setattr(self, key, np.asarray(getattr(self, key), dtype=dtype))
         m = len(self.t)
         if self.recording.shape == (1,) and m != 1:
             self.recording = np.repeat(self.recording, m)
-        for key, shape in (("recording", (m,)), ("position", (m, 3)), ("orientation", (m, 4)), ("floor", (m,)),
-                           ("building", (m,)), ("covariance", (m, 3, 3))):
+        for key, shape in (
+            ("recording", (m,)),
+            ("position", (m, 3)),
+            ("orientation", (m, 4)),
+            ("floor", (m,)),
+            ("building", (m,)),
+            ("covariance", (m, 3, 3)),
+        ):
             val = getattr(self, key)
             if val is not None and np.shape(val) != shape:
                 raise DataError(f"estimate field must have shape {shape}, got {np.shape(val)}", field=key)
@@ -70,15 +80,29 @@ class Estimate:
             vals = [getattr(p, key) for p in parts]
             return None if any(v is None for v in vals) else np.concatenate(vals)
 
-        return cls(cat("recording"), cat("t"), cat("position"), cat("orientation"), cat("floor"), cat("building"),
-                   cat("covariance"))
+        return cls(
+            cat("recording"),
+            cat("t"),
+            cat("position"),
+            cat("orientation"),
+            cat("floor"),
+            cat("building"),
+            cat("covariance"),
+        )
 
     def select(self, mask) -> Estimate:
         def sel(v):
             return None if v is None else v[mask]
 
-        return Estimate(self.recording[mask], self.t[mask], self.position[mask], sel(self.orientation),
-                        sel(self.floor), sel(self.building), sel(self.covariance))
+        return Estimate(
+            self.recording[mask],
+            self.t[mask],
+            self.position[mask],
+            sel(self.orientation),
+            sel(self.floor),
+            sel(self.building),
+            sel(self.covariance),
+        )
 
     def for_recording(self, name: str) -> Estimate:
         return self.select(self.recording == name)
@@ -87,8 +111,13 @@ class Estimate:
         """A pandas DataFrame (one row per estimate) for CSV export."""
         import pandas as pd
 
-        cols = {"recording": self.recording, "t": self.t, "x": self.position[:, 0], "y": self.position[:, 1],
-                "z": self.position[:, 2]}
+        cols = {
+            "recording": self.recording,
+            "t": self.t,
+            "x": self.position[:, 0],
+            "y": self.position[:, 1],
+            "z": self.position[:, 2],
+        }
         if self.orientation is not None:
             for i, k in enumerate("wxyz"):
                 cols[f"q{k}"] = self.orientation[:, i]

@@ -23,8 +23,15 @@ import numpy as np
 from .._errors import ConfigError, DataError
 from .stream import Stream
 
-__all__ = ["REPRESENTATIONS", "WIFI_ENCODINGS", "access_point_vocabulary", "align_access_points",
-           "rss_to_features", "wifi_features", "scan_matrix"]
+__all__ = [
+    "REPRESENTATIONS",
+    "WIFI_ENCODINGS",
+    "access_point_vocabulary",
+    "align_access_points",
+    "rss_to_features",
+    "wifi_features",
+    "scan_matrix",
+]
 
 #: representations of :func:`rss_to_features`
 REPRESENTATIONS = ("dbm", "positive", "exponential", "powed")
@@ -119,8 +126,9 @@ def scan_matrix(t, ids, rss, rank=None) -> tuple[np.ndarray, np.ndarray, np.ndar
     rss = np.asarray(rss, dtype=np.float64).reshape(-1)
     rank = np.zeros(len(t)) if rank is None else np.asarray(rank, dtype=np.float64).reshape(-1)
     if not len(t) == len(ids) == len(rss) == len(rank):
-        raise ValueError(f"scan_matrix needs rows of equal length, got t {len(t)}, ids {len(ids)}, rss {len(rss)}, "
-                         f"rank {len(rank)}")
+        raise ValueError(
+            f"scan_matrix needs rows of equal length, got t {len(t)}, ids {len(ids)}, rss {len(rss)}, rank {len(rank)}"
+        )
     times, scan = np.unique(t, return_inverse=True)
     uid, col = np.unique(ids, return_inverse=True)
     scan, col = scan.reshape(-1), col.reshape(-1)
@@ -135,8 +143,15 @@ def scan_matrix(t, ids, rss, rank=None) -> tuple[np.ndarray, np.ndarray, np.ndar
     return times, values, uid.astype(str), int(len(t) - len(keep))
 
 
-def rss_to_features(rss: np.ndarray, representation: str, min_rss: float, *, alpha: float = 24.0,
-                    beta: float = math.e, not_heard_dbm: float = -110.0) -> np.ndarray:
+def rss_to_features(
+    rss: np.ndarray,
+    representation: str,
+    min_rss: float,
+    *,
+    alpha: float = 24.0,
+    beta: float = math.e,
+    not_heard_dbm: float = -110.0,
+) -> np.ndarray:
     """RSS in dBm (NaN = not heard) -> non-negative features, 0 = not heard.
 
     Parameters
@@ -173,8 +188,9 @@ def rss_to_features(rss: np.ndarray, representation: str, min_rss: float, *, alp
     return np.where(heard, out, 0.0).astype(np.float32)
 
 
-def wifi_features(scans: np.ndarray, encoding: str, rss_mean: float, rss_std: float, rss_min: float,
-                  rss_max: float) -> np.ndarray:
+def wifi_features(
+    scans: np.ndarray, encoding: str, rss_mean: float, rss_std: float, rss_min: float, rss_max: float
+) -> np.ndarray:
     """Network input of WiFi scans (see the module docstring).
 
     Parameters

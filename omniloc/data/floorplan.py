@@ -143,21 +143,35 @@ class FloorPlan:
             raise DataError("walls contain NaN or infinity", file=file, field=f"{fld}/walls")
         for label, poly in self.zones.items():
             if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.all(np.isfinite(poly)):
-                raise DataError(f"zone '{label}' must be a polygon (P>=3, 2) of finite metres, got shape {poly.shape}",
-                                file=file, field=f"{fld}/zones/{label}")
+                raise DataError(
+                    f"zone '{label}' must be a polygon (P>=3, 2) of finite metres, got shape {poly.shape}",
+                    file=file,
+                    field=f"{fld}/zones/{label}",
+                )
         if self.bounds.shape != (4,) or not (self.bounds[2] > self.bounds[0] and self.bounds[3] > self.bounds[1]):
-            raise DataError(f"bounds must be (x_min, y_min, x_max, y_max) with max > min, got {self.bounds.tolist()}",
-                            file=file, field=f"{fld}/bounds")
+            raise DataError(
+                f"bounds must be (x_min, y_min, x_max, y_max) with max > min, got {self.bounds.tolist()}",
+                file=file,
+                field=f"{fld}/bounds",
+            )
         for key, arr in (("bounds", self.bounds), ("walls", self.walls)):
             if arr.size and not (np.all(np.isfinite(arr)) and np.abs(arr).max() <= MAX_COORDINATE_M):
-                raise DataError(f"{key} must be finite metres with |coordinate| <= {MAX_COORDINATE_M:g}; got values "
-                                f"up to {np.abs(arr).max():g}", file=file, field=f"{fld}/{key}")
+                raise DataError(
+                    f"{key} must be finite metres with |coordinate| <= {MAX_COORDINATE_M:g}; got values "
+                    f"up to {np.abs(arr).max():g}",
+                    file=file,
+                    field=f"{fld}/{key}",
+                )
         if self.wall_style is not None and self.wall_style.shape != (len(self.walls),):
-            raise DataError(f"wall_style must be (W,) = ({len(self.walls)},), got {self.wall_style.shape}",
-                            file=file, field=f"{fld}/wall_style")
+            raise DataError(
+                f"wall_style must be (W,) = ({len(self.walls)},), got {self.wall_style.shape}",
+                file=file,
+                field=f"{fld}/wall_style",
+            )
         if self.raster is not None and (self.pixel_to_metre is None or self.pixel_to_metre.shape != (3, 3)):
-            raise DataError("a raster needs a (3, 3) pixel_to_metre transform", file=file,
-                            field=f"{fld}/pixel_to_metre")
+            raise DataError(
+                "a raster needs a (3, 3) pixel_to_metre transform", file=file, field=f"{fld}/pixel_to_metre"
+            )
         return self
 
     # ------------------------------------------------------------------ geometry
@@ -274,8 +288,11 @@ class FloorPlan:
         try:
             plan = cls(
                 name=str(d["name"]),
-                walls=(np.asarray(d["walls"], dtype=np.float64).reshape(-1, 2, 2) if len(d["walls"])
-                       else np.zeros((0, 2, 2))),
+                walls=(
+                    np.asarray(d["walls"], dtype=np.float64).reshape(-1, 2, 2)
+                    if len(d["walls"])
+                    else np.zeros((0, 2, 2))
+                ),
                 zones=d.get("zones", {}),
                 floor=int(d.get("floor", 0)),
                 building=int(d.get("building", 0)),

@@ -77,10 +77,11 @@ def save_recording(rec: Recording, path, overwrite: bool = False) -> Path:
                 sg.create_dataset("t", data=s.t)
                 if s.kind in _IMAGE_KINDS and len(s):
                     shape = s.shape
-                    ds = sg.create_dataset("values", shape=shape, dtype=s.dtype, chunks=(1,) + shape[1:],
-                                           compression="lzf")
+                    ds = sg.create_dataset(
+                        "values", shape=shape, dtype=s.dtype, chunks=(1,) + shape[1:], compression="lzf"
+                    )
                     for i in range(0, shape[0], 256):  # bounded memory for lazy sources
-                        ds[i:i + 256] = np.asarray(s.values[i:i + 256])
+                        ds[i : i + 256] = np.asarray(s.values[i : i + 256])
                 else:
                     sg.create_dataset("values", data=s.load())
                 if s.ids is not None:
@@ -125,12 +126,15 @@ def load_recording(path, lazy_images: bool = True) -> Recording:
         with f:
             version = f.attrs.get("format_version")
             if version is None:
-                raise DataError("missing attribute; expected an omniloc recording file", file=path,
-                                field="format_version")
+                raise DataError(
+                    "missing attribute; expected an omniloc recording file", file=path, field="format_version"
+                )
             if int(version) > FORMAT_VERSION or int(version) < 1:
-                raise DataError(f"unknown format version {int(version)}; this omniloc reads versions "
-                                f"1..{FORMAT_VERSION}",
-                                file=path, field="format_version")
+                raise DataError(
+                    f"unknown format version {int(version)}; this omniloc reads versions 1..{FORMAT_VERSION}",
+                    file=path,
+                    field="format_version",
+                )
             if "t" not in f:
                 raise DataError("missing pose timeline; expected (N,) seconds", file=path, field="t")
             meta = json.loads(f.attrs.get("meta", "{}"))
@@ -167,8 +171,9 @@ def load_recording(path, lazy_images: bool = True) -> Recording:
     except DataError:
         raise
     except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
-        raise DataError(f"could not read recording (truncated or corrupted?): {type(e).__name__}: {e}",
-                        file=path) from None
+        raise DataError(
+            f"could not read recording (truncated or corrupted?): {type(e).__name__}: {e}", file=path
+        ) from None
     return rec.validate(file=path)
 
 
@@ -196,15 +201,18 @@ def save_dataset(ds: Dataset, path, overwrite: bool = False) -> Path:
                 raise DataError(f"two recordings map to the same file name {rel}", field="recordings")
             save_recording(rec, tmp / rel)
             files[rec.name] = rel
-        write_json(tmp / "dataset.json", {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "name": ds.name,
-            "floor_plans": [p.to_json() for p in ds.floor_plans.values()],
-            "recordings": files,
-            "splits": ds.splits,
-            "provenance": ds.provenance,
-        })
+        write_json(
+            tmp / "dataset.json",
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "name": ds.name,
+                "floor_plans": [p.to_json() for p in ds.floor_plans.values()],
+                "recordings": files,
+                "splits": ds.splits,
+                "provenance": ds.provenance,
+            },
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -227,18 +235,24 @@ def load_dataset(path, lazy_images: bool = True) -> Dataset:
         path = path.parent
     meta_file = path / "dataset.json"
     if not meta_file.exists():
-        raise DataError("not an omniloc dataset folder: dataset.json not found "
-                        "(create one with `omniloc simulate` or `omniloc import`)", file=meta_file)
+        raise DataError(
+            "not an omniloc dataset folder: dataset.json not found "
+            "(create one with `omniloc simulate` or `omniloc import`)",
+            file=meta_file,
+        )
     try:
         d = json.loads(meta_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"invalid JSON (truncated?): {e}", file=meta_file) from None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
-        raise DataError(f"expected \"{FORMAT}\"", file=meta_file, field="format")
+        raise DataError(f'expected "{FORMAT}"', file=meta_file, field="format")
     version = d.get("format_version")
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise DataError(f"unknown format version {version!r}; this omniloc reads versions 1..{FORMAT_VERSION}",
-                        file=meta_file, field="format_version")
+        raise DataError(
+            f"unknown format version {version!r}; this omniloc reads versions 1..{FORMAT_VERSION}",
+            file=meta_file,
+            field="format_version",
+        )
     for key in ("name", "floor_plans", "recordings", "splits"):
         if key not in d:
             raise DataError("missing key", file=meta_file, field=key)
@@ -259,8 +273,9 @@ def load_dataset(path, lazy_images: bool = True) -> Dataset:
     for name, rel in d["recordings"].items():
         rec = load_recording(path / rel, lazy_images=lazy_images)
         if rec.name != name:
-            raise DataError(f"recording file holds '{rec.name}', dataset.json expects '{name}'", file=path / rel,
-                            field="name")
+            raise DataError(
+                f"recording file holds '{rec.name}', dataset.json expects '{name}'", file=path / rel, field="name"
+            )
         recs[name] = rec
     ds = Dataset(d["name"], recs, plans, {k: list(v) for k, v in d["splits"].items()}, d.get("provenance", {}))
     try:

@@ -46,8 +46,12 @@ def check_coordinates(xyz, fld: str, file=None, max_abs_m: float = MAX_COORDINAT
     big = np.any(np.abs(rows) > max_abs_m, axis=1)
     if big.any():
         k = int(np.argmax(big))
-        raise DataError(f"{fld} row {k} is {rows[k].tolist()}; expected metres in a building frame with "
-                        f"|coordinate| <= {max_abs_m:g}", file=file, field=fld)
+        raise DataError(
+            f"{fld} row {k} is {rows[k].tolist()}; expected metres in a building frame with "
+            f"|coordinate| <= {max_abs_m:g}",
+            file=file,
+            field=fld,
+        )
 
 
 @dataclass
@@ -111,8 +115,10 @@ class Recording:
         try:
             return self.streams[name]
         except KeyError:
-            raise DataError(f"recording '{self.name}' has no stream '{name}'; it has {sorted(self.streams)}",
-                            field=f"streams/{name}") from None
+            raise DataError(
+                f"recording '{self.name}' has no stream '{name}'; it has {sorted(self.streams)}",
+                field=f"streams/{name}",
+            ) from None
 
     def streams_of_kind(self, kind: str) -> dict[str, Stream]:
         return {k: s for k, s in self.streams.items() if s.kind == kind}
@@ -141,11 +147,15 @@ class Recording:
             if s is None:
                 if not required:
                     return None
-                raise DataError(f"recording '{self.name}' has no stream '{name}' (needed as its {kind} stream); "
-                                f"it has {sorted(self.streams)}", field=f"streams/{name}")
+                raise DataError(
+                    f"recording '{self.name}' has no stream '{name}' (needed as its {kind} stream); "
+                    f"it has {sorted(self.streams)}",
+                    field=f"streams/{name}",
+                )
             if s.kind != kind:
-                raise DataError(f"stream '{name}' of recording '{self.name}' is {s.kind}, expected {kind}",
-                                field=f"streams/{name}")
+                raise DataError(
+                    f"stream '{name}' of recording '{self.name}' is {s.kind}, expected {kind}", field=f"streams/{name}"
+                )
             return s
         found = self.streams_of_kind(kind)
         if len(found) == 1:
@@ -153,14 +163,16 @@ class Recording:
         if kind in found:
             return found[kind]
         if found:
-            raise DataError(f"recording '{self.name}' has several {kind} streams {sorted(found)} and none is "
-                            f"named '{kind}'; choose one with the method's stream conf "
-                            f"(e.g. --conf stream={sorted(found)[0]})", field="streams")
+            raise DataError(
+                f"recording '{self.name}' has several {kind} streams {sorted(found)} and none is "
+                f"named '{kind}'; choose one with the method's stream conf "
+                f"(e.g. --conf stream={sorted(found)[0]})",
+                field="streams",
+            )
         if not required:
             return None
         have = {k: s.kind for k, s in self.streams.items()}
-        raise DataError(f"recording '{self.name}' has no {kind} stream; it has {have or 'no streams'}",
-                        field="streams")
+        raise DataError(f"recording '{self.name}' has no {kind} stream; it has {have or 'no streams'}", field="streams")
 
     def validate(self, file=None) -> Recording:
         """Check shapes, dtypes, finiteness and ranges of every field; raise :class:`DataError` naming it.
@@ -178,30 +190,49 @@ class Recording:
         check_timeline(self.t, "t", file)
         if self.position is not None:
             if self.position.shape != (n, 3):
-                raise DataError(f"position must be (N, 3) metres with N={n}, got shape {self.position.shape}",
-                                file=file, field="position")
+                raise DataError(
+                    f"position must be (N, 3) metres with N={n}, got shape {self.position.shape}",
+                    file=file,
+                    field="position",
+                )
             check_coordinates(self.position, "position", file)
         if self.orientation is not None:
             if self.orientation.shape != (n, 4):
-                raise DataError(f"orientation must be (N, 4) unit quaternions w,x,y,z with N={n}, got shape "
-                                f"{self.orientation.shape}", file=file, field="orientation")
+                raise DataError(
+                    f"orientation must be (N, 4) unit quaternions w,x,y,z with N={n}, got shape "
+                    f"{self.orientation.shape}",
+                    file=file,
+                    field="orientation",
+                )
             if not np.all(np.isfinite(self.orientation)):
                 k = int(np.argmax(~np.all(np.isfinite(self.orientation), axis=1)))
-                raise DataError(f"orientation must be finite unit quaternions (w, x, y, z); row {k} is "
-                                f"{self.orientation[k].tolist()}", file=file, field="orientation")
+                raise DataError(
+                    f"orientation must be finite unit quaternions (w, x, y, z); row {k} is "
+                    f"{self.orientation[k].tolist()}",
+                    file=file,
+                    field="orientation",
+                )
             norm = np.linalg.norm(self.orientation, axis=1)
             if not np.all(np.abs(norm - 1) < 1e-3):
-                raise DataError("orientation must hold unit quaternions (w, x, y, z); norms range "
-                                f"{np.nanmin(norm):.4g}..{np.nanmax(norm):.4g}", file=file, field="orientation")
+                raise DataError(
+                    "orientation must hold unit quaternions (w, x, y, z); norms range "
+                    f"{np.nanmin(norm):.4g}..{np.nanmax(norm):.4g}",
+                    file=file,
+                    field="orientation",
+                )
         for key in ("floor", "building"):
             arr = getattr(self, key)
             if arr is not None:
                 if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
-                    raise DataError(f"{key} must be (N,) integers with N={n}, got shape {arr.shape} dtype {arr.dtype}",
-                                    file=file, field=key)
+                    raise DataError(
+                        f"{key} must be (N,) integers with N={n}, got shape {arr.shape} dtype {arr.dtype}",
+                        file=file,
+                        field=key,
+                    )
         if self.zone is not None and self.zone.shape != (n,):
-            raise DataError(f"zone must be (N,) labels with N={n}, got shape {self.zone.shape}", file=file,
-                            field="zone")
+            raise DataError(
+                f"zone must be (N,) labels with N={n}, got shape {self.zone.shape}", file=file, field="zone"
+            )
         for name, stream in self.streams.items():
             if not isinstance(stream, Stream):
                 raise DataError(f"expected a Stream, got {type(stream).__name__}", file=file, field=f"streams/{name}")
@@ -216,5 +247,14 @@ class Recording:
             return None if a is None else a[keep]
 
         streams = {k: s.select((s.t >= t_start) & (s.t <= t_end)) for k, s in self.streams.items()}
-        return Recording(self.name, self.t[keep], sel(self.position), sel(self.orientation), sel(self.floor),
-                         sel(self.building), sel(self.zone), streams, dict(self.meta))
+        return Recording(
+            self.name,
+            self.t[keep],
+            sel(self.position),
+            sel(self.orientation),
+            sel(self.floor),
+            sel(self.building),
+            sel(self.zone),
+            streams,
+            dict(self.meta),
+        )

@@ -21,8 +21,14 @@ from .dataset import Dataset
 from .recording import Recording
 from .stream import Stream
 
-__all__ = ["split_by_groups", "split_by_path_per_floor", "split_by_meta", "split_by_reference_point",
-           "nested_fraction", "fraction_count"]
+__all__ = [
+    "split_by_groups",
+    "split_by_path_per_floor",
+    "split_by_meta",
+    "split_by_reference_point",
+    "nested_fraction",
+    "fraction_count",
+]
 
 
 def fraction_count(fraction: float, n: int) -> int:
@@ -67,8 +73,9 @@ def nested_fraction(ds: Dataset, fraction: float, split: str | None = None, seed
     return ds.subset(keep, name=f"{ds.name}/{split or 'all'}-{float(fraction):.3f}")
 
 
-def split_by_groups(dataset: Dataset, test_fraction: float = 0.1, seed: int = 0, *, tolerance: float = 0.2,
-                    n_trials: int = 1000) -> Dataset:
+def split_by_groups(
+    dataset: Dataset, test_fraction: float = 0.1, seed: int = 0, *, tolerance: float = 0.2, n_trials: int = 1000
+) -> Dataset:
     """Add ``train`` and ``test`` splits by recording (a UJIIndoorLoc recording = one USERID/PHONEID group).
 
     The recordings are shuffled with ``seed``; the test split is the shortest prefix of that
@@ -114,9 +121,14 @@ def split_by_groups(dataset: Dataset, test_fraction: float = 0.1, seed: int = 0,
     train_names = [n for n in names if n not in test]
     out = dataset.with_split(train=train_names, test=test_names)
     n_test = int(sum(len(dataset.recordings[n]) for n in test_names))
-    out.provenance["split"] = {"by": "recording (USERID/PHONEID group)", "test_fraction": float(test_fraction),
-                               "seed": int(seed), "test_rows": n_test, "total_rows": total,
-                               "achieved_test_fraction": round(n_test / total, 6) if total else 0.0}
+    out.provenance["split"] = {
+        "by": "recording (USERID/PHONEID group)",
+        "test_fraction": float(test_fraction),
+        "seed": int(seed),
+        "test_rows": n_test,
+        "total_rows": total,
+        "achieved_test_fraction": round(n_test / total, 6) if total else 0.0,
+    }
     if not test_names:
         out.splits.pop("test", None)
     if not train_names:
@@ -152,11 +164,12 @@ def split_by_path_per_floor(ds: Dataset, fractions=(0.7, 0.1, 0.2), seed: int = 
         n_test = max(1, int(round(fractions[2] * len(names))))
         n_val = max(1, int(round(fractions[1] * len(names)))) if len(names) > 2 else 0
         splits["test"] += names[:n_test]
-        splits["val"] += names[n_test:n_test + n_val]
-        splits["train"] += names[n_test + n_val:]
+        splits["val"] += names[n_test : n_test + n_val]
+        splits["train"] += names[n_test + n_val :]
     out = ds.with_split(**{k: sorted(v) for k, v in splits.items()})
-    out.provenance = dict(ds.provenance,
-                          bench_split=f"by path, per floor, {tuple(fractions)} train/val/test, seed {seed}")
+    out.provenance = dict(
+        ds.provenance, bench_split=f"by path, per floor, {tuple(fractions)} train/val/test, seed {seed}"
+    )
     return out
 
 
@@ -193,9 +206,15 @@ def _rows(a: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     return None if a is None else a[rows]
 
 
-def split_by_reference_point(ds: Dataset, test: float = 0.2, val: float = 0.1, seed: int = 0,
-                             max_points: int | None = None, max_scans: int | None = None,
-                             name: str | None = None) -> Dataset:
+def split_by_reference_point(
+    ds: Dataset,
+    test: float = 0.2,
+    val: float = 0.1,
+    seed: int = 0,
+    max_points: int | None = None,
+    max_scans: int | None = None,
+    name: str | None = None,
+) -> Dataset:
     """Fingerprint recordings re-cut into one recording per reference point, split by point.
 
     Parameters
@@ -229,12 +248,15 @@ def split_by_reference_point(ds: Dataset, test: float = 0.2, val: float = 0.1, s
     rows_of: dict[tuple, list] = {}
     for rec in ds:
         if rec.position is None or "wifi" not in rec.streams:
-            raise DataError(f"recording '{rec.name}' needs positions and a 'wifi' stream to be cut by reference point",
-                            field="position" if rec.position is None else "streams/wifi")
+            raise DataError(
+                f"recording '{rec.name}' needs positions and a 'wifi' stream to be cut by reference point",
+                field="position" if rec.position is None else "streams/wifi",
+            )
         wifi = rec.streams["wifi"]
         if len(wifi.t) != len(rec.t) or not np.array_equal(wifi.t, rec.t):
-            raise DataError(f"recording '{rec.name}' is not a fingerprint recording (one scan per pose)",
-                            field="streams/wifi/t")
+            raise DataError(
+                f"recording '{rec.name}' is not a fingerprint recording (one scan per pose)", field="streams/wifi/t"
+            )
         b = rec.building if rec.building is not None else np.zeros(len(rec), np.int64)
         xy = np.round(rec.position[:, :2] * 1000).astype(np.int64)
         for i in range(len(rec)):
@@ -247,13 +269,16 @@ def split_by_reference_point(ds: Dataset, test: float = 0.2, val: float = 0.1, s
     rng = np.random.default_rng(seed)
     order = [points[i] for i in rng.permutation(len(points))]
     if max_points is not None:
-        order = order[:int(max_points)]
+        order = order[: int(max_points)]
     n = len(order)
     n_test = max(1, int(round(test * n))) if test > 0 else 0
     n_val = max(1, int(round(val * n))) if val > 0 else 0
     if n - n_test - n_val < 1:
-        raise DataError(f"dataset '{ds.name}' has {n} reference points: too few for {test:g} test and {val:g} "
-                        "validation shares and a training pool", field="position")
+        raise DataError(
+            f"dataset '{ds.name}' has {n} reference points: too few for {test:g} test and {val:g} "
+            "validation shares and a training pool",
+            field="position",
+        )
     side = {}
     for j, k in enumerate(order):
         side[k] = "test" if j < n_test else "val" if j < n_test + n_val else "train"
@@ -270,15 +295,29 @@ def split_by_reference_point(ds: Dataset, test: float = 0.2, val: float = 0.1, s
             wifi = rec.streams["wifi"]
             new = f"{rec_name}-rp{index[k]:03d}"
             recordings[new] = Recording(
-                new, rec.t[rows], position=rec.position[rows], orientation=_rows(rec.orientation, rows),
-                floor=_rows(rec.floor, rows), building=_rows(rec.building, rows), zone=_rows(rec.zone, rows),
-                streams={"wifi": Stream("wifi", wifi.t[rows], np.asarray(wifi.load())[rows], ids=wifi.ids,
-                                        meta=dict(wifi.meta))},
-                meta=dict(rec.meta, reference_point=int(index[k]), source_recording=rec_name))
+                new,
+                rec.t[rows],
+                position=rec.position[rows],
+                orientation=_rows(rec.orientation, rows),
+                floor=_rows(rec.floor, rows),
+                building=_rows(rec.building, rows),
+                zone=_rows(rec.zone, rows),
+                streams={
+                    "wifi": Stream(
+                        "wifi", wifi.t[rows], np.asarray(wifi.load())[rows], ids=wifi.ids, meta=dict(wifi.meta)
+                    )
+                },
+                meta=dict(rec.meta, reference_point=int(index[k]), source_recording=rec_name),
+            )
             splits[side[k]].append(new)
-    prov = dict(ds.provenance, bench_split=(
-        f"by reference point (all scans of a point on one side), seed {seed}: {n_test} test, {n_val} val, "
-        f"{n - n_test - n_val} train points of {len(points)}" + (f" (first {n} of the permutation)"
-                                                                  if max_points is not None else "")
-        + (f", at most {max_scans} scans per point" if max_scans else "") + "; train in permutation order"))
+    prov = dict(
+        ds.provenance,
+        bench_split=(
+            f"by reference point (all scans of a point on one side), seed {seed}: {n_test} test, {n_val} val, "
+            f"{n - n_test - n_val} train points of {len(points)}"
+            + (f" (first {n} of the permutation)" if max_points is not None else "")
+            + (f", at most {max_scans} scans per point" if max_scans else "")
+            + "; train in permutation order"
+        ),
+    )
     return Dataset(name or ds.name, recordings, ds.floor_plans, {k: v for k, v in splits.items() if v}, prov)

@@ -46,12 +46,18 @@ def check_timeline(t: np.ndarray, fld: str, file=None) -> None:
     big = np.abs(t) > MAX_ABS_TIME_S
     if big.any():
         k = int(np.argmax(big))
-        raise DataError(f"t[{k}] = {t[k]:g}; expected seconds with |t| <= {MAX_ABS_TIME_S:g} (relative or Unix "
-                        "seconds, not milliseconds)", file=file, field=fld)
+        raise DataError(
+            f"t[{k}] = {t[k]:g}; expected seconds with |t| <= {MAX_ABS_TIME_S:g} (relative or Unix "
+            "seconds, not milliseconds)",
+            file=file,
+            field=fld,
+        )
     if len(t) > 1 and np.any(np.diff(t) < 0):
         k = int(np.argmax(np.diff(t) < 0))
-        raise DataError(f"timestamps must be non-decreasing; t[{k + 1}]={t[k + 1]} < t[{k}]={t[k]}",
-                        file=file, field=fld)
+        raise DataError(
+            f"timestamps must be non-decreasing; t[{k + 1}]={t[k + 1]} < t[{k}]={t[k]}", file=file, field=fld
+        )
+
 
 #: kind -> (expected number of dimensions of `values`, fixed trailing shape or None, description)
 STREAM_KINDS: dict[str, tuple[tuple[int, ...], tuple | None, str]] = {
@@ -148,17 +154,23 @@ class Stream:
         """
         fld = f"streams/{name}" if name else "stream"
         if self.kind not in STREAM_KINDS:
-            raise DataError(f"unknown stream kind {self.kind!r}; expected one of {sorted(STREAM_KINDS)}",
-                            file=file, field=f"{fld}/kind")
+            raise DataError(
+                f"unknown stream kind {self.kind!r}; expected one of {sorted(STREAM_KINDS)}",
+                file=file,
+                field=f"{fld}/kind",
+            )
         ndims, trailing, desc = STREAM_KINDS[self.kind]
         check_timeline(self.t, f"{fld}/t", file)
         shape = self.shape
         if len(shape) not in ndims:
             raise DataError(f"{self.kind} values must be {desc}; got shape {shape}", file=file, field=f"{fld}/values")
         if shape[0] != len(self.t):
-            raise DataError(f"{shape[0]} values for {len(self.t)} timestamps; expected one value row per timestamp",
-                            file=file, field=f"{fld}/values")
-        if trailing is not None and shape[-len(trailing):] != trailing:
+            raise DataError(
+                f"{shape[0]} values for {len(self.t)} timestamps; expected one value row per timestamp",
+                file=file,
+                field=f"{fld}/values",
+            )
+        if trailing is not None and shape[-len(trailing) :] != trailing:
             raise DataError(f"{self.kind} values must be {desc}; got shape {shape}", file=file, field=f"{fld}/values")
         dt = self.dtype
         if self.kind == "rgb" and dt != np.uint8:
@@ -175,25 +187,41 @@ class Stream:
         shape = self.shape
         if self.ids is None or self.ids.shape != (shape[1],):
             got = None if self.ids is None else self.ids.shape
-            raise DataError(f"a wifi stream needs one access point id per column: expected ids of shape ({shape[1]},), "
-                            f"got {got}", file=file, field=f"{fld}/ids")
+            raise DataError(
+                f"a wifi stream needs one access point id per column: expected ids of shape ({shape[1]},), got {got}",
+                file=file,
+                field=f"{fld}/ids",
+            )
         uniq, counts = np.unique(self.ids, return_counts=True)
         if len(uniq) < len(self.ids):
             dup = uniq[counts > 1]
-            raise DataError(f"access point ids must be unique (one column per access point); {len(dup)} repeated, "
-                            f"e.g. {str(dup[0])!r} in columns {np.flatnonzero(self.ids == dup[0]).tolist()}",
-                            file=file, field=f"{fld}/ids")
+            raise DataError(
+                f"access point ids must be unique (one column per access point); {len(dup)} repeated, "
+                f"e.g. {str(dup[0])!r} in columns {np.flatnonzero(self.ids == dup[0]).tolist()}",
+                file=file,
+                field=f"{fld}/ids",
+            )
         if not np.issubdtype(self.dtype, np.floating):
-            raise DataError(f"wifi values must be floating point dBm (float32) with NaN = not heard, got {self.dtype}",
-                            file=file, field=f"{fld}/values")
+            raise DataError(
+                f"wifi values must be floating point dBm (float32) with NaN = not heard, got {self.dtype}",
+                file=file,
+                field=f"{fld}/values",
+            )
         vals = self.load()
         inf = np.isinf(vals)
         if inf.any():
             k = np.argwhere(inf)[0]
-            raise DataError(f"wifi RSS must be finite dBm or NaN for 'not heard'; value [{k[0]}, {k[1]}] is "
-                            f"{vals[tuple(k)]}", file=file, field=f"{fld}/values")
+            raise DataError(
+                f"wifi RSS must be finite dBm or NaN for 'not heard'; value [{k[0]}, {k[1]}] is {vals[tuple(k)]}",
+                file=file,
+                field=f"{fld}/values",
+            )
         finite = vals[np.isfinite(vals)]
         lo, hi = WIFI_RSS_RANGE_DBM
         if finite.size and (finite.max() > hi or finite.min() < lo):
-            raise DataError(f"wifi RSS must be in dBm (about -120..0) with NaN for 'not heard'; got values in "
-                            f"[{finite.min():g}, {finite.max():g}]", file=file, field=f"{fld}/values")
+            raise DataError(
+                f"wifi RSS must be in dBm (about -120..0) with NaN for 'not heard'; got values in "
+                f"[{finite.min():g}, {finite.max():g}]",
+                file=file,
+                field=f"{fld}/values",
+            )

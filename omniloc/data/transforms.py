@@ -5,8 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["quat_normalize", "quat_multiply", "quat_conjugate", "quat_to_matrix", "quat_from_yaw", "yaw_from_quat",
-           "quat_slerp", "quat_angle_deg", "quat_rotate", "quat_from_rotation_vector", "resample_to_clock"]
+__all__ = [
+    "quat_normalize",
+    "quat_multiply",
+    "quat_conjugate",
+    "quat_to_matrix",
+    "quat_from_yaw",
+    "yaw_from_quat",
+    "quat_slerp",
+    "quat_angle_deg",
+    "quat_rotate",
+    "quat_from_rotation_vector",
+    "resample_to_clock",
+]
 
 
 def quat_normalize(q: np.ndarray) -> np.ndarray:
@@ -20,10 +31,15 @@ def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product ``a * b`` of (..., 4) quaternions."""
     aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
     bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
-    return np.stack([aw * bw - ax * bx - ay * by - az * bz,
-                     aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw], axis=-1)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
 
 
 def quat_conjugate(q: np.ndarray) -> np.ndarray:
@@ -33,11 +49,14 @@ def quat_conjugate(q: np.ndarray) -> np.ndarray:
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """(..., 4) unit quaternions -> (..., 3, 3) rotation matrices."""
     w, x, y, z = np.moveaxis(quat_normalize(q), -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
 
 
 def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -132,4 +151,5 @@ def resample_to_clock(t_src: np.ndarray, values: np.ndarray, t_dst: np.ndarray) 
     if np.array_equal(t_src, t_dst):
         return values.copy()
     return np.stack([np.interp(t_dst, t_src, values[:, c]) for c in range(values.shape[1])], axis=1).reshape(
-        len(t_dst), values.shape[1])
+        len(t_dst), values.shape[1]
+    )

@@ -22,9 +22,21 @@ from .stream import Stream
 if TYPE_CHECKING:
     from .recording import Recording
 
-__all__ = ["CHANNELS", "WINDOW_MODALITIES", "WINDOW_TIMES", "window_end_times", "resample_windows",
-           "channel_values", "sensor_windows", "wifi_windows", "MultimodalWindows", "extract_windows",
-           "window_labels", "labelled_windows", "drop_windows"]
+__all__ = [
+    "CHANNELS",
+    "WINDOW_MODALITIES",
+    "WINDOW_TIMES",
+    "window_end_times",
+    "resample_windows",
+    "channel_values",
+    "sensor_windows",
+    "wifi_windows",
+    "MultimodalWindows",
+    "extract_windows",
+    "window_labels",
+    "labelled_windows",
+    "drop_windows",
+]
 
 #: choices of :func:`channel_values`
 CHANNELS = ("axes", "magnitude", "both")
@@ -50,8 +62,9 @@ def window_end_times(t_start: float, t_end: float, duration_s: float = 1.0, step
     return first + step_s * np.arange(n)
 
 
-def resample_windows(stream: Stream, t_end: np.ndarray, duration_s: float = 1.0, rate_hz: float = 10.0,
-                     max_gap_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def resample_windows(
+    stream: Stream, t_end: np.ndarray, duration_s: float = 1.0, rate_hz: float = 10.0, max_gap_s: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Windows of a stream ending at each query time, resampled on a regular grid.
 
     Window ``m`` holds ``n = round(duration_s * rate_hz)`` samples at times
@@ -127,8 +140,14 @@ def channel_values(values: np.ndarray, channels: str = "axes") -> np.ndarray:
     return norms if channels == "magnitude" else np.concatenate([v, norms], axis=1)
 
 
-def sensor_windows(stream: Stream, t_end: np.ndarray, channels: str = "axes", window_s: float = 1.0,
-                   rate_hz: float = 10.0, max_gap_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sensor_windows(
+    stream: Stream,
+    t_end: np.ndarray,
+    channels: str = "axes",
+    window_s: float = 1.0,
+    rate_hz: float = 10.0,
+    max_gap_s: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Resampled windows of an IMU or magnetometer stream ending at ``t_end``.
 
     Parameters
@@ -154,8 +173,9 @@ def sensor_windows(stream: Stream, t_end: np.ndarray, channels: str = "axes", wi
     return out, ok
 
 
-def wifi_windows(stream: Stream, t_end: np.ndarray, ap_ids, max_age_s: float = 4.0,
-                 min_detected: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def wifi_windows(
+    stream: Stream, t_end: np.ndarray, ap_ids, max_age_s: float = 4.0, min_detected: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """The latest WiFi scan of each window.
 
     Parameters
@@ -198,8 +218,13 @@ def window_labels(rec: Recording, t_end: np.ndarray) -> dict[str, np.ndarray]:
     """
     t_end = np.asarray(t_end, dtype=np.float64).reshape(-1)
     m = len(t_end)
-    out = {"position": np.full((m, 3), np.nan), "floor": np.zeros(m, np.int64), "building": np.zeros(m, np.int64),
-           "has_floor": np.zeros(m, bool), "inside": np.zeros(m, bool)}
+    out = {
+        "position": np.full((m, 3), np.nan),
+        "floor": np.zeros(m, np.int64),
+        "building": np.zeros(m, np.int64),
+        "has_floor": np.zeros(m, bool),
+        "inside": np.zeros(m, bool),
+    }
     if len(rec.t) == 0 or rec.position is None or m == 0:
         return out
     gt = truth_at(rec, t_end)
@@ -245,11 +270,23 @@ class MultimodalWindows:
         return len(self.t)
 
 
-def extract_windows(rec: Recording, ap_ids=(), t_end: np.ndarray | None = None, *, branches=WINDOW_MODALITIES,
-                    streams: dict | None = None, window_s: float = 1.0, hop_s: float = 0.1, rate_hz: float = 10.0,
-                    imu_channels: str = "axes", mag_channels: str = "axes", wifi_max_age_s: float = 4.0,
-                    wifi_min_detected: int = 1, max_gap_s: float | None = None,
-                    window_times: str = "hop") -> MultimodalWindows:
+def extract_windows(
+    rec: Recording,
+    ap_ids=(),
+    t_end: np.ndarray | None = None,
+    *,
+    branches=WINDOW_MODALITIES,
+    streams: dict | None = None,
+    window_s: float = 1.0,
+    hop_s: float = 0.1,
+    rate_hz: float = 10.0,
+    imu_channels: str = "axes",
+    mag_channels: str = "axes",
+    wifi_max_age_s: float = 4.0,
+    wifi_min_detected: int = 1,
+    max_gap_s: float | None = None,
+    window_times: str = "hop",
+) -> MultimodalWindows:
     """Windows of the modalities ``branches`` of a recording (IMU, magnetometer, latest WiFi scan).
 
     For each window end ``t_k``: the ``imu`` and ``magnetometer`` streams over
@@ -305,8 +342,9 @@ def extract_windows(rec: Recording, ap_ids=(), t_end: np.ndarray | None = None, 
         t_end = np.asarray(scans.t, dtype=np.float64).copy() if scans is not None else np.zeros(0)
     if t_end is None:
         if found:
-            t_end = window_end_times(min(float(s.t[0]) for s in found.values()),
-                                     max(float(s.t[-1]) for s in found.values()), window_s, hop_s)
+            t_end = window_end_times(
+                min(float(s.t[0]) for s in found.values()), max(float(s.t[-1]) for s in found.values()), window_s, hop_s
+            )
         else:
             t_end = np.zeros(0)
     t_end = np.asarray(t_end, dtype=np.float64).reshape(-1)
@@ -330,8 +368,9 @@ def extract_windows(rec: Recording, ap_ids=(), t_end: np.ndarray | None = None, 
         else:
             scans = np.zeros((0, len(ap_ids)), dtype=np.float32)
         present[:, 2] = scan_index >= 0
-    return MultimodalWindows(rec.name, t_end, arrays["imu"], arrays["magnetometer"], scans,
-                             scan_index.astype(np.int64), present)
+    return MultimodalWindows(
+        rec.name, t_end, arrays["imu"], arrays["magnetometer"], scans, scan_index.astype(np.int64), present
+    )
 
 
 def labelled_windows(recordings, extract, modalities) -> dict[str, np.ndarray | None]:
@@ -356,8 +395,10 @@ def labelled_windows(recordings, extract, modalities) -> dict[str, np.ndarray | 
         :func:`window_labels`' ``position`` (W, 3) m, ``floor``, ``building``, ``has_floor``.
     """
     cols = [WINDOW_MODALITIES.index(b) for b in modalities]
-    parts: dict[str, list] = {k: [] for k in ("imu", "magnetometer", "scan_index", "present", "position",
-                                              "floor", "building", "has_floor", "t")}
+    parts: dict[str, list] = {
+        k: []
+        for k in ("imu", "magnetometer", "scan_index", "present", "position", "floor", "building", "has_floor", "t")
+    }
     scans, offset = [], 0
     for rec in recordings:
         w = extract(rec)

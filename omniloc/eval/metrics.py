@@ -7,8 +7,15 @@ import numpy as np
 from ..data import Dataset, Estimate, truth_at
 from ..data.transforms import quat_angle_deg
 
-__all__ = ["match_truth", "position_errors", "compute_metrics", "competition_score", "error_cdf",
-           "survey_distance", "coverage_metrics"]
+__all__ = [
+    "match_truth",
+    "position_errors",
+    "compute_metrics",
+    "competition_score",
+    "error_cdf",
+    "survey_distance",
+    "coverage_metrics",
+]
 
 
 def match_truth(est: Estimate, truth: Dataset) -> dict[str, np.ndarray]:
@@ -65,8 +72,9 @@ def position_errors(est_position: np.ndarray, true_position: np.ndarray, dims: i
     return np.linalg.norm(d, axis=1)
 
 
-def competition_score(pos_err_m: np.ndarray, floor_est: np.ndarray, floor_true: np.ndarray,
-                      floor_penalty_m: float = 15.0) -> float:
+def competition_score(
+    pos_err_m: np.ndarray, floor_est: np.ndarray, floor_true: np.ndarray, floor_penalty_m: float = 15.0
+) -> float:
     """Indoor Location Competition 2.0 score: ``mean(err_xy + 15 * |floor_est - floor_true|)`` in metres."""
     return float(np.mean(pos_err_m + floor_penalty_m * np.abs(np.asarray(floor_est) - np.asarray(floor_true))))
 
@@ -99,13 +107,15 @@ def compute_metrics(est: Estimate, truth: Dataset, dims: int = 2) -> dict[str, f
     out: dict[str, float] = {"n_test": int(len(est)), "coverage": float(finite.mean()) if len(est) else 0.0}
     if finite.any():
         e = err[finite]
-        out.update({
-            "pos_err_mean_m": float(e.mean()),
-            "pos_err_median_m": float(np.median(e)),
-            "pos_err_p75_m": float(np.percentile(e, 75)),
-            "pos_err_p90_m": float(np.percentile(e, 90)),
-            "pos_err_p95_m": float(np.percentile(e, 95)),
-        })
+        out.update(
+            {
+                "pos_err_mean_m": float(e.mean()),
+                "pos_err_median_m": float(np.median(e)),
+                "pos_err_p75_m": float(np.percentile(e, 75)),
+                "pos_err_p90_m": float(np.percentile(e, 90)),
+                "pos_err_p95_m": float(np.percentile(e, 95)),
+            }
+        )
     if est.orientation is not None and "orientation" in gt:
         ok = np.all(np.isfinite(est.orientation), axis=1)
         if ok.any():
@@ -124,8 +134,9 @@ def errors_for(est: Estimate, truth: Dataset, dims: int = 2) -> np.ndarray:
     return position_errors(est.position, match_truth(est, truth)["position"], dims)
 
 
-def survey_distance(reference: Dataset, position: np.ndarray, floor: np.ndarray | None = None,
-                    spacing_m: float = 0.25) -> np.ndarray:
+def survey_distance(
+    reference: Dataset, position: np.ndarray, floor: np.ndarray | None = None, spacing_m: float = 0.25
+) -> np.ndarray:
     """Distance from each query position to the nearest ground-truth position of ``reference``.
 
     ``reference`` is usually the training set: the answer says how far a test position is from
@@ -196,8 +207,9 @@ def survey_distance(reference: Dataset, position: np.ndarray, floor: np.ndarray 
     return out
 
 
-def coverage_metrics(est: Estimate, truth: Dataset, reference: Dataset, covered_m: float = 3.0,
-                     dims: int = 2) -> dict[str, float]:
+def coverage_metrics(
+    est: Estimate, truth: Dataset, reference: Dataset, covered_m: float = 3.0, dims: int = 2
+) -> dict[str, float]:
     """Errors split by how far the true position is from the surveyed (training) tracks.
 
     Keys: ``survey_dist_mean_m`` and ``survey_dist_median_m`` (:func:`survey_distance` of the

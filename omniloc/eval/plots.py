@@ -11,8 +11,18 @@ import numpy as np
 from .._io import atomic_path
 from ..data import Dataset, Estimate, FloorPlan
 
-__all__ = ["plot_error_cdf", "plot_floor_plan", "plot_trajectories", "plot_frames", "plot_survey_coverage",
-           "Curve", "Bars", "Panel", "plot_panels", "plot_curves"]
+__all__ = [
+    "plot_error_cdf",
+    "plot_floor_plan",
+    "plot_trajectories",
+    "plot_frames",
+    "plot_survey_coverage",
+    "Curve",
+    "Bars",
+    "Panel",
+    "plot_panels",
+    "plot_curves",
+]
 
 
 def _figure(*args, figsize=(6, 4), **kwargs):
@@ -33,8 +43,13 @@ def _save(fig, path) -> Path:
     return path
 
 
-def plot_error_cdf(errors: dict[str, np.ndarray], path, title: str = "Position error CDF",
-                   unit: str = "m", max_error: float | None = None) -> Path:
+def plot_error_cdf(
+    errors: dict[str, np.ndarray],
+    path,
+    title: str = "Position error CDF",
+    unit: str = "m",
+    max_error: float | None = None,
+) -> Path:
     """Empirical CDFs of position errors, one curve per method, with the median marked.
 
     Parameters
@@ -70,9 +85,14 @@ def draw_floor_plan(ax, plan: FloorPlan, zones: bool = True, labels: bool = True
         corners = np.array([[-0.5, -0.5, 1.0], [w - 0.5, h - 0.5, 1.0]]) @ plan.pixel_to_metre.T
         img = plan.raster
         cmap = "gray_r" if img.ndim == 2 and plan.meta.get("raster_kind") == "occupancy" else None
-        ax.imshow(img, cmap=cmap, extent=(corners[0, 0], corners[1, 0], corners[1, 1], corners[0, 1]),
-                  origin="upper" if corners[1, 1] < corners[0, 1] else "lower", alpha=0.5 if cmap else 0.8,
-                  interpolation="nearest")
+        ax.imshow(
+            img,
+            cmap=cmap,
+            extent=(corners[0, 0], corners[1, 0], corners[1, 1], corners[0, 1]),
+            origin="upper" if corners[1, 1] < corners[0, 1] else "lower",
+            alpha=0.5 if cmap else 0.8,
+            interpolation="nearest",
+        )
     if zones and plan.zones:
         import matplotlib.patches as mpatches
 
@@ -119,8 +139,14 @@ def _floor_plan_or_none(ds: Dataset, floor: int, building: int) -> FloorPlan | N
         return None
 
 
-def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, recording: str | None = None,
-                      max_recordings: int = 1, title: str | None = None) -> Path:
+def plot_trajectories(
+    truth: Dataset,
+    estimates: dict[str, Estimate],
+    path,
+    recording: str | None = None,
+    max_recordings: int = 1,
+    title: str | None = None,
+) -> Path:
     """Ground truth vs estimated trajectories over the floor plan.
 
     One panel per floor visited by the chosen recording(s). Estimates off the true floor are
@@ -132,8 +158,11 @@ def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, reco
     estimates : dict label -> Estimate (methods to overlay)
     recording : name of the recording to draw; default: the first ``max_recordings`` that have estimates
     """
-    names = [recording] if recording else list(dict.fromkeys(
-        n for est in estimates.values() for n in est.recording.tolist()))[:max_recordings]
+    names = (
+        [recording]
+        if recording
+        else list(dict.fromkeys(n for est in estimates.values() for n in est.recording.tolist()))[:max_recordings]
+    )
     recs = [truth[n] for n in names]
     floors = sorted({int(f) for r in recs for f in (np.unique(r.floor) if r.floor is not None else [0])})
     blds = {int(r.building[0]) if r.building is not None else 0 for r in recs}
@@ -178,8 +207,9 @@ def plot_trajectories(truth: Dataset, estimates: dict[str, Estimate], path, reco
     return _save(fig, path)
 
 
-def plot_survey_coverage(train: Dataset, test: Dataset, floor: int, path, building: int = 0,
-                         title: str | None = None) -> Path:
+def plot_survey_coverage(
+    train: Dataset, test: Dataset, floor: int, path, building: int = 0, title: str | None = None
+) -> Path:
     """Where the training recordings went (grey) and where the test recordings go (red), on one floor.
 
     Shows at a glance how much of the test paths a fingerprint survey covers
@@ -221,8 +251,9 @@ def plot_survey_coverage(train: Dataset, test: Dataset, floor: int, path, buildi
     return _save(fig, path)
 
 
-def plot_frames(images: np.ndarray, path, depth: np.ndarray | None = None, ncol: int = 8,
-                title: str | None = None) -> Path:
+def plot_frames(
+    images: np.ndarray, path, depth: np.ndarray | None = None, ncol: int = 8, title: str | None = None
+) -> Path:
     """A contact sheet of camera frames (and their depth maps below them).
 
     Parameters
@@ -324,7 +355,7 @@ class Panel:
 
 
 def _draw_panel(ax, panel: Panel) -> None:
-    ax.set_xscale(panel.xscale)            # first: a scale change resets the ticks set below
+    ax.set_xscale(panel.xscale)  # first: a scale change resets the ticks set below
     for i, c in enumerate(panel.curves):
         x = np.asarray(c.x, dtype=np.float64) + c.offset
         y = np.asarray(c.y, dtype=np.float64)
@@ -350,7 +381,7 @@ def _draw_panel(ax, panel: Panel) -> None:
         ax.axhline(y, color="gray", ls=":", label=label)
     if panel.zero_line:
         ax.axhline(0.0, color="black", lw=0.8)
-    if panel.xscale == "log" and panel.curves:   # ticks at the measured x values, as plain numbers
+    if panel.xscale == "log" and panel.curves:  # ticks at the measured x values, as plain numbers
         from matplotlib.ticker import NullFormatter, ScalarFormatter
 
         ax.set_xticks(sorted({float(v) + c.offset for c in panel.curves for v in c.x}))
@@ -365,7 +396,7 @@ def _draw_panel(ax, panel: Panel) -> None:
     ax.grid(alpha=0.3, axis="y" if panel.bars is not None else "both")
     if not ax.get_legend_handles_labels()[1]:
         return
-    if panel.bars is not None:            # bars fill the axis: headroom on top, legend in one row there
+    if panel.bars is not None:  # bars fill the axis: headroom on top, legend in one row there
         lo, hi = ax.get_ylim()
         ax.set_ylim(lo, hi + 0.2 * (hi - lo))
         ax.legend(fontsize=8, loc="upper center", ncol=len(ax.get_legend_handles_labels()[1]), framealpha=0.8)
@@ -373,9 +404,15 @@ def _draw_panel(ax, panel: Panel) -> None:
         ax.legend(fontsize=8, loc="best", framealpha=0.8)
 
 
-def plot_panels(panels: list[Panel], path, title: str | None = None, ncols: int | None = None,
-                panel_size: tuple[float, float] = (5.5, 3.6), sharex: bool = False,
-                height_ratios: list[float] | None = None) -> Path:
+def plot_panels(
+    panels: list[Panel],
+    path,
+    title: str | None = None,
+    ncols: int | None = None,
+    panel_size: tuple[float, float] = (5.5, 3.6),
+    sharex: bool = False,
+    height_ratios: list[float] | None = None,
+) -> Path:
     """Curves and bar panels side by side (or stacked), as one PNG.
 
     Parameters
@@ -402,8 +439,14 @@ def plot_panels(panels: list[Panel], path, title: str | None = None, ncols: int 
         fig_h = panel_size[1] * nrows * float(heights.sum()) / float(heights.max() * nrows)
     else:
         fig_h = panel_size[1] * nrows
-    fig, axes = _figure(nrows, ncols, figsize=(panel_size[0] * ncols, fig_h), squeeze=False, sharex=sharex,
-                        gridspec_kw={"height_ratios": height_ratios} if height_ratios is not None else None)
+    fig, axes = _figure(
+        nrows,
+        ncols,
+        figsize=(panel_size[0] * ncols, fig_h),
+        squeeze=False,
+        sharex=sharex,
+        gridspec_kw={"height_ratios": height_ratios} if height_ratios is not None else None,
+    )
     for ax, panel in zip(axes.ravel(), panels):
         _draw_panel(ax, panel)
     for ax in axes.ravel()[n:]:

@@ -46,6 +46,7 @@ def format_metric(key: str, val) -> str:
 def markdown_table(columns: list[str], rows: list[list]) -> str:
     """A Markdown table: a header of ``columns`` and one line per row (cells shown with ``str``;
     ``|`` inside a cell is escaped)."""
+
     def cell(v) -> str:
         return str(v).replace("|", "\\|").replace("\n", " ")
 
@@ -67,8 +68,10 @@ def metrics_table(rows: dict[str, dict], extra: dict[str, str] | None = None) ->
     keys = [k for k in METRIC_COLUMNS if any(k in r for r in rows.values())]
     extra = extra or {}
     head = ["method"] + [METRIC_COLUMNS[k][0] for k in keys] + list(extra)
-    body = [[label] + [format_metric(k, r.get(k)) for k in keys] + [format_metric(v, r.get(v)) for v in extra.values()]
-            for label, r in rows.items()]
+    body = [
+        [label] + [format_metric(k, r.get(k)) for k in keys] + [format_metric(v, r.get(v)) for v in extra.values()]
+        for label, r in rows.items()
+    ]
     return markdown_table(head, body)
 
 
@@ -80,9 +83,16 @@ def write_markdown(path, title: str, blocks: list[str]) -> Path:
     return path
 
 
-def evaluate_estimates(estimates: dict[str, Estimate], truth: Dataset, out_dir, title: str = "Evaluation",
-                       dims: int = 2, n_trajectories: int = 2, notes: list[str] | None = None,
-                       appendix: list[str] | None = None) -> dict[str, dict]:
+def evaluate_estimates(
+    estimates: dict[str, Estimate],
+    truth: Dataset,
+    out_dir,
+    title: str = "Evaluation",
+    dims: int = 2,
+    n_trajectories: int = 2,
+    notes: list[str] | None = None,
+    appendix: list[str] | None = None,
+) -> dict[str, dict]:
     """Metrics, error CDF, trajectory plots and ``report.md`` for one or more methods on one test set.
 
     Writes into ``out_dir``: ``metrics.json`` (label -> metrics), ``error_cdf.png``,
@@ -98,8 +108,10 @@ def evaluate_estimates(estimates: dict[str, Estimate], truth: Dataset, out_dir, 
     metrics = {label: compute_metrics(est, truth, dims) for label, est in estimates.items()}
     write_json(out_dir / "metrics.json", metrics)
     errs = {label: errors_for(est, truth, dims) for label, est in estimates.items()}
-    blocks = [f"Test data: `{truth.name}`, {len(truth)} recordings, {truth.n_samples} poses. "
-              f"Position errors are {dims}-D.", metrics_table(metrics)]
+    blocks = [
+        f"Test data: `{truth.name}`, {len(truth)} recordings, {truth.n_samples} poses. Position errors are {dims}-D.",
+        metrics_table(metrics),
+    ]
     blocks += notes or []
     if any(np.isfinite(e).any() for e in errs.values()):
         plot_error_cdf(errs, out_dir / "error_cdf.png", title=f"Position error CDF — {truth.name}")

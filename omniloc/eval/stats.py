@@ -22,8 +22,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["error_stats", "bootstrap_ci", "paired_difference", "bonferroni_level", "seed_summary",
-           "aggregate_over_seeds", "format_mean_std", "format_difference", "N_BOOTSTRAP"]
+__all__ = [
+    "error_stats",
+    "bootstrap_ci",
+    "paired_difference",
+    "bonferroni_level",
+    "seed_summary",
+    "aggregate_over_seeds",
+    "format_mean_std",
+    "format_difference",
+    "N_BOOTSTRAP",
+]
 
 #: default number of bootstrap resamples
 N_BOOTSTRAP = 10000
@@ -59,8 +68,12 @@ def error_stats(errors, unit: str = "m") -> dict:
         raise ValueError(f"errors must be (M,) or (R, M), got shape {e.shape}")
     flat = e[np.isfinite(e)]
     if len(flat):
-        out = {f"mean_{unit}": float(flat.mean()), f"std_{unit}": float(flat.std()),
-               f"median_{unit}": float(np.median(flat)), f"p90_{unit}": float(np.percentile(flat, 90))}
+        out = {
+            f"mean_{unit}": float(flat.mean()),
+            f"std_{unit}": float(flat.std()),
+            f"median_{unit}": float(np.median(flat)),
+            f"p90_{unit}": float(np.percentile(flat, 90)),
+        }
     else:
         out = {f"{k}_{unit}": float("nan") for k in ("mean", "std", "median", "p90")}
     if e.ndim == 1:
@@ -68,8 +81,7 @@ def error_stats(errors, unit: str = "m") -> dict:
         return out
     out["n"] = int(e.shape[1])
     out["n_runs"] = int(e.shape[0])
-    out[f"seed_means_{unit}"] = [float(np.mean(r[np.isfinite(r)])) if np.isfinite(r).any() else float("nan")
-                                 for r in e]
+    out[f"seed_means_{unit}"] = [float(np.mean(r[np.isfinite(r)])) if np.isfinite(r).any() else float("nan") for r in e]
     return out
 
 
@@ -105,8 +117,14 @@ def _group_index(groups, n: int) -> np.ndarray:
     return np.unique(groups, return_inverse=True)[1].reshape(-1)
 
 
-def bootstrap_ci(values, statistic: Callable[[np.ndarray], float] | None = None, groups=None,
-                 n_boot: int = N_BOOTSTRAP, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values,
+    statistic: Callable[[np.ndarray], float] | None = None,
+    groups=None,
+    n_boot: int = N_BOOTSTRAP,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of a statistic of ``values``.
 
     Parameters
@@ -166,8 +184,9 @@ def bonferroni_level(n_tests: int, level: float = 0.95) -> float:
     return 1.0 - (1.0 - level) / max(int(n_tests), 1)
 
 
-def paired_difference(a, b, groups=None, n_boot: int = N_BOOTSTRAP, seed: int = 0, n_tests: int = 1,
-                      unit: str = "m") -> dict:
+def paired_difference(
+    a, b, groups=None, n_boot: int = N_BOOTSTRAP, seed: int = 0, n_tests: int = 1, unit: str = "m"
+) -> dict:
     """Mean error of ``a`` minus that of ``b`` on the same samples, with a two-level bootstrap.
 
     Parameters
@@ -199,8 +218,10 @@ def paired_difference(a, b, groups=None, n_boot: int = N_BOOTSTRAP, seed: int = 
     a, b = np.atleast_2d(np.asarray(a, dtype=np.float64)), np.atleast_2d(np.asarray(b, dtype=np.float64))
     n_cols = a.shape[1]
     if a.shape != b.shape or (groups is not None and np.shape(groups) != (n_cols,)):
-        raise ValueError(f"paired_difference needs (R, M) errors of equal shapes and M groups, got {a.shape}, "
-                         f"{b.shape}, {None if groups is None else len(groups)}")
+        raise ValueError(
+            f"paired_difference needs (R, M) errors of equal shapes and M groups, got {a.shape}, "
+            f"{b.shape}, {None if groups is None else len(groups)}"
+        )
     ok = np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0)
     if not ok.any():
         raise ValueError("paired_difference: no test sample has a finite error in every run of both methods")
@@ -208,8 +229,8 @@ def paired_difference(a, b, groups=None, n_boot: int = N_BOOTSTRAP, seed: int = 
     g = _group_index(groups, n_cols)[ok]
     _, g = np.unique(g, return_inverse=True)
     n_g, n_r = int(g.max()) + 1, d.shape[0]
-    sums = np.stack([np.bincount(g, weights=row, minlength=n_g) for row in d])        # (R, G)
-    counts = np.bincount(g, minlength=n_g).astype(np.float64)                         # (G,)
+    sums = np.stack([np.bincount(g, weights=row, minlength=n_g) for row in d])  # (R, G)
+    counts = np.bincount(g, minlength=n_g).astype(np.float64)  # (G,)
     rng = np.random.default_rng(seed)
     rs = rng.integers(0, n_r, size=(int(n_boot), n_r))
     gs = rng.integers(0, n_g, size=(int(n_boot), n_g))
@@ -217,9 +238,14 @@ def paired_difference(a, b, groups=None, n_boot: int = N_BOOTSTRAP, seed: int = 
     adjusted = bonferroni_level(n_tests)
     tail = 50.0 * (1.0 - adjusted)
     lo, hi, lo_adj, hi_adj = np.percentile(boot, [2.5, 97.5, tail, 100.0 - tail])
-    return {f"diff_{unit}": float(d.mean()), f"ci95_{unit}": [float(lo), float(hi)],
-            f"ci_adjusted_{unit}": [float(lo_adj), float(hi_adj)], "adjusted_level": adjusted,
-            "n_points": n_g, "n_seeds": n_r}
+    return {
+        f"diff_{unit}": float(d.mean()),
+        f"ci95_{unit}": [float(lo), float(hi)],
+        f"ci_adjusted_{unit}": [float(lo_adj), float(hi_adj)],
+        "adjusted_level": adjusted,
+        "n_points": n_g,
+        "n_seeds": n_r,
+    }
 
 
 def seed_summary(values: Sequence[float], level: float = 0.95) -> dict:
@@ -248,8 +274,14 @@ def seed_summary(values: Sequence[float], level: float = 0.95) -> dict:
 
     raw = [float(v) for v in values]
     v = np.array([x for x in raw if np.isfinite(x)], dtype=np.float64)
-    out = {"mean": float(v.mean()) if len(v) else float("nan"), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-           "ci": None, "level": float(level), "n_seeds": int(len(v)), "values": raw}
+    out = {
+        "mean": float(v.mean()) if len(v) else float("nan"),
+        "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+        "ci": None,
+        "level": float(level),
+        "n_seeds": int(len(v)),
+        "values": raw,
+    }
     if len(v) > 1:
         half = float(student_t.ppf(0.5 + level / 2.0, len(v) - 1)) * out["std"] / np.sqrt(len(v))
         out["ci"] = [float(out["mean"] - half), float(out["mean"] + half)]
@@ -270,8 +302,11 @@ def aggregate_over_seeds(per_seed: Sequence[dict], level: float = 0.95) -> dict:
     """
     if not per_seed:
         return {}
-    keys = [k for k, v in per_seed[0].items()
-            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-            and all(isinstance(d.get(k), (int, float, np.number)) and not isinstance(d.get(k), bool)
-                    for d in per_seed)]
+    keys = [
+        k
+        for k, v in per_seed[0].items()
+        if isinstance(v, (int, float, np.number))
+        and not isinstance(v, bool)
+        and all(isinstance(d.get(k), (int, float, np.number)) and not isinstance(d.get(k), bool) for d in per_seed)
+    ]
     return {k: seed_summary([d[k] for d in per_seed], level) for k in keys}

@@ -82,7 +82,6 @@ class PDRTrace:
         return out / np.linalg.norm(out, axis=-1, keepdims=True)
 
 
-
 def _lowpass(x: np.ndarray, cutoff_hz: float, fs: float, order: int) -> np.ndarray:
     """Zero-phase Butterworth low-pass along axis 0 (``sosfiltfilt``); short signals fall back gracefully."""
     from scipy.signal import butter, sosfiltfilt
@@ -116,7 +115,7 @@ def _gravity_lowpass(acc: np.ndarray, cutoff_hz: float, fs: float) -> np.ndarray
     tail = np.repeat(acc[-edge:].mean(axis=0, keepdims=True), npad, axis=0)
     sos = butter(2, cutoff_hz, btype="low", fs=fs, output="sos")
     out = sosfiltfilt(sos, np.concatenate([head, acc, tail]), axis=0, padtype=None)
-    return out[npad:npad + n]
+    return out[npad : npad + n]
 
 
 def _cumtrapz(y: np.ndarray, dt: float) -> np.ndarray:
@@ -132,12 +131,13 @@ def _rolling_mean(x: np.ndarray, n: int) -> np.ndarray:
     c = np.cumsum(np.concatenate([np.zeros((1,) + x.shape[1:]), x]), axis=0)
     out = np.full(x.shape, np.nan)
     if len(x) >= n:
-        out[n - 1:] = (c[n:] - c[:-n]) / n
+        out[n - 1 :] = (c[n:] - c[:-n]) / n
     return out
 
 
-def _gyro_bias(grid: np.ndarray, acc: np.ndarray, gyro: np.ndarray, t0: float, fs: float,
-               conf: dict) -> tuple[np.ndarray, np.ndarray]:
+def _gyro_bias(
+    grid: np.ndarray, acc: np.ndarray, gyro: np.ndarray, t0: float, fs: float, conf: dict
+) -> tuple[np.ndarray, np.ndarray]:
     """Gyroscope bias (G, 3) rad/s at each grid time and the still-window ends (G,) bool.
 
     A trailing window of ``n = round(gyro_bias_window_s * fs)`` samples ending at grid time ``i``
@@ -159,25 +159,31 @@ def _gyro_bias(grid: np.ndarray, acc: np.ndarray, gyro: np.ndarray, t0: float, f
         if len(sel) == n:
             acc_n = np.linalg.norm(acc[sel], axis=1)
             w = gyro[sel]
-            if (np.std(acc_n) < conf["still_acc_std"] and np.max(np.std(w, axis=0)) < conf["still_gyro_std"]
-                    and np.linalg.norm(w.mean(axis=0)) < conf["still_gyro_max"]):
+            if (
+                np.std(acc_n) < conf["still_acc_std"]
+                and np.max(np.std(w, axis=0)) < conf["still_gyro_std"]
+                and np.linalg.norm(w.mean(axis=0)) < conf["still_gyro_max"]
+            ):
                 still[sel[-1]] = True
-                bias[sel[0]:] = w.mean(axis=0)
+                bias[sel[0] :] = w.mean(axis=0)
         return bias, still
     acc_n = np.linalg.norm(acc, axis=1)
     m_a = _rolling_mean(acc_n, n)
-    sd_a = np.sqrt(np.maximum(_rolling_mean(acc_n ** 2, n) - m_a ** 2, 0.0))
+    sd_a = np.sqrt(np.maximum(_rolling_mean(acc_n**2, n) - m_a**2, 0.0))
     m_w = _rolling_mean(gyro, n)
-    sd_w = np.sqrt(np.maximum(_rolling_mean(gyro ** 2, n) - m_w ** 2, 0.0)).max(axis=1)
+    sd_w = np.sqrt(np.maximum(_rolling_mean(gyro**2, n) - m_w**2, 0.0)).max(axis=1)
     with np.errstate(invalid="ignore"):
-        still = ((sd_a < conf["still_acc_std"]) & (sd_w < conf["still_gyro_std"])
-                 & (np.linalg.norm(m_w, axis=1) < conf["still_gyro_max"]) & (grid - (n - 1) / fs >= t0 - 1e-9))
+        still = (
+            (sd_a < conf["still_acc_std"])
+            & (sd_w < conf["still_gyro_std"])
+            & (np.linalg.norm(m_w, axis=1) < conf["still_gyro_max"])
+            & (grid - (n - 1) / fs >= t0 - 1e-9)
+        )
     count = np.cumsum(still)
     total = np.cumsum(np.where(still[:, None], m_w, 0.0), axis=0)
     ok = count > 0
     bias[ok] = total[ok] / count[ok, None]
     return bias, still
-
 
 
 def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
@@ -199,15 +205,28 @@ def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
     vals = np.asarray(imu.load(), dtype=np.float64)
     t_raw = np.asarray(imu.t, dtype=np.float64)
     if vals.ndim != 2 or vals.shape[1] != 6:
-        raise DataError(f"imu values must be (N, 6) accelerometer m/s^2 then gyroscope rad/s, got shape {vals.shape}",
-                        field="streams/imu/values")
+        raise DataError(
+            f"imu values must be (N, 6) accelerometer m/s^2 then gyroscope rad/s, got shape {vals.shape}",
+            field="streams/imu/values",
+        )
     t_raw, first = np.unique(t_raw, return_index=True)
     vals = vals[first]
-    empty = PDRTrace(t0=float(t0), grid_t=np.array([float(t0)]), fs=float("nan"), up=np.array([[0.0, 0.0, 1.0]]),
-                     gravity=np.array([np.nan]), vertical_acc=np.zeros(1), yaw_rate=np.zeros(1),
-                     heading_change=np.zeros(1), gyro_bias=np.zeros(3), gyro_bias_t=np.zeros((1, 3)),
-                     still=np.zeros(1, bool), step_t=np.zeros(0),
-                     step_duration=np.zeros(0), step_units=np.zeros(0))
+    empty = PDRTrace(
+        t0=float(t0),
+        grid_t=np.array([float(t0)]),
+        fs=float("nan"),
+        up=np.array([[0.0, 0.0, 1.0]]),
+        gravity=np.array([np.nan]),
+        vertical_acc=np.zeros(1),
+        yaw_rate=np.zeros(1),
+        heading_change=np.zeros(1),
+        gyro_bias=np.zeros(3),
+        gyro_bias_t=np.zeros((1, 3)),
+        still=np.zeros(1, bool),
+        step_t=np.zeros(0),
+        step_duration=np.zeros(0),
+        step_units=np.zeros(0),
+    )
     if len(t_raw) < 2 or t_raw[-1] <= t0:
         return empty
 
@@ -257,14 +276,24 @@ def run_pdr(imu: Stream, t0: float, conf: dict) -> PDRTrace:
     units = np.zeros(len(peaks))
     for k, p in enumerate(peaks):
         lo = max(0, p - int(round(dur[k] * fs)))
-        a_min = float(np.min(a[lo:p + 1]))
+        a_min = float(np.min(a[lo : p + 1]))
         units[k] = max(float(a[p]) - a_min, 0.0) ** 0.25
-    return PDRTrace(t0=float(t0), grid_t=grid, fs=fs, up=up, gravity=g_norm, vertical_acc=a, yaw_rate=yaw_rate,
-                    heading_change=heading_change, gyro_bias=bias_t[-1], gyro_bias_t=bias_t, still=still,
-                    step_t=step_t, step_duration=dur,
-                    step_units=units)
-
-
+    return PDRTrace(
+        t0=float(t0),
+        grid_t=grid,
+        fs=fs,
+        up=up,
+        gravity=g_norm,
+        vertical_acc=a,
+        yaw_rate=yaw_rate,
+        heading_change=heading_change,
+        gyro_bias=bias_t[-1],
+        gyro_bias_t=bias_t,
+        still=still,
+        step_t=step_t,
+        step_duration=dur,
+        step_units=units,
+    )
 
 
 def step_chords(trace: PDRTrace, rec: Recording, max_step_interval_s: float):

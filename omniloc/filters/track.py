@@ -80,7 +80,7 @@ def _solve(node_t, j, wl, wr, weight, z, d_rot, sigma_f, sigma_s) -> np.ndarray:
     diag = np.zeros(n)
     off = np.zeros(max(n - 1, 0))
     rhs = np.zeros(n, dtype=np.complex128)
-    a = weight / sigma_f ** 2
+    a = weight / sigma_f**2
     np.add.at(diag, j, a * wl * wl)
     if n > 1:
         np.add.at(diag, j + 1, a * wr * wr)
@@ -88,7 +88,7 @@ def _solve(node_t, j, wl, wr, weight, z, d_rot, sigma_f, sigma_s) -> np.ndarray:
     np.add.at(rhs, j, a * wl * z)
     if n > 1:
         np.add.at(rhs, j + 1, a * wr * z)
-        b = 1.0 / sigma_s ** 2
+        b = 1.0 / sigma_s**2
         diag[:-1] += b
         diag[1:] += b
         off -= b
@@ -104,9 +104,18 @@ def _solve(node_t, j, wl, wr, weight, z, d_rot, sigma_f, sigma_s) -> np.ndarray:
     return re + 1j * im
 
 
-def smooth_track(fix_t, fix_xy, step_t, step_xy, t_start: float | None = None, sigma_fix_m: float = 8.0,
-                 sigma_step_m: float = 0.3, huber_m: float | None = 5.0, iterations: int = 10,
-                 rotation_rad: float | None = None) -> Track:
+def smooth_track(
+    fix_t,
+    fix_xy,
+    step_t,
+    step_xy,
+    t_start: float | None = None,
+    sigma_fix_m: float = 8.0,
+    sigma_step_m: float = 0.3,
+    huber_m: float | None = 5.0,
+    iterations: int = 10,
+    rotation_rad: float | None = None,
+) -> Track:
     """Fuse absolute fixes with relative steps over one recording (see the module docstring).
 
     Parameters
@@ -180,7 +189,7 @@ def smooth_track(fix_t, fix_xy, step_t, step_xy, t_start: float | None = None, s
         r = np.abs(path_at_fixes(x) - z)
         if huber_m is not None:
             weight = np.minimum(1.0, float(huber_m) / np.maximum(r, 1e-12))
-    if rotation_rad is None and len(d):   # positions consistent with the final rotation
+    if rotation_rad is None and len(d):  # positions consistent with the final rotation
         x = _solve(node_t, j, wl, wr, weight, z, rot * d, sigma_fix_m, sigma_step_m)
     full_w = np.full(len(fix_t), np.nan)
     full_r = np.full(len(fix_t), np.nan)
@@ -221,7 +230,7 @@ def smooth_floors(floor, switch_cost: float = 3.0, weight=None) -> np.ndarray:
     if len(floor) == 0:
         return floor.copy()
     labels = np.unique(floor)
-    obs = (floor[:, None] != labels[None, :]) * w[:, None]          # (M, L) disagreement cost
+    obs = (floor[:, None] != labels[None, :]) * w[:, None]  # (M, L) disagreement cost
     cost = obs[0].copy()
     back = np.zeros((len(floor), len(labels)), dtype=np.int64)
     for i in range(1, len(floor)):

@@ -20,8 +20,19 @@ from ..data import Dataset, Estimate, Recording
 __all__ = ["Localizer", "merge_conf", "read_method_json"]
 
 #: what reading a damaged saved model may raise (turned into a DataError naming the file)
-_DAMAGE = (zipfile.BadZipFile, zlib.error, pickle.UnpicklingError, KeyError, AttributeError, IndexError, TypeError,
-           RuntimeError, EOFError, OSError, ValueError)
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    pickle.UnpicklingError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    TypeError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+)
 
 
 class Localizer:
@@ -140,9 +151,17 @@ class Localizer:
                 else:
                     plain[k] = v
             np.savez(tmp / "state.npz", **arrays)
-            write_json(tmp / "method.json", {"method": self.name, "omniloc_version": __version__,
-                                             "preset": self.preset, "conf": self._saved_conf(), "state": plain,
-                                             "arrays": sorted(arrays)})
+            write_json(
+                tmp / "method.json",
+                {
+                    "method": self.name,
+                    "omniloc_version": __version__,
+                    "preset": self.preset,
+                    "conf": self._saved_conf(),
+                    "state": plain,
+                    "arrays": sorted(arrays),
+                },
+            )
             self._save_extra(tmp)
         return path
 
@@ -184,20 +203,23 @@ class Localizer:
             with np.load(state_file, allow_pickle=False) as z:
                 state = {k: z[k] for k in z.files}
         except _DAMAGE as e:
-            raise DataError(f"damaged saved model: unreadable state ({type(e).__name__}: {e})",
-                            file=state_file) from None
-        missing = sorted(set(meta.get("arrays", [])) - set(state))    # "arrays": written since omniloc 0.1
+            raise DataError(
+                f"damaged saved model: unreadable state ({type(e).__name__}: {e})", file=state_file
+            ) from None
+        missing = sorted(set(meta.get("arrays", [])) - set(state))  # "arrays": written since omniloc 0.1
         if missing:
-            raise DataError(f"damaged saved model: learned state incomplete or invalid (arrays {missing} missing)",
-                            file=state_file)
+            raise DataError(
+                f"damaged saved model: learned state incomplete or invalid (arrays {missing} missing)", file=state_file
+            )
         state.update(meta["state"])
         try:
             obj._set_state(state)
         except DataError:
             raise
         except _DAMAGE as e:
-            raise DataError(f"damaged saved model: learned state incomplete or invalid ({type(e).__name__}: {e})",
-                            file=state_file) from None
+            raise DataError(
+                f"damaged saved model: learned state incomplete or invalid ({type(e).__name__}: {e})", file=state_file
+            ) from None
         try:
             obj._load_extra(path)
         except DataError:

@@ -115,8 +115,9 @@ def _vote(labels: np.ndarray, w: np.ndarray) -> np.ndarray:
     lab, inv = np.unique(labels, return_inverse=True)
     inv = inv.reshape(labels.shape)
     q, n_lab = labels.shape[0], len(lab)
-    score = np.bincount((np.arange(q)[:, None] * n_lab + inv).ravel(), weights=w.ravel(),
-                        minlength=q * n_lab).reshape(q, n_lab)
+    score = np.bincount((np.arange(q)[:, None] * n_lab + inv).ravel(), weights=w.ravel(), minlength=q * n_lab).reshape(
+        q, n_lab
+    )
     best = score >= score.max(axis=1, keepdims=True) * (1 - 1e-12)
     first = np.argmax(np.take_along_axis(best, inv, axis=1), axis=1)  # nearest neighbour with a best label
     return lab[inv[np.arange(q), first]].astype(np.int64)
@@ -218,10 +219,23 @@ class KNNLocalizer(Localizer):
         "batch_size": 256,
     }
     presets = {
-        "uji": {"representation": "positive", "metric": "sorensen", "k": 11, "weights": "distance", "cascade": False,
-                "floor_model": "logistic", "floor_c": 10.0},
-        "paper": {"representation": "powed", "metric": "sorensen", "k": 13, "weights": "uniform", "cascade": False,
-                  "floor_model": "knn"},
+        "uji": {
+            "representation": "positive",
+            "metric": "sorensen",
+            "k": 11,
+            "weights": "distance",
+            "cascade": False,
+            "floor_model": "logistic",
+            "floor_c": 10.0,
+        },
+        "paper": {
+            "representation": "powed",
+            "metric": "sorensen",
+            "k": 13,
+            "weights": "uniform",
+            "cascade": False,
+            "floor_model": "knn",
+        },
         "cascade": {"cascade": True, "k_vote": None},
         "fast": {"metric": "euclidean"},
     }
@@ -230,7 +244,7 @@ class KNNLocalizer(Localizer):
     conf_types: ClassVar[dict[str, tuple[type, ...]]] = {"weights": (str, int, float)}
 
     def __init__(self, conf: dict | None = None, preset: str | list[str] | None = None):
-        super().__init__(conf, preset)     # merges, type-checks and calls _check_conf
+        super().__init__(conf, preset)  # merges, type-checks and calls _check_conf
         self._cache: dict[str, Any] = {}
 
     def _check_conf(self) -> None:
@@ -243,14 +257,18 @@ class KNNLocalizer(Localizer):
         for key in ("k", "batch_size"):
             if isinstance(c[key], bool) or not isinstance(c[key], (int, np.integer)) or c[key] < 1:
                 raise ConfigError(f"knn {key} must be an integer >= 1, got {c[key]!r}")
-        if c["k_vote"] is not None and (isinstance(c["k_vote"], bool) or not isinstance(c["k_vote"], (int, np.integer))
-                                        or c["k_vote"] < 1):
+        if c["k_vote"] is not None and (
+            isinstance(c["k_vote"], bool) or not isinstance(c["k_vote"], (int, np.integer)) or c["k_vote"] < 1
+        ):
             raise ConfigError(f"knn k_vote must be None or an integer >= 1, got {c['k_vote']!r}")
         w = c["weights"]
         if not (w in ("uniform", "distance") or (isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0)):
             raise ConfigError(f"knn weights must be 'uniform', 'distance' or a power >= 0, got {w!r}")
-        if isinstance(c["min_detected"], bool) or not isinstance(c["min_detected"], (int, np.integer)) \
-                or c["min_detected"] < 0:
+        if (
+            isinstance(c["min_detected"], bool)
+            or not isinstance(c["min_detected"], (int, np.integer))
+            or c["min_detected"] < 0
+        ):
             raise ConfigError(f"knn min_detected must be an integer >= 0, got {c['min_detected']!r}")
         if c["floor_model"] not in FLOOR_MODELS:
             raise ConfigError(f"knn floor_model must be one of {FLOOR_MODELS}, got {c['floor_model']!r}")
@@ -269,8 +287,14 @@ class KNNLocalizer(Localizer):
     # ------------------------------------------------------------------ features
     def _features(self, rss: np.ndarray) -> np.ndarray:
         c = self.conf
-        return rss_to_features(rss, c["representation"], float(self.min_rss_), alpha=float(c["alpha"]),
-                               beta=float(c["beta"]), not_heard_dbm=float(c["not_heard_dbm"]))
+        return rss_to_features(
+            rss,
+            c["representation"],
+            float(self.min_rss_),
+            alpha=float(c["alpha"]),
+            beta=float(c["beta"]),
+            not_heard_dbm=float(c["not_heard_dbm"]),
+        )
 
     def _scans(self, rec: Recording):
         """(times (M,), RSS (M, A) on the AP vocabulary, NaN = not heard) of a recording's WiFi stream."""
@@ -300,22 +324,29 @@ class KNNLocalizer(Localizer):
                 continue
             if rec.position is None:
                 raise DataError(f"training recording '{rec.name}' has no ground-truth position", field="position")
-            gt = truth_at(rec, s.t)           # fingerprints: scans on the pose timeline, matched row by row
+            gt = truth_at(rec, s.t)  # fingerprints: scans on the pose timeline, matched row by row
             ok = gt["inside"] & np.all(np.isfinite(gt["position"]), axis=1)
             n = len(s)
             floor = gt.get("floor") if gt.get("floor") is not None else np.zeros(n, dtype=np.int64)
             building = gt.get("building") if gt.get("building") is not None else np.zeros(n, dtype=np.int64)
             for a in s.ids.tolist():
                 ids.setdefault(a, len(ids))
-            parts.append((np.array([ids[a] for a in s.ids.tolist()], dtype=np.int64), np.asarray(s.load())[ok],
-                          gt["position"][ok], np.asarray(floor)[ok], np.asarray(building)[ok]))
+            parts.append(
+                (
+                    np.array([ids[a] for a in s.ids.tolist()], dtype=np.int64),
+                    np.asarray(s.load())[ok],
+                    gt["position"][ok],
+                    np.asarray(floor)[ok],
+                    np.asarray(building)[ok],
+                )
+            )
         if not parts or sum(len(p[1]) for p in parts) == 0:
             raise DataError(f"no WiFi scans with ground truth in training dataset '{train.name}'", field="streams/wifi")
         n_total = sum(len(p[1]) for p in parts)
         rss = np.full((n_total, len(ids)), np.nan, dtype=np.float32)
         row = 0
         for cols, vals, *_ in parts:
-            rss[row:row + len(vals)][:, cols] = vals
+            rss[row : row + len(vals)][:, cols] = vals
             row += len(vals)
         pos = np.concatenate([p[2] for p in parts]).astype(np.float64)
         floors = np.concatenate([p[3] for p in parts]).astype(np.int64)
@@ -328,8 +359,9 @@ class KNNLocalizer(Localizer):
         ap_ids = np.array(list(ids), dtype=str)[heard_ap]
         keep = np.isfinite(rss).sum(axis=1) >= c["min_detected"]
         if not keep.any():
-            raise DataError(f"no training scan hears at least min_detected={c['min_detected']} access points",
-                            field="streams/wifi")
+            raise DataError(
+                f"no training scan hears at least min_detected={c['min_detected']} access points", field="streams/wifi"
+            )
         order = np.lexsort((np.arange(keep.sum()), floors[keep], buildings[keep]))
         rss, pos, floors, buildings = rss[keep][order], pos[keep][order], floors[keep][order], buildings[keep][order]
 
@@ -370,8 +402,9 @@ class KNNLocalizer(Localizer):
                     coef.append(np.zeros((1, a)))
                     icpt.append(np.zeros(1))
                 else:
-                    lr = LogisticRegression(C=float(self.conf["floor_c"]), class_weight="balanced", max_iter=5000,
-                                            tol=1e-8)
+                    lr = LogisticRegression(
+                        C=float(self.conf["floor_c"]), class_weight="balanced", max_iter=5000, tol=1e-8
+                    )
                     lr.fit(U[rows], self.floors_[rows])
                     w, w0 = lr.coef_, lr.intercept_
                     if len(fl) == 2:  # binary: one row of log-odds of the second class
@@ -414,8 +447,13 @@ class KNNLocalizer(Localizer):
             if self.conf["floor_model"] != "knn":
                 raise KeyError("floor_coef_ (the logistic floor model) is not in the saved state")
             a = len(state["ap_ids_"])
-            state = dict(state, floor_coef_=np.zeros((0, a)), floor_intercept_=np.zeros(0),
-                         floor_labels_=np.zeros(0, dtype=np.int64), floor_buildings_=np.zeros(0, dtype=np.int64))
+            state = dict(
+                state,
+                floor_coef_=np.zeros((0, a)),
+                floor_intercept_=np.zeros(0),
+                floor_labels_=np.zeros(0, dtype=np.int64),
+                floor_buildings_=np.zeros(0, dtype=np.int64),
+            )
         super()._set_state(state)
         self.ap_ids_ = np.asarray(self.ap_ids_, dtype=str)
         self.min_rss_ = float(self.min_rss_)
@@ -440,11 +478,17 @@ class KNNLocalizer(Localizer):
         for b, f in np.unique(key, axis=0):
             idx = np.flatnonzero((key[:, 0] == b) & (key[:, 1] == f))
             blocks_bf[(int(b), int(f))] = (int(idx[0]), int(idx[-1]) + 1)
-        self._cache.update({
-            "n": n, "XT": X.T.tocsr(), "Xc": Xc,  # references by row (Euclidean) and by access point (L1)
-            "sum": np.asarray(X.sum(axis=1)).ravel(), "sq": np.asarray(X.multiply(X).sum(axis=1)).ravel(),
-            "blocks_b": blocks_b, "blocks_bf": blocks_bf,  # column ranges of each building, (building, floor)
-        })
+        self._cache.update(
+            {
+                "n": n,
+                "XT": X.T.tocsr(),
+                "Xc": Xc,  # references by row (Euclidean) and by access point (L1)
+                "sum": np.asarray(X.sum(axis=1)).ravel(),
+                "sq": np.asarray(X.multiply(X).sum(axis=1)).ravel(),
+                "blocks_b": blocks_b,
+                "blocks_bf": blocks_bf,  # column ranges of each building, (building, floor)
+            }
+        )
         return self._cache
 
     def _distances(self, Q: np.ndarray) -> np.ndarray:
@@ -513,15 +557,14 @@ class KNNLocalizer(Localizer):
         building = np.full(nq, -1, dtype=np.int64)
         step = int(c["batch_size"])
         for s0 in range(0, nq, step):
-            D = self._distances(Q[s0:s0 + step])
+            D = self._distances(Q[s0 : s0 + step])
             rows = np.arange(s0, min(s0 + step, nq))
             if not c["cascade"]:
                 idx, d = self._nearest(D, k)
                 w = self._weights(d)
                 pos[rows] = np.einsum("qk,qkc->qc", w, self.positions_[idx]) / w.sum(axis=1, keepdims=True)
                 building[rows] = _vote(self.buildings_[idx], w)
-                floor[rows] = (self._floor_logistic(Q[rows], building[rows]) if logistic
-                               else _vote(self.floors_[idx], w))
+                floor[rows] = self._floor_logistic(Q[rows], building[rows]) if logistic else _vote(self.floors_[idx], w)
                 continue
             idx, d = self._nearest(D, kv)
             bq = _vote(self.buildings_[idx], self._weights(d))

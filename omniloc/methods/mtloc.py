@@ -71,14 +71,31 @@ from ..nn.training import (
 from . import mtloc_transfer as xfer
 from .base import Localizer
 
-__all__ = ["MTLocLocalizer", "MTLocWindows", "BRANCHES", "PAPER_PARAMETERS", "IMU_TRANSFER_FORMAT",
-           "window_labels", "extract_windows", "drop_windows", "pretrain_imu_lstm", "load_imu_lstm",
-           "WIFI_TRANSFER_FORMAT", "WINDOW_TIMES", "pretrain_wifi_dnn", "load_wifi_dnn", "wifi_transfer_layers"]
+__all__ = [
+    "MTLocLocalizer",
+    "MTLocWindows",
+    "BRANCHES",
+    "PAPER_PARAMETERS",
+    "IMU_TRANSFER_FORMAT",
+    "window_labels",
+    "extract_windows",
+    "drop_windows",
+    "pretrain_imu_lstm",
+    "load_imu_lstm",
+    "WIFI_TRANSFER_FORMAT",
+    "WINDOW_TIMES",
+    "pretrain_wifi_dnn",
+    "load_wifi_dnn",
+    "wifi_transfer_layers",
+]
 
 # the transfer functions, importable from here too (omniloc.methods.mtloc.pretrain_imu_lstm, ...)
 IMU_TRANSFER_FORMAT, WIFI_TRANSFER_FORMAT = xfer.IMU_TRANSFER_FORMAT, xfer.WIFI_TRANSFER_FORMAT
-pretrain_imu_lstm, load_imu_lstm, wifi_transfer_layers = (xfer.pretrain_imu_lstm, xfer.load_imu_lstm,
-                                                          xfer.wifi_transfer_layers)
+pretrain_imu_lstm, load_imu_lstm, wifi_transfer_layers = (
+    xfer.pretrain_imu_lstm,
+    xfer.load_imu_lstm,
+    xfer.wifi_transfer_layers,
+)
 pretrain_wifi_dnn, load_wifi_dnn = xfer.pretrain_wifi_dnn, xfer.load_wifi_dnn
 #: modalities in fusion order (also the columns of :attr:`MTLocWindows.present`)
 BRANCHES = _windows.WINDOW_MODALITIES
@@ -201,28 +218,49 @@ class MTLocLocalizer(Localizer):
         "weight_decay": 0.0,
         "early_stopping_patience": 10,
         "seed": 0,
-        "pretrain": {"epochs": 100, "lr": 0.005, "optimizer": "rmsprop", "batch_size": 128,
-                     "early_stopping_patience": None},
-        "predict": {"batch_size": 4096, "drop_modalities": {"imu": 0.0, "magnetometer": 0.0, "wifi": 0.0},
-                    "drop_seed": 0},
+        "pretrain": {
+            "epochs": 100,
+            "lr": 0.005,
+            "optimizer": "rmsprop",
+            "batch_size": 128,
+            "early_stopping_patience": None,
+        },
+        "predict": {
+            "batch_size": 4096,
+            "drop_modalities": {"imu": 0.0, "magnetometer": 0.0, "wifi": 0.0},
+            "drop_seed": 0,
+        },
         "trainer": dict(TRAINER_DEFAULTS),
     }
     presets: ClassVar[dict[str, dict]] = {
         # seconds-long smoke runs (tests, --quick benches)
-        "quick": {"lstm_hidden": 32, "wifi_hidden": [32, 32], "fusion_hidden": 32, "epochs": 12, "batch_size": 64,
-                  "lr": 3e-3, "early_stopping_patience": None, "pretrain": {"epochs": 3, "batch_size": 64},
-                  "trainer": {"progress": False}},
+        "quick": {
+            "lstm_hidden": 32,
+            "wifi_hidden": [32, 32],
+            "fusion_hidden": 32,
+            "epochs": 12,
+            "batch_size": 64,
+            "lr": 3e-3,
+            "early_stopping_patience": None,
+            "pretrain": {"epochs": 3, "batch_size": 64},
+            "trainer": {"progress": False},
+        },
         # Table I inputs (acc/gyro and field magnitudes, one input per AP, scans of the current second)
         # and Table IV pretraining
-        "paper": {"imu_channels": "magnitude", "mag_channels": "magnitude", "wifi_encoding": "positive",
-                  "wifi_max_age_s": 1.0, "wifi_ap_dropout": 0.0, "warm_start": None,
-                  "pretrain": {"epochs": 100, "lr": 0.005, "optimizer": "rmsprop"}},
+        "paper": {
+            "imu_channels": "magnitude",
+            "mag_channels": "magnitude",
+            "wifi_encoding": "positive",
+            "wifi_max_age_s": 1.0,
+            "wifi_ap_dropout": 0.0,
+            "warm_start": None,
+            "pretrain": {"epochs": 100, "lr": 0.005, "optimizer": "rmsprop"},
+        },
         # single-branch baselines
         "imu-only": {"branches": ["imu"]},
         "mag-only": {"branches": ["magnetometer"]},
         "wifi-only": {"branches": ["wifi"]},
     }
-
 
     # ------------------------------------------------------------------ configuration
     def _check_conf(self) -> None:
@@ -231,19 +269,31 @@ class MTLocLocalizer(Localizer):
         branches = list(c["branches"] or [])
         if not branches or any(b not in BRANCHES for b in branches):
             raise ConfigError(f"branches must be a non-empty subset of {list(BRANCHES)}, got {c['branches']!r}")
-        choices = {"imu_channels": CHANNELS, "mag_channels": CHANNELS, "wifi_encoding": ("mask", "positive"),
-                   "loss": ("mse", "huber"), "optimizer": OPTIMIZERS, "pretrain.optimizer": OPTIMIZERS,
-                   "window_times": WINDOW_TIMES, "warm_start": (None, *BRANCHES), "trainer.resume": RESUME}
+        choices = {
+            "imu_channels": CHANNELS,
+            "mag_channels": CHANNELS,
+            "wifi_encoding": ("mask", "positive"),
+            "loss": ("mse", "huber"),
+            "optimizer": OPTIMIZERS,
+            "pretrain.optimizer": OPTIMIZERS,
+            "window_times": WINDOW_TIMES,
+            "warm_start": (None, *BRANCHES),
+            "trainer.resume": RESUME,
+        }
         for key, allowed in choices.items():
             value = c[key] if "." not in key else c[key.split(".")[0]][key.split(".")[1]]
             if value not in allowed:
                 raise ConfigError(f"{key} must be one of {list(allowed)}, got {value!r}")
-        for key, probs, closed in (("modality_dropout", c["modality_dropout"], False),
-                                   ("predict.drop_modalities", c["predict"]["drop_modalities"], True)):
+        for key, probs, closed in (
+            ("modality_dropout", c["modality_dropout"], False),
+            ("predict.drop_modalities", c["predict"]["drop_modalities"], True),
+        ):
             for b, p in probs.items():
                 if b not in BRANCHES or not (0.0 <= float(p) <= 1.0 if closed else 0.0 <= float(p) < 1.0):
-                    raise ConfigError(f"{key}.{b} must be a modality of {list(BRANCHES)} with a fraction in "
-                                      f"[0, 1{']' if closed else ')'}, got {p!r}")
+                    raise ConfigError(
+                        f"{key}.{b} must be a modality of {list(BRANCHES)} with a fraction in "
+                        f"[0, 1{']' if closed else ')'}, got {p!r}"
+                    )
         if not 0.0 <= float(c["wifi_ap_dropout"]) < 1.0:
             raise ConfigError(f"wifi_ap_dropout must be in [0, 1), got {c['wifi_ap_dropout']!r}")
         if c["window_s"] <= 0 or c["hop_s"] <= 0 or c["rate_hz"] <= 0:
@@ -258,11 +308,22 @@ class MTLocLocalizer(Localizer):
 
     def _extract(self, rec: Recording, branches, ap_ids, t_end=None) -> MultimodalWindows:
         c = self.conf
-        return extract_windows(rec, ap_ids, t_end, branches=branches, streams=c["streams"], window_s=c["window_s"],
-                               hop_s=c["hop_s"], rate_hz=c["rate_hz"], imu_channels=c["imu_channels"],
-                               mag_channels=c["mag_channels"], wifi_max_age_s=c["wifi_max_age_s"],
-                               wifi_min_detected=c["wifi_min_detected"], max_gap_s=c["max_gap_s"],
-                               window_times=c["window_times"])
+        return extract_windows(
+            rec,
+            ap_ids,
+            t_end,
+            branches=branches,
+            streams=c["streams"],
+            window_s=c["window_s"],
+            hop_s=c["hop_s"],
+            rate_hz=c["rate_hz"],
+            imu_channels=c["imu_channels"],
+            mag_channels=c["mag_channels"],
+            wifi_max_age_s=c["wifi_max_age_s"],
+            wifi_min_detected=c["wifi_min_detected"],
+            max_gap_s=c["max_gap_s"],
+            window_times=c["window_times"],
+        )
 
     def _labelled(self, data: Dataset, branches, ap_ids) -> dict[str, np.ndarray]:
         """Training windows of every recording: inside the pose timeline, with one of ``branches``."""
@@ -271,14 +332,22 @@ class MTLocLocalizer(Localizer):
     # ------------------------------------------------------------------ network
     def _in_features(self) -> dict[str, int]:
         c = self.conf
-        return {"imu": channel_values(np.zeros((1, 6)), c["imu_channels"]).shape[1],
-                "magnetometer": channel_values(np.zeros((1, 3)), c["mag_channels"]).shape[1]}
+        return {
+            "imu": channel_values(np.zeros((1, 6)), c["imu_channels"]).shape[1],
+            "magnetometer": channel_values(np.zeros((1, 3)), c["mag_channels"]).shape[1],
+        }
 
     def _build_net(self, branches, n_access_points: int, n_floor_classes: int):
         c = self.conf
         n_cls = int(n_floor_classes) if float(c["floor_weight"]) > 0 else 0
-        return multimodal_regressor(self._input_shapes(branches, n_access_points), int(c["lstm_hidden"]),
-                                    c["wifi_hidden"], int(c["fusion_hidden"]), n_cls, float(c["dropout"]))
+        return multimodal_regressor(
+            self._input_shapes(branches, n_access_points),
+            int(c["lstm_hidden"]),
+            c["wifi_hidden"],
+            int(c["fusion_hidden"]),
+            n_cls,
+            float(c["dropout"]),
+        )
 
     def _input_shapes(self, branches, n_access_points: int) -> dict[str, tuple]:
         n = int(round(self.conf["window_s"] * self.conf["rate_hz"]))
@@ -287,8 +356,9 @@ class MTLocLocalizer(Localizer):
         shapes["wifi"] = (n_access_points * (2 if self.conf["wifi_encoding"] == "mask" else 1),)
         return {b: shapes[b] for b in branches}
 
-    def parameter_table(self, n_access_points: int | None = None,
-                        n_floor_classes: int | None = None) -> tuple[list[tuple[str, tuple, int]], str]:
+    def parameter_table(
+        self, n_access_points: int | None = None, n_floor_classes: int | None = None
+    ) -> tuple[list[tuple[str, tuple, int]], str]:
         """Rows ``(block, shape, parameters)`` of the network and a printable table compared with the paper's.
 
         ``n_access_points`` (default: the fitted model's, or 750 as the paper's) and
@@ -300,19 +370,27 @@ class MTLocLocalizer(Localizer):
         else:
             branches = list(self.branches_) if fitted else self._fusion_branches()
             a = int(n_access_points if n_access_points is not None else (len(self.ap_ids_) if fitted else 750))
-            f = int(n_floor_classes if n_floor_classes is not None else
-                    (len(self.floor_classes_) if fitted else 2))
+            f = int(n_floor_classes if n_floor_classes is not None else (len(self.floor_classes_) if fitted else 2))
             net = self._build_net(branches, a, f)
         rows = net.parameter_rows(self._input_shapes(branches, a))
         n_lstm = sum(1 for b in branches if b in ("imu", "magnetometer"))
-        lines = [keras_comparison(rows, int(self.conf["lstm_hidden"]), n_lstm, PAPER_PARAMETERS,
-                                  f"MTLoc network ({a} access points)",
-                                  "paper (Table I, Keras, 750 APs, three branches)")]
+        lines = [
+            keras_comparison(
+                rows,
+                int(self.conf["lstm_hidden"]),
+                n_lstm,
+                PAPER_PARAMETERS,
+                f"MTLoc network ({a} access points)",
+                "paper (Table I, Keras, 750 APs, three branches)",
+            )
+        ]
         feats = self._in_features()
         if feats["imu"] != 2 or feats["magnetometer"] != 1 or self.conf["wifi_encoding"] != "positive":
-            lines.append(f"  (inputs differ from the paper's 10x2 IMU, 10x1 magnetometer, 1 value per AP: here "
-                         f"IMU 10x{feats['imu']}, magnetometer 10x{feats['magnetometer']}, WiFi encoding "
-                         f"{self.conf['wifi_encoding']!r})")
+            lines.append(
+                f"  (inputs differ from the paper's 10x2 IMU, 10x1 magnetometer, 1 value per AP: here "
+                f"IMU 10x{feats['imu']}, magnetometer 10x{feats['magnetometer']}, WiFi encoding "
+                f"{self.conf['wifi_encoding']!r})"
+            )
         return rows, "\n".join(lines)
 
     # ------------------------------------------------------------------ fit
@@ -349,17 +427,24 @@ class MTLocLocalizer(Localizer):
         tr = self._labelled(train, branches, ap_ids)
         used = [b for b in branches if tr["present"][:, BRANCHES.index(b)].any()]
         if not used:
-            raise DataError(f"no training window has any of the modalities {branches} inside the ground-truth "
-                            "time span (streams missing, or no positions)", field="streams")
+            raise DataError(
+                f"no training window has any of the modalities {branches} inside the ground-truth "
+                "time span (streams missing, or no positions)",
+                field="streams",
+            )
         if transfer is not None and "imu" not in used:
             raise DataError("imu_transfer is set but no training window has IMU data", field="streams/imu")
         if wifi_transfer is not None and "wifi" not in used:
             raise DataError("wifi_transfer is set but no training window has WiFi data", field="streams/wifi")
         dropped = [b for b in branches if b not in used]
         if dropped:
-            warnings.warn(f"mtloc: branch{'es' if len(dropped) > 1 else ''} {dropped} dropped: no training window "
-                          f"has {' or '.join(dropped)} data inside the ground-truth time span (stream missing or "
-                          f"too sparse); the model fuses {used} only", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"mtloc: branch{'es' if len(dropped) > 1 else ''} {dropped} dropped: no training window "
+                f"has {' or '.join(dropped)} data inside the ground-truth time span (stream missing or "
+                f"too sparse); the model fuses {used} only",
+                UserWarning,
+                stacklevel=3,
+            )
         self.branches_ = used
         self.ap_ids_ = ap_ids if "wifi" in used else np.zeros(0, dtype=str)
         self._fit_normalisation(tr, transfer)
@@ -372,8 +457,13 @@ class MTLocLocalizer(Localizer):
         target_cls = self._floor_targets(tr)
         z = tr["position"][:, 2]
         self.default_z_ = float(np.nanmean(z)) if np.isfinite(z).any() else 0.0
-        self.floor_z_ = np.array([np.nanmean(np.where(target_cls == k, z, np.nan)) if (target_cls == k).any()
-                                  else self.default_z_ for k in range(len(self.floor_classes_))], dtype=np.float64)
+        self.floor_z_ = np.array(
+            [
+                np.nanmean(np.where(target_cls == k, z, np.nan)) if (target_cls == k).any() else self.default_z_
+                for k in range(len(self.floor_classes_))
+            ],
+            dtype=np.float64,
+        )
         self._fit_frame(tr["position"][:, :2])
 
         net = self._build_net(used, len(self.ap_ids_), len(self.floor_classes_))
@@ -400,16 +490,24 @@ class MTLocLocalizer(Localizer):
             if transfer is not None and warm == "imu":
                 xfer.apply_imu_transfer(p_net, transfer, c["imu_trainable"])
             partial = self._module(p_net, p_data, p_val, [warm])
-            self._train(partial, p_data, p_val, f"mtloc-{warm}", int(c["epochs"]), int(c["batch_size"]),
-                        c["early_stopping_patience"])
+            self._train(
+                partial,
+                p_data,
+                p_val,
+                f"mtloc-{warm}",
+                int(c["epochs"]),
+                int(c["batch_size"]),
+                c["early_stopping_patience"],
+            )
             warm_start_fusion(net, partial.net.cpu())
         module = self._module(net, data, val_data, used)
         if warm is not None and val_data is not None:
             # best-epoch selection starts from the warm start (the fused net computes the branch's output)
             module.update_best(module.score(torch.arange(len(val_data["present"])).split(4096)))
             self.warm_start_val_pos_err_m_ = float(module.best_val)
-        self._train(module, data, val_data, "mtloc", int(c["epochs"]), int(c["batch_size"]),
-                    c["early_stopping_patience"])
+        self._train(
+            module, data, val_data, "mtloc", int(c["epochs"]), int(c["batch_size"]), c["early_stopping_patience"]
+        )
         self._net = module.net.cpu().eval()
         self.train_log_ = np.array(module.history, dtype=np.float64).reshape(-1, 3)
         self.n_train_windows_ = int(len(tr["present"]))
@@ -423,26 +521,49 @@ class MTLocLocalizer(Localizer):
     def _module(self, net, data: dict, val_data: dict | None, branches) -> PositionRegressionModule:
         c = self.conf
         drop = [float(c["modality_dropout"].get(b, 0.0)) for b in branches]
-        return PositionRegressionModule(net, data, val_data, branches, drop, float(c["floor_weight"]), c["loss"],
-                            float(c["huber_delta_m"]) / self.position_scale_, c["optimizer"], float(c["lr"]),
-                            float(c["weight_decay"]), self.position_scale_,
-                            ap_dropout=float(c["wifi_ap_dropout"]), n_access_points=len(self.ap_ids_))
+        return PositionRegressionModule(
+            net,
+            data,
+            val_data,
+            branches,
+            drop,
+            float(c["floor_weight"]),
+            c["loss"],
+            float(c["huber_delta_m"]) / self.position_scale_,
+            c["optimizer"],
+            float(c["lr"]),
+            float(c["weight_decay"]),
+            self.position_scale_,
+            ap_dropout=float(c["wifi_ap_dropout"]),
+            n_access_points=len(self.ap_ids_),
+        )
 
     def _train(self, module, data, val_data, stage: str, epochs: int, batch_size: int, patience) -> None:
         n = len(data["present"])
         # the batch order draws from torch's generator, seeded in fit (a torch.Generator given to the
         # loader would not survive the pickling of DDP spawn)
-        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n)), batch_size=batch_size,
-                                             shuffle=True)
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(torch.arange(n)), batch_size=batch_size, shuffle=True
+        )
         val_loader = None
         if val_data is not None:
             nv = len(val_data["present"])
-            val_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(nv)),
-                                                     batch_size=max(batch_size, 1024))
+            val_loader = torch.utils.data.DataLoader(
+                torch.utils.data.TensorDataset(torch.arange(nv)), batch_size=max(batch_size, 1024)
+            )
         steps = max(1, -(-n // batch_size))
-        fit_lightning(module, loader, self.conf["trainer"], stage, max_epochs=epochs, log_every_n_steps=steps,
-                      val_dataloader=val_loader, monitor="val_pos_err_m" if val_loader is not None else None,
-                      patience=patience, fingerprint_conf=training_conf(self.conf, _NOT_FINGERPRINTED))
+        fit_lightning(
+            module,
+            loader,
+            self.conf["trainer"],
+            stage,
+            max_epochs=epochs,
+            log_every_n_steps=steps,
+            val_dataloader=val_loader,
+            monitor="val_pos_err_m" if val_loader is not None else None,
+            patience=patience,
+            fingerprint_conf=training_conf(self.conf, _NOT_FINGERPRINTED),
+        )
 
     # ------------------------------------------------------------------ predict
     def predict_recording(self, rec: Recording) -> Estimate:
@@ -455,8 +576,9 @@ class MTLocLocalizer(Localizer):
         p = self.conf["predict"]
         return self._predict_one(rec, {k: float(v) for k, v in p["drop_modalities"].items()}, int(p["drop_seed"]))
 
-    def predict_with_dropped(self, data: Recording | Dataset, drop_modalities: dict,
-                             drop_seed: int | None = None) -> Estimate:
+    def predict_with_dropped(
+        self, data: Recording | Dataset, drop_modalities: dict, drop_seed: int | None = None
+    ) -> Estimate:
         """:meth:`predict` with modalities removed from a seeded fraction of the windows (Sec. IV-E/F).
 
         ``drop_modalities`` (modality -> fraction in [0, 1], e.g. ``{"wifi": 0.4}``) and ``drop_seed``
@@ -480,8 +602,11 @@ class MTLocLocalizer(Localizer):
         self._check_fitted()
         streams = self.conf["streams"]
         if all(rec.find_stream(b, streams.get(b), required=False) is None for b in self.branches_):
-            raise DataError(f"recording '{rec.name}' has none of the streams of the model's branches "
-                            f"{self.branches_}; it has {sorted(rec.streams)}", field="streams")
+            raise DataError(
+                f"recording '{rec.name}' has none of the streams of the model's branches "
+                f"{self.branches_}; it has {sorted(rec.streams)}",
+                field="streams",
+            )
         w = self._extract(rec, self.branches_, self.ap_ids_)
         cols = [BRANCHES.index(b) for b in self.branches_]
         present = w.present[:, cols]
@@ -496,8 +621,14 @@ class MTLocLocalizer(Localizer):
             d = {"imu": w.imu, "magnetometer": w.magnetometer, "scans": w.scans, "scan_index": w.scan_index}
             inputs = self._inputs(d, self.branches_)
             n_cls = len(self.floor_classes_)
-            xy, cls_ok = predict_positions(self._net, inputs, present, np.flatnonzero(ok),
-                                           int(self.conf["predict"]["batch_size"]), 0 if n_cls == 1 else -1)
+            xy, cls_ok = predict_positions(
+                self._net,
+                inputs,
+                present,
+                np.flatnonzero(ok),
+                int(self.conf["predict"]["batch_size"]),
+                0 if n_cls == 1 else -1,
+            )
             pos[ok, :2] = xy * self.position_scale_ + self.position_mean_
             cls[ok] = cls_ok
         has_cls, fb = cls >= 0, None
@@ -523,7 +654,7 @@ class MTLocLocalizer(Localizer):
                 mean, std = np.zeros(c), np.ones(c)
             setattr(self, f"{key}_mean_", mean.astype(np.float32))
             setattr(self, f"{key}_std_", std.astype(np.float32))
-        if transfer is not None:          # the frozen / initial LSTM expects the source's normalisation
+        if transfer is not None:  # the frozen / initial LSTM expects the source's normalisation
             self.imu_mean_ = np.asarray(transfer["imu_mean"], dtype=np.float32)
             self.imu_std_ = np.asarray(transfer["imu_std"], dtype=np.float32)
         rss = tr["scans"]
@@ -537,8 +668,13 @@ class MTLocLocalizer(Localizer):
     def _floor_targets(self, d: dict) -> np.ndarray:
         """Floor-class index per window, -100 (ignored) where unknown or not a training class."""
         lookup = {(int(b), int(f)): k for k, (b, f) in enumerate(self.floor_classes_)}
-        return np.array([lookup.get((int(b), int(f)), -100) if h else -100
-                         for b, f, h in zip(d["building"], d["floor"], d["has_floor"])], dtype=np.int64)
+        return np.array(
+            [
+                lookup.get((int(b), int(f)), -100) if h else -100
+                for b, f, h in zip(d["building"], d["floor"], d["has_floor"])
+            ],
+            dtype=np.int64,
+        )
 
     def _inputs(self, d: dict, branches) -> dict[str, np.ndarray]:
         """Normalised network inputs: IMU / magnetometer windows, WiFi features per scan (+ a zero row)."""
@@ -549,8 +685,9 @@ class MTLocLocalizer(Localizer):
             out["magnetometer"] = ((d["magnetometer"] - self.mag_mean_) / self.mag_std_).astype(np.float32)
         if "wifi" in branches:
             scans = d["scans"] if d["scans"] is not None else np.zeros((0, len(self.ap_ids_)), np.float32)
-            feats = wifi_features(scans, self.conf["wifi_encoding"], self.rss_mean_, self.rss_std_, self.rss_min_,
-                                  self.rss_max_)
+            feats = wifi_features(
+                scans, self.conf["wifi_encoding"], self.rss_mean_, self.rss_std_, self.rss_min_, self.rss_max_
+            )
             out["wifi_scans"] = np.concatenate([feats, np.zeros((1, feats.shape[1]), np.float32)])
             si = d["scan_index"]
             out["scan_index"] = np.where(si >= 0, si, len(feats)).astype(np.int64)
@@ -575,7 +712,7 @@ class MTLocLocalizer(Localizer):
         for key, what in (("imu_transfer", "IMU-LSTM"), ("wifi_transfer", "WiFi-DNN")):
             if isinstance(conf[key], dict):
                 conf[key] = f"<pretrained {what} from {conf[key].get('source', '')!r}, in memory at fit time>"
-        view = copy.copy(self)          # shares the learned state; only its conf differs
+        view = copy.copy(self)  # shares the learned state; only its conf differs
         view.conf = conf
         return Localizer.save(view, path, overwrite=overwrite)
 
@@ -602,4 +739,3 @@ class MTLocLocalizer(Localizer):
         except (KeyError, RuntimeError) as e:
             raise DataError(f"weights do not match the saved configuration: {e}", file=folder / "weights.pt") from None
         self._net.eval()
-

@@ -29,9 +29,19 @@ import torch
 from .._errors import ConfigError, DataError
 from ..data import Dataset
 
-__all__ = ["IMU_TRANSFER_FORMAT", "WIFI_TRANSFER_FORMAT", "load_imu_lstm", "pretrain_imu_lstm", "load_wifi_dnn",
-           "pretrain_wifi_dnn", "wifi_transfer_layers", "check_imu_transfer", "apply_imu_transfer",
-           "check_wifi_transfer", "apply_wifi_transfer"]
+__all__ = [
+    "IMU_TRANSFER_FORMAT",
+    "WIFI_TRANSFER_FORMAT",
+    "load_imu_lstm",
+    "pretrain_imu_lstm",
+    "load_wifi_dnn",
+    "pretrain_wifi_dnn",
+    "wifi_transfer_layers",
+    "check_imu_transfer",
+    "apply_imu_transfer",
+    "check_wifi_transfer",
+    "apply_wifi_transfer",
+]
 
 #: ``format`` field of a pretrained IMU-LSTM (:func:`pretrain_imu_lstm`)
 IMU_TRANSFER_FORMAT = "omniloc.mtloc.imu_lstm"
@@ -40,8 +50,9 @@ WIFI_TRANSFER_FORMAT = "omniloc.mtloc.wifi_dnn"
 
 
 # ============================================================================ files
-def _load_transfer_state(source, fmt: str, what: str, conf_key: str, writer: str,
-                         required: tuple[str, ...]) -> tuple[dict, str, Path | None]:
+def _load_transfer_state(
+    source, fmt: str, what: str, conf_key: str, writer: str, required: tuple[str, ...]
+) -> tuple[dict, str, Path | None]:
     """Read a pretrained branch (``torch.save`` file or the dict itself) and check its format tag and fields.
 
     Returns the state, how to name it in messages, and its file (None for a dict).
@@ -52,15 +63,18 @@ def _load_transfer_state(source, fmt: str, what: str, conf_key: str, writer: str
         path = Path(source)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:   # torch.load raises OSError, KeyError, UnpicklingError, RuntimeError... by content
+        except Exception as e:  # torch.load raises OSError, KeyError, UnpicklingError, RuntimeError... by content
             first = (str(e).strip().splitlines() or [""])[0]
-            raise DataError(f"unreadable pretrained {what} ({type(e).__name__}: {first}); expected a file "
-                            f"written by {writer}", file=path) from None
+            raise DataError(
+                f"unreadable pretrained {what} ({type(e).__name__}: {first}); expected a file written by {writer}",
+                file=path,
+            ) from None
         where, file = str(path), path
     if not isinstance(state, dict) or state.get("format") != fmt:
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise DataError(f"{where} is not a pretrained {what} (expected format {fmt!r}, got {got!r})",
-                        file=file, field="format")
+        raise DataError(
+            f"{where} is not a pretrained {what} (expected format {fmt!r}, got {got!r})", file=file, field="format"
+        )
     for key in required:
         if key not in state:
             raise DataError(f"{where} has no field {key!r}", file=file, field=key)
@@ -73,9 +87,14 @@ def _where(source) -> str:
 
 def load_imu_lstm(source) -> dict:
     """A pretrained IMU-LSTM (:func:`pretrain_imu_lstm`) from a file path, or the dict itself checked."""
-    return _load_transfer_state(source, IMU_TRANSFER_FORMAT, "IMU-LSTM", "imu_transfer", "pretrain_imu_lstm",
-                                ("in_features", "hidden", "imu_channels", "window_s", "rate_hz", "imu_mean",
-                                 "imu_std", "lstm"))[0]
+    return _load_transfer_state(
+        source,
+        IMU_TRANSFER_FORMAT,
+        "IMU-LSTM",
+        "imu_transfer",
+        "pretrain_imu_lstm",
+        ("in_features", "hidden", "imu_channels", "window_s", "rate_hz", "imu_mean", "imu_std", "lstm"),
+    )[0]
 
 
 def load_wifi_dnn(source) -> dict:
@@ -87,13 +106,14 @@ def load_wifi_dnn(source) -> dict:
         Unreadable file, not a pretrained WiFi-DNN (``format``), or a missing or malformed field
         (the message names the file, or ``wifi_transfer (dict)``, and the field).
     """
-    state, where, file = _load_transfer_state(source, WIFI_TRANSFER_FORMAT, "WiFi-DNN", "wifi_transfer",
-                                              "pretrain_wifi_dnn", ("hidden", "layers"))
+    state, where, file = _load_transfer_state(
+        source, WIFI_TRANSFER_FORMAT, "WiFi-DNN", "wifi_transfer", "pretrain_wifi_dnn", ("hidden", "layers")
+    )
     hidden = state["hidden"]
-    if (not isinstance(hidden, (list, tuple)) or not hidden
-            or not all(isinstance(h, int) and h > 0 for h in hidden)):
-        raise DataError(f"{where}: 'hidden' must be a non-empty list of positive widths, got {hidden!r}",
-                        file=file, field="hidden")
+    if not isinstance(hidden, (list, tuple)) or not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
+        raise DataError(
+            f"{where}: 'hidden' must be a non-empty list of positive widths, got {hidden!r}", file=file, field="hidden"
+        )
     if not isinstance(state["layers"], dict) or not all(isinstance(v, torch.Tensor) for v in state["layers"].values()):
         raise DataError(f"{where}: 'layers' must be a state dict of tensors", file=file, field="layers")
     return state
@@ -124,14 +144,19 @@ def wifi_transfer_layers(encoder) -> torch.nn.Sequential:
     if not isinstance(encoder, MLP):
         raise TypeError(f"the WiFi-DNN must be an MLP, got {type(encoder).__name__}")
     first = next(i for i, m in enumerate(encoder.net) if isinstance(m, torch.nn.Linear))
-    return encoder.net[first + 1:]
+    return encoder.net[first + 1 :]
 
 
 # ============================================================================ use in a target model
 def check_imu_transfer(state: dict, conf: dict, in_features: int) -> dict:
     """``state`` if the pretrained IMU-LSTM fits this MTLoc conf (inputs, width, windows); a ConfigError otherwise."""
-    want = {"in_features": int(in_features), "hidden": int(conf["lstm_hidden"]), "imu_channels": conf["imu_channels"],
-            "window_s": float(conf["window_s"]), "rate_hz": float(conf["rate_hz"])}
+    want = {
+        "in_features": int(in_features),
+        "hidden": int(conf["lstm_hidden"]),
+        "imu_channels": conf["imu_channels"],
+        "window_s": float(conf["window_s"]),
+        "rate_hz": float(conf["rate_hz"]),
+    }
     for k, v in want.items():
         got = state[k]
         if (float(got) != float(v)) if isinstance(v, float) else (got != v):
@@ -145,8 +170,12 @@ def apply_imu_transfer(net, state: dict, trainable: bool) -> dict:
     lstm.load_state_dict(state["lstm"])
     for p in lstm.parameters():
         p.requires_grad_(bool(trainable))
-    return {"source": str(state.get("source", "")), "trainable": bool(trainable),
-            "n_windows": int(state.get("n_windows", 0)), "epochs": int(state.get("epochs", 0))}
+    return {
+        "source": str(state.get("source", "")),
+        "trainable": bool(trainable),
+        "n_windows": int(state.get("n_windows", 0)),
+        "epochs": int(state.get("epochs", 0)),
+    }
 
 
 def check_wifi_transfer(state: dict, conf: dict) -> dict:
@@ -154,8 +183,10 @@ def check_wifi_transfer(state: dict, conf: dict) -> dict:
     want = [int(h) for h in conf["wifi_hidden"]]
     got = [int(h) for h in state["hidden"]]
     if got != want:
-        raise ConfigError(f"{_where(conf['wifi_transfer'])}: the pretrained WiFi-DNN has hidden={got} but this conf "
-                          f"gives wifi_hidden={want}; the layers after the first need the same widths")
+        raise ConfigError(
+            f"{_where(conf['wifi_transfer'])}: the pretrained WiFi-DNN has hidden={got} but this conf "
+            f"gives wifi_hidden={want}; the layers after the first need the same widths"
+        )
     return state
 
 
@@ -169,20 +200,27 @@ def apply_wifi_transfer(net, state: dict, conf: dict) -> dict:
     except RuntimeError as e:
         expected = {k: tuple(v.shape) for k, v in layers.state_dict().items()}
         got = {k: tuple(v.shape) for k, v in state["layers"].items()}
-        raise ConfigError(f"{_where(conf['wifi_transfer'])}: field 'layers' does not fit this WiFi-DNN (expected "
-                          f"tensors {expected}, got {got}): {str(e).splitlines()[0]}") from None
+        raise ConfigError(
+            f"{_where(conf['wifi_transfer'])}: field 'layers' does not fit this WiFi-DNN (expected "
+            f"tensors {expected}, got {got}): {str(e).splitlines()[0]}"
+        ) from None
     trainable = bool(conf["wifi_trainable"])
     for p in layers.parameters():
         p.requires_grad_(trainable)
-    return {"source": str(state.get("source", "")), "trainable": trainable,
-            "n_windows": int(state.get("n_windows", 0)), "epochs": int(state.get("epochs", 0)),
-            "n_access_points": int(state.get("n_access_points", 0)),
-            "parameters": int(sum(p.numel() for p in layers.parameters()))}
+    return {
+        "source": str(state.get("source", "")),
+        "trainable": trainable,
+        "n_windows": int(state.get("n_windows", 0)),
+        "epochs": int(state.get("epochs", 0)),
+        "n_access_points": int(state.get("n_access_points", 0)),
+        "parameters": int(sum(p.numel() for p in layers.parameters())),
+    }
 
 
 # ============================================================================ pretraining
-def pretrain_imu_lstm(source: Dataset, conf: dict | None = None, preset: str | None = None,
-                      val: Dataset | None = None, path=None) -> dict:
+def pretrain_imu_lstm(
+    source: Dataset, conf: dict | None = None, preset: str | None = None, val: Dataset | None = None, path=None
+) -> dict:
     """Pretrain MTLoc's IMU-LSTM on a source dataset (Sec. IV-B) and return / save it.
 
     Parameters
@@ -215,12 +253,14 @@ def pretrain_imu_lstm(source: Dataset, conf: dict | None = None, preset: str | N
     loc = MTLocLocalizer(conf, preset=preset)
     loc._check_conf()
     c, p = loc.conf, loc.conf["pretrain"]
-    helper = copy.copy(loc)            # normalisation is computed on the source, not kept in loc
+    helper = copy.copy(loc)  # normalisation is computed on the source, not kept in loc
     with seeded(int(c["seed"]), uses_cuda(c["trainer"])):
         tr = helper._labelled(source, ["imu"], np.zeros(0, str))
         if not tr["present"][:, 0].any():
-            raise DataError(f"no window of dataset '{source.name}' has IMU data inside the ground-truth time span",
-                            field="streams/imu")
+            raise DataError(
+                f"no window of dataset '{source.name}' has IMU data inside the ground-truth time span",
+                field="streams/imu",
+            )
         helper._fit_normalisation(tr, None)
         helper._fit_frame(tr["position"][:, :2])
         helper.floor_classes_ = np.zeros((0, 2), np.int64)
@@ -231,31 +271,55 @@ def pretrain_imu_lstm(source: Dataset, conf: dict | None = None, preset: str | N
             if va["present"][:, 0].any():
                 val_data = helper._tensors(va, ["imu"], np.full(len(va["present"]), -100, dtype=np.int64))
         net = IMURegressor(loc._in_features()["imu"], int(c["lstm_hidden"]))
-        module = PositionRegressionModule(net, data, val_data, ["imu"], [0.0], 0.0, "mse", 1.0, p["optimizer"],
-                                          float(p["lr"]), 0.0, helper.position_scale_, single_input="imu")
-        loc._train(module, data, val_data, "imu-pretrain", int(p["epochs"]), int(p["batch_size"]),
-                   p["early_stopping_patience"])
+        module = PositionRegressionModule(
+            net,
+            data,
+            val_data,
+            ["imu"],
+            [0.0],
+            0.0,
+            "mse",
+            1.0,
+            p["optimizer"],
+            float(p["lr"]),
+            0.0,
+            helper.position_scale_,
+            single_input="imu",
+        )
+        loc._train(
+            module, data, val_data, "imu-pretrain", int(p["epochs"]), int(p["batch_size"]), p["early_stopping_patience"]
+        )
     net = module.net.cpu()
     hist = np.array(module.history, dtype=np.float64).reshape(-1, 3)
-    state = {"format": IMU_TRANSFER_FORMAT, "version": 1, "in_features": int(net.encoder.in_features),
-             "hidden": int(c["lstm_hidden"]), "imu_channels": c["imu_channels"], "window_s": float(c["window_s"]),
-             "rate_hz": float(c["rate_hz"]), "imu_mean": torch.from_numpy(helper.imu_mean_.copy()),
-             "imu_std": torch.from_numpy(helper.imu_std_.copy()),
-             "lstm": {k: v.detach().clone() for k, v in net.encoder.state_dict().items()},
-             "head": {k: v.detach().clone() for k, v in net.head.state_dict().items()},
-             "position_mean": torch.from_numpy(np.asarray(helper.position_mean_, np.float64)),
-             "position_scale": float(helper.position_scale_), "source": str(source.name),
-             "n_windows": int(len(data["present"])), "epochs": int(len(hist)),
-             "loss": float(hist[-1, 1]) if len(hist) else float("nan"),
-             "val_pos_err_m": float(module.best_val) if np.isfinite(module.best_val) else float("nan")}
+    state = {
+        "format": IMU_TRANSFER_FORMAT,
+        "version": 1,
+        "in_features": int(net.encoder.in_features),
+        "hidden": int(c["lstm_hidden"]),
+        "imu_channels": c["imu_channels"],
+        "window_s": float(c["window_s"]),
+        "rate_hz": float(c["rate_hz"]),
+        "imu_mean": torch.from_numpy(helper.imu_mean_.copy()),
+        "imu_std": torch.from_numpy(helper.imu_std_.copy()),
+        "lstm": {k: v.detach().clone() for k, v in net.encoder.state_dict().items()},
+        "head": {k: v.detach().clone() for k, v in net.head.state_dict().items()},
+        "position_mean": torch.from_numpy(np.asarray(helper.position_mean_, np.float64)),
+        "position_scale": float(helper.position_scale_),
+        "source": str(source.name),
+        "n_windows": int(len(data["present"])),
+        "epochs": int(len(hist)),
+        "loss": float(hist[-1, 1]) if len(hist) else float("nan"),
+        "val_pos_err_m": float(module.best_val) if np.isfinite(module.best_val) else float("nan"),
+    }
     if path is not None:
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
     return state
 
 
-def pretrain_wifi_dnn(source: Dataset, conf: dict | None = None, preset: str | None = None,
-                      val: Dataset | None = None, path=None) -> dict:
+def pretrain_wifi_dnn(
+    source: Dataset, conf: dict | None = None, preset: str | None = None, val: Dataset | None = None, path=None
+) -> dict:
     """Pretrain MTLoc's WiFi-DNN on a source building and return / save its transferable layers.
 
     A WiFi-only MTLoc (``branches = ["wifi"]``, the rest of ``conf``) is trained on ``source``;
@@ -298,19 +362,30 @@ def pretrain_wifi_dnn(source: Dataset, conf: dict | None = None, preset: str | N
         conf["trainer"]["checkpoint_dir"] = str(Path(conf["trainer"]["checkpoint_dir"]) / "wifi-pretrain")
     src = MTLocLocalizer(conf).fit(source, val)
     if "wifi" not in src.branches_:
-        raise DataError(f"no window of dataset '{source.name}' has WiFi data inside the ground-truth time span",
-                        field="streams/wifi")
+        raise DataError(
+            f"no window of dataset '{source.name}' has WiFi data inside the ground-truth time span",
+            field="streams/wifi",
+        )
     layers = wifi_transfer_layers(src._net.branches["wifi"].encoder)
     hidden = [int(h) for h in conf["wifi_hidden"]]
     hist = src.train_log_
-    state = {"format": WIFI_TRANSFER_FORMAT, "version": 1, "hidden": hidden, "in_features": hidden[0],
-             "out_features": hidden[-1],
-             "layers": {k: v.detach().clone() for k, v in layers.state_dict().items()},
-             "wifi_encoding": str(conf["wifi_encoding"]), "window_times": str(conf["window_times"]),
-             "n_access_points": int(len(src.ap_ids_)), "source": str(source.name),
-             "n_windows": int(src.n_train_windows_), "epochs": int(len(hist)),
-             "loss": float(hist[-1, 1]) if len(hist) else float("nan"),
-             "val_pos_err_m": float(src.best_val_pos_err_m_), "position_scale_m": float(src.position_scale_)}
+    state = {
+        "format": WIFI_TRANSFER_FORMAT,
+        "version": 1,
+        "hidden": hidden,
+        "in_features": hidden[0],
+        "out_features": hidden[-1],
+        "layers": {k: v.detach().clone() for k, v in layers.state_dict().items()},
+        "wifi_encoding": str(conf["wifi_encoding"]),
+        "window_times": str(conf["window_times"]),
+        "n_access_points": int(len(src.ap_ids_)),
+        "source": str(source.name),
+        "n_windows": int(src.n_train_windows_),
+        "epochs": int(len(hist)),
+        "loss": float(hist[-1, 1]) if len(hist) else float("nan"),
+        "val_pos_err_m": float(src.best_val_pos_err_m_),
+        "position_scale_m": float(src.position_scale_),
+    }
     if path is not None:
         with atomic_path(path) as tmp:
             torch.save(state, tmp)

@@ -184,27 +184,40 @@ class OTIsomapLocalizer(Localizer):
     presets: ClassVar[dict[str, dict]] = {
         # the paper's synthetic maze: 7x7 patches every pixel at 1 px/s
         # (a solution path never comes back, so every far sample of a walk is a true negative)
-        "maze": {"metric": {"pos_max_s": 2.0, "neg_min_s": 4.0, "neg_max_s": 1000.0},
-                 "prototypes": {"k_neighbours": 0},
-                 "embedding": {"floor_spacing_m": 0.5, "floor_margin_m": 0.2}},
+        "maze": {
+            "metric": {"pos_max_s": 2.0, "neg_min_s": 4.0, "neg_max_s": 1000.0},
+            "prototypes": {"k_neighbours": 0},
+            "embedding": {"floor_spacing_m": 0.5, "floor_margin_m": 0.2},
+        },
         # WiFi scans every 1-4 s
         "wifi": {"stream": "wifi", "metric": {"pos_max_s": 4.0, "neg_min_s": 12.0, "neg_max_s": 60.0}},
         # a camera at a few frames per second
-        "camera": {"stream": "rgb", "metric": {"pos_max_s": 1.5, "neg_min_s": 8.0, "neg_max_s": 60.0,
-                                               "triplets_per_anchor": 2, "epochs": 6}},
+        "camera": {
+            "stream": "rgb",
+            "metric": {"pos_max_s": 1.5, "neg_min_s": 8.0, "neg_max_s": 60.0, "triplets_per_anchor": 2, "epochs": 6},
+        },
         # seconds-long smoke runs (tests, --quick benches)
-        "quick": {"metric": {"epochs": 3, "dim": 8}, "prototypes": {"n": 60},
-                  "embedding": {"steps": 150, "floor_spacing_m": 1.0}, "trainer": {"progress": False}},
+        "quick": {
+            "metric": {"epochs": 3, "dim": 8},
+            "prototypes": {"n": 60},
+            "embedding": {"steps": 150, "floor_spacing_m": 1.0},
+            "trainer": {"progress": False},
+        },
     }
 
     # ------------------------------------------------------------------ configuration
     def _check_conf(self) -> None:
         """Validate the merged conf (a :class:`~omniloc.ConfigError` naming the key and what was expected)."""
         c = self.conf
-        choices = {"metric.encoder": ("auto", "mlp", "cnn"), "prototypes.distance": ("mahalanobis", "euclidean"),
-                   "embedding.schedule": ("linear", "geometric"), "embedding.source_mass": ("uniform", "samples"),
-                   "embedding.target_mass": ("uniform", "zones"), "embedding.refine": ("fgw", None),
-                   "trainer.resume": RESUME}
+        choices = {
+            "metric.encoder": ("auto", "mlp", "cnn"),
+            "prototypes.distance": ("mahalanobis", "euclidean"),
+            "embedding.schedule": ("linear", "geometric"),
+            "embedding.source_mass": ("uniform", "samples"),
+            "embedding.target_mass": ("uniform", "zones"),
+            "embedding.refine": ("fgw", None),
+            "trainer.resume": RESUME,
+        }
         for key, allowed in choices.items():
             section, name = key.split(".")
             if c[section][name] not in allowed:
@@ -222,8 +235,9 @@ class OTIsomapLocalizer(Localizer):
         for kind in STREAM_PREFERENCE:
             if rec.streams_of_kind(kind):
                 return rec.find_stream(kind)
-        raise DataError(f"recording '{rec.name}' has no stream OT-Isomap can use; it has {sorted(rec.streams)}",
-                        field="streams")
+        raise DataError(
+            f"recording '{rec.name}' has no stream OT-Isomap can use; it has {sorted(rec.streams)}", field="streams"
+        )
 
     def _raw(self, rec: Recording) -> tuple[np.ndarray, np.ndarray]:
         """(times (N,), float32 array (N, D) or (N, C, H, W)) of the chosen stream, ids aligned."""
@@ -265,14 +279,14 @@ class OTIsomapLocalizer(Localizer):
         out = []
         with torch.no_grad():
             for i in range(0, len(x), bs):
-                out.append(self._encoder(torch.from_numpy(x[i:i + bs])).numpy())
+                out.append(self._encoder(torch.from_numpy(x[i : i + bs])).numpy())
         return np.concatenate(out) if out else np.zeros((0, int(self.conf["metric"]["dim"])), np.float32)
 
     # ------------------------------------------------------------------ canvas
     def _layout(self, plans: list) -> None:
         """Place the floor plans side by side on one canvas; sets ``panel_*_`` and the scale."""
         sizes = np.array([[p.bounds[2] - p.bounds[0], p.bounds[3] - p.bounds[1]] for p in plans])
-        axis = 1 if sizes[:, 0].max() >= sizes[:, 1].max() else 0    # stack along the short side
+        axis = 1 if sizes[:, 0].max() >= sizes[:, 1].max() else 0  # stack along the short side
         gap = 0.5 * sizes[:, axis].max()
         offsets = np.zeros((len(plans), 2))
         pos = 0.0
@@ -280,14 +294,14 @@ class OTIsomapLocalizer(Localizer):
             offsets[i, axis] = pos - p.bounds[axis]
             offsets[i, 1 - axis] = -p.bounds[1 - axis]
             pos += sizes[i, axis] + gap
-        self.panel_offset_ = offsets                   # canvas = metres + offset
+        self.panel_offset_ = offsets  # canvas = metres + offset
         self.panel_floor_ = np.array([int(p.floor) for p in plans], dtype=np.int64)
         self.panel_building_ = np.array([int(p.building) for p in plans], dtype=np.int64)
         self.panel_elevation_m_ = np.array([float(p.elevation_m) for p in plans])
         lo = np.min([p.bounds[:2] + o for p, o in zip(plans, offsets)], axis=0)
         hi = np.max([p.bounds[2:] + o for p, o in zip(plans, offsets)], axis=0)
         self.canvas_centre_ = 0.5 * (lo + hi)
-        self.canvas_scale_ = float(0.5 * sizes.max())   # one unit of the normalised canvas, metres
+        self.canvas_scale_ = float(0.5 * sizes.max())  # one unit of the normalised canvas, metres
 
     def _to_unit(self, canvas_xy: np.ndarray) -> np.ndarray:
         return (canvas_xy - self.canvas_centre_) / self.canvas_scale_
@@ -300,7 +314,7 @@ class OTIsomapLocalizer(Localizer):
         from scipy.spatial import cKDTree
 
         if getattr(self, "_target_tree", None) is None:
-            self._target_tree = cKDTree(self.target_canvas_)   # built once per fitted/loaded model
+            self._target_tree = cKDTree(self.target_canvas_)  # built once per fitted/loaded model
         _, j = self._target_tree.query(canvas_xy)
         panel = self.target_panel_[j]
         return panel, canvas_xy - self.panel_offset_[panel]
@@ -332,9 +346,10 @@ class OTIsomapLocalizer(Localizer):
         for g, rec in enumerate(recs):
             t, x = self._raw(rec)
             if rec.zone is None:
-                raise DataError(f"recording '{rec.name}' has no zone labels; OT-Isomap needs one per sample",
-                                field="zone")
-            truth = truth_at(rec, t)          # zone / floor / building of the nearest pose
+                raise DataError(
+                    f"recording '{rec.name}' has no zone labels; OT-Isomap needs one per sample", field="zone"
+                )
+            truth = truth_at(rec, t)  # zone / floor / building of the nearest pose
             fl = truth.get("floor", np.full(len(t), -1))
             bl = truth.get("building", np.full(len(t), -1))
             zones.append(np.array([f"{b}|{f}|{z}" for b, f, z in zip(bl, fl, truth["zone"])]))
@@ -346,8 +361,11 @@ class OTIsomapLocalizer(Localizer):
         group = np.concatenate(groups)
         sample_zone = np.concatenate(zones)
         if len(x) < 8:
-            raise DataError(f"only {len(x)} samples of stream '{self.stream_name_}' in the training data; "
-                            "OT-Isomap needs at least 8", field=f"streams/{self.stream_name_}")
+            raise DataError(
+                f"only {len(x)} samples of stream '{self.stream_name_}' in the training data; "
+                "OT-Isomap needs at least 8",
+                field=f"streams/{self.stream_name_}",
+            )
         # normalisation: per channel for images, per feature for vectors
         axes = (0, 2, 3) if x.ndim == 4 else (0,)
         self.input_mean_ = x.mean(axis=axes, keepdims=True)[0].astype(np.float32)
@@ -379,14 +397,19 @@ class OTIsomapLocalizer(Localizer):
             pairs = np.unique(np.vstack([pairs, extra]), axis=0)
         if c["prototypes"]["distance"] == "mahalanobis":
             cov, _ = manifold.local_covariances(feats, labels, n_proto)
-            lengths = manifold.pushforward_distances(protos, cov, pairs, c["prototypes"]["pinv_rcond"],
-                                            c["prototypes"]["pinv_rank"])
+            lengths = manifold.pushforward_distances(
+                protos, cov, pairs, c["prototypes"]["pinv_rcond"], c["prototypes"]["pinv_rank"]
+            )
         else:
             lengths = np.linalg.norm(protos[pairs[:, 0]] - protos[pairs[:, 1]], axis=1)
         # 4. geodesics (Dijkstra), disconnected parts joined and reported
         d_geo, info = manifold.geodesic_distances(n_proto, pairs, lengths, points=protos)
-        self.graph_info_ = {"n_prototypes": n_proto, "n_edges": int(len(pairs)) + len(info["bridges"]),
-                            "n_components": info["n_components"], "n_bridges": len(info["bridges"])}
+        self.graph_info_ = {
+            "n_prototypes": n_proto,
+            "n_edges": int(len(pairs)) + len(info["bridges"]),
+            "n_components": info["n_components"],
+            "n_bridges": len(info["bridges"]),
+        }
 
         # targets: free-space samples of every floor seen in training, on one canvas
         plans = self._training_plans(train, sample_zone)
@@ -395,8 +418,10 @@ class OTIsomapLocalizer(Localizer):
         for i, p in enumerate(plans):
             pts, zl = p.sample_free_space(c["embedding"]["floor_spacing_m"], c["embedding"]["floor_margin_m"])
             if len(pts) == 0:
-                raise DataError(f"floor plan '{p.name}' has no free space at spacing "
-                                f"{c['embedding']['floor_spacing_m']} m", field=f"floor_plans/{p.name}")
+                raise DataError(
+                    f"floor plan '{p.name}' has no free space at spacing {c['embedding']['floor_spacing_m']} m",
+                    field=f"floor_plans/{p.name}",
+                )
             tgt.append(pts + self.panel_offset_[i])
             tgt_panel.append(np.full(len(pts), i))
             tgt_key.append(np.array([f"{p.building}|{p.floor}|{z}" for z in zl]))
@@ -425,8 +450,11 @@ class OTIsomapLocalizer(Localizer):
         if emb["target_mass"] == "zones" and keys:
             zone_mass = np.bincount(sample_zone_idx[ok], minlength=len(keys)).astype(np.float64)
             per_point = np.bincount(target_zone[target_zone >= 0], minlength=len(keys)).astype(np.float64)
-            b = np.where(target_zone >= 0, zone_mass[np.maximum(target_zone, 0)] /
-                         np.maximum(per_point[np.maximum(target_zone, 0)], 1), 0.0)
+            b = np.where(
+                target_zone >= 0,
+                zone_mass[np.maximum(target_zone, 0)] / np.maximum(per_point[np.maximum(target_zone, 0)], 1),
+                0.0,
+            )
             if b.sum() <= 0:
                 b = np.ones(len(target_zone))
         else:
@@ -444,10 +472,19 @@ class OTIsomapLocalizer(Localizer):
         self.refine_info_ = {}
         if emb["refine"] is not None:
             if emb["transport"]:
-                refined = self._refine(self._predict_unit(proto_in), d_geo, plans, all_canvas, all_panel,
-                                       np.flatnonzero(keep), target_zone, frac, a, rng)
-                self._fit_regression(proto_in, self._to_unit(refined), "refine-regression",
-                                     int(emb["refine_steps"]))
+                refined = self._refine(
+                    self._predict_unit(proto_in),
+                    d_geo,
+                    plans,
+                    all_canvas,
+                    all_panel,
+                    np.flatnonzero(keep),
+                    target_zone,
+                    frac,
+                    a,
+                    rng,
+                )
+                self._fit_regression(proto_in, self._to_unit(refined), "refine-regression", int(emb["refine_steps"]))
         self.prototype_canvas_ = self._from_unit(self._predict_unit(proto_in))
         self.prototype_features_ = protos
         self.prototype_geodesic_ = d_geo
@@ -464,8 +501,11 @@ class OTIsomapLocalizer(Localizer):
         if not plans:
             if len(train.floor_plans) == 1:
                 return list(train.floor_plans)
-            raise DataError("OT-Isomap needs the floor plan of every floor in the training data; none matched the "
-                            f"recordings' (building, floor) pairs {seen}", field="floor_plans")
+            raise DataError(
+                "OT-Isomap needs the floor plan of every floor in the training data; none matched the "
+                f"recordings' (building, floor) pairs {seen}",
+                field="floor_plans",
+            )
         return plans
 
     def _fingerprint_conf(self) -> dict:
@@ -475,6 +515,7 @@ class OTIsomapLocalizer(Localizer):
 
     def _fit_metric(self, xn: np.ndarray, t: np.ndarray, group: np.ndarray, rng: np.random.Generator) -> None:
         from ..nn.encoders import make_encoder
+
         m = self.conf["metric"]
         self._encoder = None
         self.raw_pca_mean_ = np.zeros(0, np.float32)
@@ -488,17 +529,37 @@ class OTIsomapLocalizer(Localizer):
                 self.raw_pca_mean_ = pca.mean_.astype(np.float32)
                 self.raw_pca_components_ = pca.components_.astype(np.float32)
             return
-        tri = manifold.sample_triplets(t, group, int(m["triplets_per_anchor"]), float(m["pos_max_s"]),
-                                       float(m["neg_min_s"]), float(m["neg_max_s"]), rng)
+        tri = manifold.sample_triplets(
+            t,
+            group,
+            int(m["triplets_per_anchor"]),
+            float(m["pos_max_s"]),
+            float(m["neg_min_s"]),
+            float(m["neg_max_s"]),
+            rng,
+        )
         if len(tri) == 0:
-            raise DataError(f"no triplets: no sample has a neighbour within pos_max_s={m['pos_max_s']} s in its "
-                            "recording; raise metric.pos_max_s", field=f"streams/{self.stream_name_}")
+            raise DataError(
+                f"no triplets: no sample has a neighbour within pos_max_s={m['pos_max_s']} s in its "
+                "recording; raise metric.pos_max_s",
+                field=f"streams/{self.stream_name_}",
+            )
         self._encoder = make_encoder(xn.shape[1:], int(m["dim"]), m["encoder"], m["hidden"], m["widths"])
         module = _TripletModule(self._encoder, torch.from_numpy(xn), float(m["margin"]), float(m["lr"]))
-        loader = torch.utils.data.DataLoader(torch.from_numpy(tri), batch_size=int(m["batch_size"]), shuffle=True,
-                                             generator=torch.Generator().manual_seed(int(self.conf["seed"])))
-        fit_lightning(module, loader, self.conf["trainer"], "metric", max_epochs=int(m["epochs"]),
-                      fingerprint_conf=self._fingerprint_conf())
+        loader = torch.utils.data.DataLoader(
+            torch.from_numpy(tri),
+            batch_size=int(m["batch_size"]),
+            shuffle=True,
+            generator=torch.Generator().manual_seed(int(self.conf["seed"])),
+        )
+        fit_lightning(
+            module,
+            loader,
+            self.conf["trainer"],
+            "metric",
+            max_epochs=int(m["epochs"]),
+            fingerprint_conf=self._fingerprint_conf(),
+        )
         self.metric_loss_ = float(module.last_loss)
 
     def _fit_embedding(self, proto_in, d_geo, y, target_zone, frac, a, b) -> None:
@@ -508,17 +569,18 @@ class OTIsomapLocalizer(Localizer):
         for restart in range(max(int(e["n_init"]), 1)):
             reseed(int(self.conf["seed"]) + 1000 * restart, uses_cuda(self.conf["trainer"]))
             self._fit_embedding_once(proto_in, d_geo, y, target_zone, frac, a, b, f"embedding-{restart}")
-            final = float(np.mean(self.train_log_[-max(len(self.train_log_) // 20, 1):, 1]))
+            final = float(np.mean(self.train_log_[-max(len(self.train_log_) // 20, 1) :, 1]))
             if best is None or final < best[0]:
                 best = (final, self._phi, self.train_log_)
         self.embedding_loss_, self._phi, self.train_log_ = best
 
     def _fit_embedding_once(self, proto_in, d_geo, y, target_zone, frac, a, b, stage: str) -> None:
         from ..nn.encoders import MLP
+
         e = self.conf["embedding"]
         self._phi = MLP(proto_in.shape[1], 2, e["hidden"])
         steps = int(e["steps"])
-        if not e["transport"]:               # no-OT ablation: phi regresses Isomap + Procrustes
+        if not e["transport"]:  # no-OT ablation: phi regresses Isomap + Procrustes
             target = self._isomap_procrustes(d_geo, y, target_zone, frac, a, b)
             self.train_log_ = self._fit_regression(proto_in, target, stage, steps)
             return
@@ -526,10 +588,18 @@ class OTIsomapLocalizer(Localizer):
         if not e["parametric"]:
             module.free = torch.nn.Parameter(0.01 * torch.randn(len(proto_in), 2))
         loader = torch.utils.data.DataLoader(torch.arange(steps), batch_size=1)
-        fit_lightning(module, loader, self.conf["trainer"], stage, max_epochs=1, max_steps=steps,
-                      log_every_n_steps=max(steps // 20, 1), fingerprint_conf=self._fingerprint_conf())
+        fit_lightning(
+            module,
+            loader,
+            self.conf["trainer"],
+            stage,
+            max_epochs=1,
+            max_steps=steps,
+            log_every_n_steps=max(steps // 20, 1),
+            fingerprint_conf=self._fingerprint_conf(),
+        )
         self.train_log_ = _rows5(module.history)
-        if module.free is not None:          # then phi regresses the free coordinates
+        if module.free is not None:  # then phi regresses the free coordinates
             self._fit_regression(proto_in, module.free.detach().numpy(), stage + "-regression", steps)
 
     def _predict_unit(self, inputs: np.ndarray) -> np.ndarray:
@@ -544,9 +614,16 @@ class OTIsomapLocalizer(Localizer):
         Returns the training log, rows ``(step, mse, 0, 0, 0)`` like Algorithm 1's.
         """
         module = _RegressionModule(self._phi, proto_in, target_unit, float(self.conf["embedding"]["lr"]), steps)
-        fit_lightning(module, torch.utils.data.DataLoader(torch.arange(steps), batch_size=1), self.conf["trainer"],
-                      stage, max_epochs=1, max_steps=steps, log_every_n_steps=max(steps // 20, 1),
-                      fingerprint_conf=self._fingerprint_conf())
+        fit_lightning(
+            module,
+            torch.utils.data.DataLoader(torch.arange(steps), batch_size=1),
+            self.conf["trainer"],
+            stage,
+            max_epochs=1,
+            max_steps=steps,
+            log_every_n_steps=max(steps // 20, 1),
+            fingerprint_conf=self._fingerprint_conf(),
+        )
         return _rows5(module.history)
 
     def _refine(self, proto_unit, d_geo, plans, all_canvas, all_panel, kept, target_zone, frac, a, rng) -> np.ndarray:
@@ -588,7 +665,7 @@ class OTIsomapLocalizer(Localizer):
             rows = np.flatnonzero(self.target_panel_[sub] == i)
             if not len(rows):
                 continue
-            pts = all_canvas[all_panel == i]                        # every free sample of the floor
+            pts = all_canvas[all_panel == i]  # every free sample of the floor
             pos_in_panel = np.searchsorted(np.flatnonzero(all_panel == i), kept[sub[rows]])
             dist = free_space_geodesics(pts - self.panel_offset_[i], plan.walls, radius, sources=pos_in_panel)
             d_t[np.ix_(rows, rows)] = dist[:, pos_in_panel]
@@ -608,14 +685,24 @@ class OTIsomapLocalizer(Localizer):
         g0 = np.zeros((len(d_geo), len(sub)))
         g0[np.arange(len(d_geo)), start] = a
         plan_t, log = ot.gromov.semirelaxed_fused_gromov_wasserstein(
-            mismatch, d_s / big, d_t / big, p=np.asarray(a, dtype=np.float64), alpha=float(e["refine_alpha"]),
-            G0=g0, max_iter=500, log=True)
+            mismatch,
+            d_s / big,
+            d_t / big,
+            p=np.asarray(a, dtype=np.float64),
+            alpha=float(e["refine_alpha"]),
+            G0=g0,
+            max_iter=500,
+            log=True,
+        )
         assign = np.argmax(plan_t, axis=1)
         for power in e["refine_powers"]:
             assign, _ = local_stress_refine(assign, d_s, d_t, forbidden=mismatch > 0.5, power=float(power), rng=rng)
-        self.refine_info_ = {"scale": scale, "n_targets": int(len(sub)),
-                             "fgw_loss": float(log.get("srfgw_dist", np.nan)),
-                             "moved_m": float(np.linalg.norm(ys[assign] - ys[start], axis=1).mean())}
+        self.refine_info_ = {
+            "scale": scale,
+            "n_targets": int(len(sub)),
+            "fgw_loss": float(log.get("srfgw_dist", np.nan)),
+            "moved_m": float(np.linalg.norm(ys[assign] - ys[start], axis=1).mean()),
+        }
         return ys[assign]
 
     @staticmethod
@@ -624,12 +711,14 @@ class OTIsomapLocalizer(Localizer):
         emb = manifold.classical_mds(d_geo, 2)
         zones = np.flatnonzero((frac.sum(0) > 0) & np.isin(np.arange(frac.shape[1]), target_zone))
         if len(zones) < 3:
-            raise DataError("the no-transport ablation needs at least three labelled zones to align the embedding",
-                            field="zone")
+            raise DataError(
+                "the no-transport ablation needs at least three labelled zones to align the embedding", field="zone"
+            )
         w = frac[:, zones] * a[:, None]
         src = (w.T @ emb) / w.sum(0)[:, None]
-        dst = np.stack([(b[target_zone == z, None] * y[target_zone == z]).sum(0) / b[target_zone == z].sum()
-                        for z in zones])
+        dst = np.stack(
+            [(b[target_zone == z, None] * y[target_zone == z]).sum(0) / b[target_zone == z].sum() for z in zones]
+        )
         s, r, tr = manifold.similarity_procrustes(src, dst, weights=w.sum(0))
         return (s * emb @ r.T + tr).astype(np.float32)
 
@@ -639,12 +728,19 @@ class OTIsomapLocalizer(Localizer):
         self._check_fitted()
         t, x = self._raw(rec)
         if list(x.shape[1:]) != list(self.input_shape_):
-            raise DataError(f"stream '{self.stream_name_}' of recording '{rec.name}' has samples of shape "
-                            f"{tuple(x.shape[1:])}; the model was trained on {tuple(self.input_shape_)}",
-                            field=f"streams/{self.stream_name_}")
+            raise DataError(
+                f"stream '{self.stream_name_}' of recording '{rec.name}' has samples of shape "
+                f"{tuple(x.shape[1:])}; the model was trained on {tuple(self.input_shape_)}",
+                field=f"streams/{self.stream_name_}",
+            )
         if len(t) == 0:
-            return Estimate(np.array([], dtype=str), np.zeros(0), np.zeros((0, 3)),
-                            floor=np.zeros(0, np.int64), building=np.zeros(0, np.int64))
+            return Estimate(
+                np.array([], dtype=str),
+                np.zeros(0),
+                np.zeros((0, 3)),
+                floor=np.zeros(0, np.int64),
+                building=np.zeros(0, np.int64),
+            )
         feats = (self._features(self._normalise(x)) - self.feature_mean_) / self.feature_std_
         with torch.no_grad():
             self._phi.eval()
@@ -656,13 +752,20 @@ class OTIsomapLocalizer(Localizer):
             canvas = (w @ canvas) / w.sum(1, keepdims=True)
         panel, xy = self._canvas_to_floor(canvas)
         z = self.panel_elevation_m_[panel] + float(self.conf["device_height_m"])
-        return Estimate(np.full(len(t), rec.name), t, np.c_[xy, z], floor=self.panel_floor_[panel],
-                        building=self.panel_building_[panel])
+        return Estimate(
+            np.full(len(t), rec.name),
+            t,
+            np.c_[xy, z],
+            floor=self.panel_floor_[panel],
+            building=self.panel_building_[panel],
+        )
 
     # ------------------------------------------------------------------ persistence
     def _save_extra(self, folder: Path) -> None:
-        torch.save({"phi": self._phi.state_dict(),
-                    "encoder": None if self._encoder is None else self._encoder.state_dict()}, folder / "weights.pt")
+        torch.save(
+            {"phi": self._phi.state_dict(), "encoder": None if self._encoder is None else self._encoder.state_dict()},
+            folder / "weights.pt",
+        )
 
     def _load_extra(self, folder: Path) -> None:
         from ..nn.encoders import MLP, make_encoder
@@ -712,8 +815,7 @@ class _EmbeddingModule(TrainingModule):
     """
 
     def __init__(self, phi, proto_in, d_geo, y, target_zone, frac, a, b, conf: dict):
-        super().__init__(phi, optimizer="adam", lr=float(conf["lr"]), cosine_steps=int(conf["steps"]),
-                         history_every=10)
+        super().__init__(phi, optimizer="adam", lr=float(conf["lr"]), cosine_steps=int(conf["steps"]), history_every=10)
         self.conf = conf
         f32 = torch.float32
         self.register_buffer("proto", torch.as_tensor(proto_in, dtype=f32), persistent=False)
@@ -725,19 +827,24 @@ class _EmbeddingModule(TrainingModule):
             mask = torch.as_tensor(d_geo <= np.quantile(off, q))
         self.register_buffer("kl_mask", mask, persistent=False)
         self.register_buffer("y", torch.as_tensor(y, dtype=f32), persistent=False)
-        kappa = zone_penalty(torch.as_tensor(frac, dtype=f32), torch.as_tensor(target_zone),
-                             float(conf["zone_penalty"]))
+        kappa = zone_penalty(
+            torch.as_tensor(frac, dtype=f32), torch.as_tensor(target_zone), float(conf["zone_penalty"])
+        )
         self.register_buffer("kappa", kappa, persistent=False)
-        self.sinkhorn = SinkhornLoss(torch.as_tensor(a, dtype=f32), torch.as_tensor(b, dtype=f32),
-                                     conf["sinkhorn_iter"], conf["sinkhorn_tol"],
-                                     float("inf") if conf["target_relax"] is None else float(conf["target_relax"]))
+        self.sinkhorn = SinkhornLoss(
+            torch.as_tensor(a, dtype=f32),
+            torch.as_tensor(b, dtype=f32),
+            conf["sinkhorn_iter"],
+            conf["sinkhorn_tol"],
+            float("inf") if conf["target_relax"] is None else float(conf["target_relax"]),
+        )
         self.free = None
 
     def loss(self, batch):
         e = self.net(self.proto) if self.free is None else self.free
         bs = self.conf["batch_prototypes"]
         eps = annealed(*self.conf["entropy"], self.global_step, int(self.conf["steps"]), self.conf["schedule"])
-        if bs is not None and int(bs) < len(e):      # mini-batch of prototypes: memory B x Nt
+        if bs is not None and int(bs) < len(e):  # mini-batch of prototypes: memory B x Nt
             idx = torch.randperm(len(e), device=e.device)[: int(bs)]
             e = e[idx]
             d_geo = self.d_geo[idx][:, idx]

@@ -176,7 +176,7 @@ class PDRLocalizer(Localizer):
     conf_types = {"output": (str, float)}
     default_conf = {
         "imu_stream": None,
-        **STEP_DEFAULTS,          # resample_hz ... still_gyro_max: step detection (omniloc.filters.steps)
+        **STEP_DEFAULTS,  # resample_hz ... still_gyro_max: step detection (omniloc.filters.steps)
         "step_length_k": 0.5,
         "heading_offset_deg": 0.0,
         "fit_step_length": True,
@@ -207,8 +207,13 @@ class PDRLocalizer(Localizer):
             raise ConfigError(f"pdr conf 'gyro_bias' must be 'still', 'start' or 'none', got {c['gyro_bias']!r}")
         if c["orientation"] not in ("yaw", "gravity"):
             raise ConfigError(f"pdr conf 'orientation' must be 'yaw' or 'gravity', got {c['orientation']!r}")
-        for key in ("gravity_lowpass_hz", "step_lowpass_hz", "min_step_interval_s", "max_step_interval_s",
-                    "step_length_k"):
+        for key in (
+            "gravity_lowpass_hz",
+            "step_lowpass_hz",
+            "min_step_interval_s",
+            "max_step_interval_s",
+            "step_length_k",
+        ):
             if c[key] is None or not c[key] > 0:
                 raise ConfigError(f"pdr conf {key!r} must be a positive number, got {c[key]!r}")
         if c["resample_hz"] is not None and not c["resample_hz"] > 0:
@@ -236,8 +241,11 @@ class PDRLocalizer(Localizer):
         elif "position" in gt and np.all(np.isfinite(gt["position"][0])):
             pos = gt["position"][0]
         else:
-            raise DataError(f"PDR starts from a known pose but recording '{rec.name}' has no ground-truth position; "
-                            "set conf 'start_position' to [x, y, z] metres", field="position")
+            raise DataError(
+                f"PDR starts from a known pose but recording '{rec.name}' has no ground-truth position; "
+                "set conf 'start_position' to [x, y, z] metres",
+                field="position",
+            )
         if c["start_heading_deg"] is not None:
             psi0 = np.radians(float(c["start_heading_deg"]))
         elif "orientation" in gt:
@@ -246,9 +254,11 @@ class PDRLocalizer(Localizer):
             # no orientation truth: the device is assumed to face the walking direction (minus the offset)
             psi0 = phi0 - float(getattr(self, "heading_offset_", np.radians(c["heading_offset_deg"])))
         else:
-            raise DataError(f"PDR starts from a known pose but recording '{rec.name}' has no ground-truth orientation; "
-                            "set conf 'start_heading_deg' (device heading, degrees counter-clockwise from east)",
-                            field="orientation")
+            raise DataError(
+                f"PDR starts from a known pose but recording '{rec.name}' has no ground-truth orientation; "
+                "set conf 'start_heading_deg' (device heading, degrees counter-clockwise from east)",
+                field="orientation",
+            )
         floor = c["start_floor"] if c["start_floor"] is not None else (int(gt["floor"][0]) if "floor" in gt else None)
         building = int(gt["building"][0]) if "building" in gt else None
         return t0, pos, psi0, floor, building
@@ -339,8 +349,9 @@ class PDRLocalizer(Localizer):
         psi_steps = psi0 + tr.heading_change_at(tr.step_t)
         h = psi_steps + delta
         length = K * tr.step_units
-        xy = pos0[:2] + np.concatenate([np.zeros((1, 2)),
-                                        np.cumsum(length[:, None] * np.stack([np.cos(h), np.sin(h)], 1), axis=0)])
+        xy = pos0[:2] + np.concatenate(
+            [np.zeros((1, 2)), np.cumsum(length[:, None] * np.stack([np.cos(h), np.sin(h)], 1), axis=0)]
+        )
 
         # output times
         if c["output"] == "steps":
@@ -380,7 +391,10 @@ class PDRLocalizer(Localizer):
             orientation = quat_from_yaw(psi)
         n = len(t_out)
         return Estimate(
-            np.repeat(rec.name, n), t_out, position, orientation,
+            np.repeat(rec.name, n),
+            t_out,
+            position,
+            orientation,
             None if floor is None else np.full(n, int(floor)),
             None if building is None else np.full(n, int(building)),
         )

@@ -87,10 +87,12 @@ class TrackLocalizer(Localizer):
         from . import available, create
 
         if c["base"] not in available() or c["base"] == self.name:
-            raise ConfigError(f"track conf 'base' must be another registered method, got {c['base']!r}; "
-                              f"available: {[m for m in available() if m != self.name]}")
+            raise ConfigError(
+                f"track conf 'base' must be another registered method, got {c['base']!r}; "
+                f"available: {[m for m in available() if m != self.name]}"
+            )
         try:
-            create(c["base"], c["base_conf"], preset=c["base_preset"])    # its conf and preset are valid
+            create(c["base"], c["base_conf"], preset=c["base_preset"])  # its conf and preset are valid
         except ConfigError as e:
             raise ConfigError(f"track conf 'base_conf' / 'base_preset' for base {c['base']!r}: {e}") from None
         for key in ("sigma_fix_m", "sigma_step_m", "step_length_k"):
@@ -120,7 +122,7 @@ class TrackLocalizer(Localizer):
         c = self.conf
         self.base_ = base
         chords, units = 0.0, 0.0
-        for rec in ([] if train is None else train):
+        for rec in [] if train is None else train:
             imu = self._imu(rec)
             if imu is None or rec.position is None or len(imu.t) < 2:
                 continue
@@ -158,9 +160,17 @@ class TrackLocalizer(Localizer):
             h = trace.heading_change_at(trace.step_t)
             length = self.step_length_k_ * trace.step_units
             step_xy = length[:, None] * np.stack([np.cos(h), np.sin(h)], axis=1)
-            track = smooth_track(est.t[ok], position[ok, :2], trace.step_t, step_xy, t_start=t0,
-                                 sigma_fix_m=float(c["sigma_fix_m"]), sigma_step_m=float(c["sigma_step_m"]),
-                                 huber_m=c["huber_m"], iterations=int(c["iterations"]))
+            track = smooth_track(
+                est.t[ok],
+                position[ok, :2],
+                trace.step_t,
+                step_xy,
+                t_start=t0,
+                sigma_fix_m=float(c["sigma_fix_m"]),
+                sigma_step_m=float(c["sigma_step_m"]),
+                huber_m=c["huber_m"],
+                iterations=int(c["iterations"]),
+            )
             position[ok, :2] = track.at(est.t[ok])
         return Estimate(est.recording, est.t, position, est.orientation, floor, est.building, None)
 

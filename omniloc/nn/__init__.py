@@ -17,6 +17,15 @@ from .manifold import (
     similarity_procrustes,
 )
 
-__all__ = ["classical_mds", "connect_components", "free_space_geodesics", "geodesic_distances", "knn_pairs",
-           "local_covariances", "local_stress_refine", "pushforward_distances", "sample_triplets",
-           "similarity_procrustes"]
+__all__ = [
+    "classical_mds",
+    "connect_components",
+    "free_space_geodesics",
+    "geodesic_distances",
+    "knn_pairs",
+    "local_covariances",
+    "local_stress_refine",
+    "pushforward_distances",
+    "sample_triplets",
+    "similarity_procrustes",
+]

@@ -76,8 +76,14 @@ class ConvEncoder(nn.Module):
         return self.head(self.features(x).mean(dim=(2, 3)))
 
 
-def make_encoder(input_shape: Sequence[int], out_dim: int, kind: str = "auto", hidden: Sequence[int] = (128, 128),
-                 widths: Sequence[int] = (16, 32, 64, 64), min_image_px: int = 16) -> nn.Module:
+def make_encoder(
+    input_shape: Sequence[int],
+    out_dim: int,
+    kind: str = "auto",
+    hidden: Sequence[int] = (128, 128),
+    widths: Sequence[int] = (16, 32, 64, 64),
+    min_image_px: int = 16,
+) -> nn.Module:
     """An encoder for samples of shape ``input_shape`` (without the batch dimension).
 
     Parameters

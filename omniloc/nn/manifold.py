@@ -7,13 +7,29 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sample_triplets", "local_covariances", "pushforward_distances", "knn_pairs", "connect_components",
-           "geodesic_distances", "classical_mds", "similarity_procrustes", "free_space_geodesics",
-           "local_stress_refine"]
+__all__ = [
+    "sample_triplets",
+    "local_covariances",
+    "pushforward_distances",
+    "knn_pairs",
+    "connect_components",
+    "geodesic_distances",
+    "classical_mds",
+    "similarity_procrustes",
+    "free_space_geodesics",
+    "local_stress_refine",
+]
 
 
-def sample_triplets(t: np.ndarray, group: np.ndarray, n_per_anchor: int, pos_max: float, neg_min: float,
-                    neg_max: float, rng: np.random.Generator) -> np.ndarray:
+def sample_triplets(
+    t: np.ndarray,
+    group: np.ndarray,
+    n_per_anchor: int,
+    pos_max: float,
+    neg_min: float,
+    neg_max: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Anchor / positive / negative indices by temporal vicinity (OT-Isomap Sec. 3.3.1).
 
     The positive is a sample of the same sequence with ``0 < |t_p - t_a| <= pos_max``; the
@@ -63,7 +79,7 @@ def sample_triplets(t: np.ndarray, group: np.ndarray, n_per_anchor: int, pos_max
         ok = n_pos > 0
         r = (rng.random(len(a)) * np.maximum(n_pos, 1)).astype(np.int64)
         p = lo + r
-        p = p + (p >= a)                                   # skip the anchor
+        p = p + (p >= a)  # skip the anchor
         # negatives: [t - neg_max, t - neg_min] and [t + neg_min, t + neg_max]
         l1, h1 = np.searchsorted(tg, ta - neg_max, "left"), np.searchsorted(tg, ta - neg_min, "right")
         l2, h2 = np.searchsorted(tg, ta + neg_min, "left"), np.searchsorted(tg, ta + neg_max, "right")
@@ -117,7 +133,7 @@ def local_covariances(features: np.ndarray, labels: np.ndarray, n_clusters: int)
 def _pinv_psd(cov: np.ndarray, rcond: float, rank: int | None) -> np.ndarray:
     """Moore-Penrose pseudo-inverses of symmetric PSD matrices (K, D, D), eigenvalues below
     ``rcond * max`` (and beyond the ``rank`` largest) treated as zero."""
-    w, v = np.linalg.eigh(cov)                             # ascending
+    w, v = np.linalg.eigh(cov)  # ascending
     keep = w > rcond * np.maximum(w[:, -1:], 1e-300)
     keep &= w > 0
     if rank is not None:
@@ -126,8 +142,9 @@ def _pinv_psd(cov: np.ndarray, rcond: float, rank: int | None) -> np.ndarray:
     return np.einsum("kij,kj,klj->kil", v, inv, v)
 
 
-def pushforward_distances(prototypes: np.ndarray, covariances: np.ndarray, pairs: np.ndarray,
-                          rcond: float = 1e-3, rank: int | None = None) -> np.ndarray:
+def pushforward_distances(
+    prototypes: np.ndarray, covariances: np.ndarray, pairs: np.ndarray, rcond: float = 1e-3, rank: int | None = None
+) -> np.ndarray:
     """Embedding distances between neighbouring prototypes from local covariances (Eq. 6).
 
     ``||phi(x_i) - phi(x_j)||^2 ~= 1/2 (x_j - x_i)^T [C^+(x_i) + C^+(x_j)] (x_j - x_i)``, with
@@ -198,8 +215,9 @@ def knn_pairs(points: np.ndarray, k: int) -> np.ndarray:
     return np.unique(e, axis=0)
 
 
-def connect_components(points: np.ndarray, pairs: np.ndarray,
-                       lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+def connect_components(
+    points: np.ndarray, pairs: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list]:
     """Join the connected components of a graph by its shortest bridges.
 
     While the graph has more than one component, the component of node 0 is joined to the
@@ -251,8 +269,9 @@ def connect_components(points: np.ndarray, pairs: np.ndarray,
     return pairs, lengths, bridges
 
 
-def geodesic_distances(n: int, pairs: np.ndarray, lengths: np.ndarray, points: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, dict]:
+def geodesic_distances(
+    n: int, pairs: np.ndarray, lengths: np.ndarray, points: np.ndarray | None = None
+) -> tuple[np.ndarray, dict]:
     """All-pairs shortest-path distances on an undirected weighted graph (Dijkstra, SciPy).
 
     Parameters
@@ -285,15 +304,17 @@ def geodesic_distances(n: int, pairs: np.ndarray, lengths: np.ndarray, points: n
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     lengths = np.asarray(lengths, dtype=np.float64)
     if len(pairs) and (lengths <= 0).any():
-        lengths = np.maximum(lengths, 1e-12)              # csgraph drops zero-weight edges
+        lengths = np.maximum(lengths, 1e-12)  # csgraph drops zero-weight edges
     g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     n_comp, comp = connected_components(g, directed=False)
     bridges = []
     if n_comp > 1:
         if points is None:
             sizes = np.bincount(comp)
-            raise ValueError(f"the neighbour graph has {n_comp} disconnected components (sizes {sorted(sizes)[::-1]}); "
-                             "pass the node coordinates to join them, or raise the number of neighbours")
+            raise ValueError(
+                f"the neighbour graph has {n_comp} disconnected components (sizes {sorted(sizes)[::-1]}); "
+                "pass the node coordinates to join them, or raise the number of neighbours"
+            )
         pairs, lengths, bridges = connect_components(points, pairs, lengths)
     w = coo_matrix((lengths, (pairs[:, 0], pairs[:, 1])), shape=(n, n)).tocsr()
     d = shortest_path(w, method="D", directed=False)
@@ -324,8 +345,9 @@ def classical_mds(distances: np.ndarray, dim: int = 2) -> np.ndarray:
     return v[:, order] * np.sqrt(np.maximum(w[order], 0.0))
 
 
-def similarity_procrustes(source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None,
-                          reflection: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+def similarity_procrustes(
+    source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None, reflection: bool = True
+) -> tuple[float, np.ndarray, np.ndarray]:
     """Scale, rotation (or reflection) and translation that best map ``source`` onto ``target``.
 
     Minimises ``sum_i w_i || s R x_i + t - y_i ||^2`` (Umeyama 1991).
@@ -356,13 +378,14 @@ def similarity_procrustes(source: np.ndarray, target: np.ndarray, weights: np.nd
     if not reflection and np.linalg.det(u @ vt) < 0:
         d[-1] = -1.0
     r = u @ np.diag(d) @ vt
-    var_x = float(w @ (xc ** 2).sum(axis=1))
+    var_x = float(w @ (xc**2).sum(axis=1))
     scale = float((s * d).sum() / var_x) if var_x > 0 else 1.0
     return scale, r, my - scale * r @ mx
 
 
-def free_space_geodesics(points: np.ndarray, walls: np.ndarray, radius: float,
-                         sources: np.ndarray | None = None) -> np.ndarray:
+def free_space_geodesics(
+    points: np.ndarray, walls: np.ndarray, radius: float, sources: np.ndarray | None = None
+) -> np.ndarray:
     """Shortest walkable distances between free-space sample points of one floor.
 
     Points closer than ``radius`` are linked when the straight segment between them crosses no
@@ -401,9 +424,15 @@ def free_space_geodesics(points: np.ndarray, walls: np.ndarray, radius: float,
     return dijkstra(graph, directed=False, indices=sources)
 
 
-def local_stress_refine(assignment: np.ndarray, source_distances: np.ndarray, target_distances: np.ndarray,
-                        forbidden: np.ndarray | None = None, power: float = 2.0, max_sweeps: int = 20,
-                        rng: np.random.Generator | None = None) -> tuple[np.ndarray, int]:
+def local_stress_refine(
+    assignment: np.ndarray,
+    source_distances: np.ndarray,
+    target_distances: np.ndarray,
+    forbidden: np.ndarray | None = None,
+    power: float = 2.0,
+    max_sweeps: int = 20,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, int]:
     """Move each source point to the target sample that best keeps its distances (weighted stress).
 
     Block-coordinate descent on hard assignments ``a`` of the weighted stress

@@ -62,9 +62,24 @@ class PositionRegressionModule(TrainingModule):
         APs in the ``wifi`` features (needed with ``ap_dropout``).
     """
 
-    def __init__(self, net, data: dict, val: dict | None, branches, drop_p, floor_weight: float, loss: str,
-                 huber_delta: float, optimizer: str, lr: float, weight_decay: float, position_scale: float,
-                 single_input: str | None = None, ap_dropout: float = 0.0, n_access_points: int = 0):
+    def __init__(
+        self,
+        net,
+        data: dict,
+        val: dict | None,
+        branches,
+        drop_p,
+        floor_weight: float,
+        loss: str,
+        huber_delta: float,
+        optimizer: str,
+        lr: float,
+        weight_decay: float,
+        position_scale: float,
+        single_input: str | None = None,
+        ap_dropout: float = 0.0,
+        n_access_points: int = 0,
+    ):
         super().__init__(net, optimizer=optimizer, lr=lr, weight_decay=weight_decay)
         self.ap_dropout, self.n_access_points = float(ap_dropout), int(n_access_points)
         self.branches = list(branches)
@@ -129,8 +144,9 @@ class PositionRegressionModule(TrainingModule):
 
 
 @torch.no_grad()
-def predict_positions(net, inputs: dict[str, np.ndarray], present: np.ndarray, rows: np.ndarray, batch_size: int,
-                      no_head_class: int = -1) -> tuple[np.ndarray, np.ndarray]:
+def predict_positions(
+    net, inputs: dict[str, np.ndarray], present: np.ndarray, rows: np.ndarray, batch_size: int, no_head_class: int = -1
+) -> tuple[np.ndarray, np.ndarray]:
     """Batched inference of a :class:`~omniloc.nn.sequence.MultimodalRegressor` on CPU arrays.
 
     Parameters
@@ -158,7 +174,7 @@ def predict_positions(net, inputs: dict[str, np.ndarray], present: np.ndarray, r
     net.eval()
     xy, cls = [], []
     for s in range(0, len(rows), int(batch_size)):
-        r = rows[s:s + int(batch_size)]
+        r = rows[s : s + int(batch_size)]
         batch = {}
         for b in net.names:
             if b == "wifi":

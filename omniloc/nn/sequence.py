@@ -16,9 +16,19 @@ from torch import nn
 
 from .encoders import MLP
 
-__all__ = ["LSTMEncoder", "MaskedBranch", "modality_dropout", "access_point_dropout", "MultimodalRegressor",
-           "multimodal_regressor", "IMURegressor", "warm_start_fusion", "parameter_rows", "format_parameter_table",
-           "keras_comparison"]
+__all__ = [
+    "LSTMEncoder",
+    "MaskedBranch",
+    "modality_dropout",
+    "access_point_dropout",
+    "MultimodalRegressor",
+    "multimodal_regressor",
+    "IMURegressor",
+    "warm_start_fusion",
+    "parameter_rows",
+    "format_parameter_table",
+    "keras_comparison",
+]
 
 
 class LSTMEncoder(nn.Module):
@@ -85,8 +95,9 @@ class MaskedBranch(nn.Module):
         return torch.where(present.reshape(-1, 1).to(torch.bool), feat, self.missing.to(feat.dtype))
 
 
-def modality_dropout(present: torch.Tensor, p: Sequence[float] | torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def modality_dropout(
+    present: torch.Tensor, p: Sequence[float] | torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Randomly remove present modalities (training-time augmentation for missing sensors).
 
     Parameters
@@ -110,8 +121,9 @@ def modality_dropout(present: torch.Tensor, p: Sequence[float] | torch.Tensor,
     return present & (u.to(present.device) >= p)
 
 
-def access_point_dropout(features: torch.Tensor, p: float, n_access_points: int,
-                         generator: torch.Generator | None = None) -> torch.Tensor:
+def access_point_dropout(
+    features: torch.Tensor, p: float, n_access_points: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Randomly hide access points from WiFi feature vectors (training-time augmentation).
 
     Each access point of each sample is hidden with probability ``p``: all of its feature columns
@@ -139,8 +151,9 @@ def access_point_dropout(features: torch.Tensor, p: float, n_access_points: int,
         raise ValueError(f"access-point dropout must be in [0, 1), got {p}")
     if p == 0:
         return features
-    u = torch.rand((features.shape[0], a), generator=generator,
-                   device=features.device if generator is None else "cpu").to(features.device)
+    u = torch.rand(
+        (features.shape[0], a), generator=generator, device=features.device if generator is None else "cpu"
+    ).to(features.device)
     keep = (u >= float(p)).to(features.dtype)
     return features * keep.repeat(1, features.shape[-1] // a)
 
@@ -180,7 +193,7 @@ def warm_start_fusion(fused: MultimodalRegressor, partial: MultimodalRegressor) 
         o = 0
         for k in partial.names:
             d = partial.branches[k].out_dim
-            w_f[:, offsets[k]:offsets[k] + d] = w_p[:, o:o + d]
+            w_f[:, offsets[k] : offsets[k] + d] = w_p[:, o : o + d]
             o += d
         fused.fusion[0].bias.copy_(partial.fusion[0].bias)
         fused.position_head.load_state_dict(partial.position_head.state_dict())
@@ -218,8 +231,13 @@ class MultimodalRegressor(nn.Module):
     None, "features": (B, fusion_hidden)}`` (position in the caller's normalised frame).
     """
 
-    def __init__(self, encoders: Mapping[str, nn.Module], fusion_hidden: int = 128, n_floor_classes: int = 0,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        encoders: Mapping[str, nn.Module],
+        fusion_hidden: int = 128,
+        n_floor_classes: int = 0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if not encoders:
             raise ValueError("MultimodalRegressor needs at least one modality encoder")
@@ -266,9 +284,14 @@ class MultimodalRegressor(nn.Module):
         return rows
 
 
-def multimodal_regressor(input_shapes: Mapping[str, tuple], lstm_hidden: int = 128,
-                         mlp_hidden: Sequence[int] = (128, 128), fusion_hidden: int = 128, n_floor_classes: int = 0,
-                         dropout: float = 0.0) -> MultimodalRegressor:
+def multimodal_regressor(
+    input_shapes: Mapping[str, tuple],
+    lstm_hidden: int = 128,
+    mlp_hidden: Sequence[int] = (128, 128),
+    fusion_hidden: int = 128,
+    n_floor_classes: int = 0,
+    dropout: float = 0.0,
+) -> MultimodalRegressor:
     """A :class:`MultimodalRegressor` with one encoder per input, chosen by the input's shape (MTLoc's Table I).
 
     Parameters
@@ -341,8 +364,14 @@ def format_parameter_table(rows: Sequence[tuple[str, tuple, int]], title: str = 
     return "\n".join(lines)
 
 
-def keras_comparison(rows: Sequence[tuple[str, tuple, int]], lstm_hidden: int, n_lstm: int, reference: int,
-                     title: str, reference_name: str = "reference") -> str:
+def keras_comparison(
+    rows: Sequence[tuple[str, tuple, int]],
+    lstm_hidden: int,
+    n_lstm: int,
+    reference: int,
+    title: str,
+    reference_name: str = "reference",
+) -> str:
     """The parameter table of a :class:`MultimodalRegressor` next to a Keras network's parameter count.
 
     Lists what this network has that the Keras one has not: the second LSTM bias vector of PyTorch
@@ -362,7 +391,13 @@ def keras_comparison(rows: Sequence[tuple[str, tuple, int]], lstm_hidden: int, n
     extra_bias = 4 * int(lstm_hidden) * int(n_lstm)
     missing = sum(r[2] for r in rows if r[0].startswith("missing"))
     floor = sum(r[2] for r in rows if r[0] == "FC floor")
-    return "\n".join([format_parameter_table(rows, title), f"{reference_name}: {reference:,}",
-                      f"  + second LSTM bias vector in PyTorch (b_hh, 4 x {lstm_hidden} per LSTM): {extra_bias:,}",
-                      f"  + learned missing-modality embeddings: {missing:,}", f"  + floor head: {floor:,}",
-                      f"this network without these additions: {total - extra_bias - missing - floor:,}"])
+    return "\n".join(
+        [
+            format_parameter_table(rows, title),
+            f"{reference_name}: {reference:,}",
+            f"  + second LSTM bias vector in PyTorch (b_hh, 4 x {lstm_hidden} per LSTM): {extra_bias:,}",
+            f"  + learned missing-modality embeddings: {missing:,}",
+            f"  + floor head: {floor:,}",
+            f"this network without these additions: {total - extra_bias - missing - floor:,}",
+        ]
+    )

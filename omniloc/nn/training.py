@@ -37,8 +37,20 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 from .._errors import ConfigError, DataError
 
-__all__ = ["TRAINER_DEFAULTS", "TRAINER_TYPES", "RESUME", "OPTIMIZERS", "TrainingModule", "fit_lightning", "seeded",
-           "reseed", "uses_cuda", "fingerprint", "training_conf", "release_process_group"]
+__all__ = [
+    "TRAINER_DEFAULTS",
+    "TRAINER_TYPES",
+    "RESUME",
+    "OPTIMIZERS",
+    "TrainingModule",
+    "fit_lightning",
+    "seeded",
+    "reseed",
+    "uses_cuda",
+    "fingerprint",
+    "training_conf",
+    "release_process_group",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +102,28 @@ _FINGERPRINT_KEY = "omniloc_fingerprint"
 _DDP_START = {"ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork", "ddp_notebook": "fork"}
 
 #: Lightning's advice that does not apply to omniloc's in-memory tensors (filtered inside fits only)
-_QUIET_WARNINGS = (".*does not have many workers.*", ".*GPU available but not used.*", ".*LeafSpec.*",
-                   ".*`validation_step` but have no `val_dataloader`.*", ".*log_every_n_steps.*",
-                   ".*Checkpoint directory .* exists and is not empty.*", ".*exists and is not empty.*",
-                   ".*Trying to infer the `batch_size`.*", ".*TPU available.*", ".*HPU available.*",
-                   ".*sync_dist=True.*", ".*isinstance\\(treespec, LeafSpec\\).*")
+_QUIET_WARNINGS = (
+    ".*does not have many workers.*",
+    ".*GPU available but not used.*",
+    ".*LeafSpec.*",
+    ".*`validation_step` but have no `val_dataloader`.*",
+    ".*log_every_n_steps.*",
+    ".*Checkpoint directory .* exists and is not empty.*",
+    ".*exists and is not empty.*",
+    ".*Trying to infer the `batch_size`.*",
+    ".*TPU available.*",
+    ".*HPU available.*",
+    ".*sync_dist=True.*",
+    ".*isinstance\\(treespec, LeafSpec\\).*",
+)
 #: loggers through which Lightning reports devices and tips (quietened inside fits only)
-_QUIET_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
-                  "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.upgrade_checkpoint",
-                  "lightning.pytorch.trainer.connectors.checkpoint_connector")
+_QUIET_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+    "lightning.fabric.utilities.seed",
+    "lightning.pytorch.utilities.upgrade_checkpoint",
+    "lightning.pytorch.trainer.connectors.checkpoint_connector",
+)
 
 
 # ============================================================================ seeding
@@ -249,21 +274,30 @@ def _check_resume(path: Path, expected: dict[str, str]) -> tuple[int, int]:
     """The epoch and step of checkpoint ``path`` if its fingerprint is ``expected``; a ConfigError otherwise."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:      # a truncated or foreign file: torch raises by content
+    except Exception as e:  # a truncated or foreign file: torch raises by content
         first = (str(e).strip().splitlines() or [""])[0]
-        raise DataError(f"unreadable checkpoint ({type(e).__name__}: {first}); delete it or set "
-                        "trainer.resume='never' to start fresh", file=path) from None
+        raise DataError(
+            f"unreadable checkpoint ({type(e).__name__}: {first}); delete it or set "
+            "trainer.resume='never' to start fresh",
+            file=path,
+        ) from None
     got = ckpt.get(_FINGERPRINT_KEY) if isinstance(ckpt, dict) else None
-    fix = (f"set trainer.resume='never' to start fresh (the old folder is kept as {path.parent.name}.attempt-<n>) "
-           "or choose another trainer.checkpoint_dir")
+    fix = (
+        f"set trainer.resume='never' to start fresh (the old folder is kept as {path.parent.name}.attempt-<n>) "
+        "or choose another trainer.checkpoint_dir"
+    )
     if not isinstance(got, dict):
-        raise ConfigError(f"checkpoint {path} has no omniloc fingerprint (written by an older version), so it "
-                          f"cannot be checked against this fit; {fix}")
+        raise ConfigError(
+            f"checkpoint {path} has no omniloc fingerprint (written by an older version), so it "
+            f"cannot be checked against this fit; {fix}"
+        )
     differ = [k for k in ("conf", "data") if got.get(k) != expected.get(k)]
     if differ:
         what = " and ".join(_WHAT[k] for k in differ)
-        raise ConfigError(f"checkpoint {path} was written by a fit with other {what.replace('the ', '')}; "
-                          f"refusing to resume it: {fix}")
+        raise ConfigError(
+            f"checkpoint {path} was written by a fit with other {what.replace('the ', '')}; "
+            f"refusing to resume it: {fix}"
+        )
     return int(ckpt.get("epoch", 0)), int(ckpt.get("global_step", 0))
 
 
@@ -314,8 +348,16 @@ class _StageProgressBar(TQDMProgressBar):
         from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
         # on stderr (Lightning's default is stdout, which a command may be writing results to)
-        return Tqdm(desc=desc, position=position, disable=self.is_disabled, leave=leave, dynamic_ncols=True,
-                    file=sys.stderr, bar_format=self.BAR_FORMAT, **kw)
+        return Tqdm(
+            desc=desc,
+            position=position,
+            disable=self.is_disabled,
+            leave=leave,
+            dynamic_ncols=True,
+            file=sys.stderr,
+            bar_format=self.BAR_FORMAT,
+            **kw,
+        )
 
     def init_train_tqdm(self):
         return self._tqdm(self.stage, 2 * self.process_position, True, smoothing=0)
@@ -458,9 +500,18 @@ class TrainingModule(L.LightningModule):
         Record a history row every this many training steps instead of one per epoch.
     """
 
-    def __init__(self, net: torch.nn.Module, optimizer: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0,
-                 momentum: float = 0.9, cosine_steps: int | None = None, cosine_floor: float = 0.05,
-                 mode: str = "min", history_every: int | None = None):
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        cosine_steps: int | None = None,
+        cosine_floor: float = 0.05,
+        mode: str = "min",
+        history_every: int | None = None,
+    ):
         super().__init__()
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
@@ -585,7 +636,7 @@ class TrainingModule(L.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
-        if self.optimizer_kind == "rmsprop":   # Keras' defaults: rho 0.9
+        if self.optimizer_kind == "rmsprop":  # Keras' defaults: rho 0.9
             opt = torch.optim.RMSprop(params, lr=self.lr, alpha=0.9, weight_decay=self.weight_decay)
         elif self.optimizer_kind == "sgd":
             opt = torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
@@ -593,8 +644,9 @@ class TrainingModule(L.LightningModule):
             opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         if self.cosine_steps is None:
             return opt
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(self.cosine_steps), 1),
-                                                           eta_min=self.cosine_floor * self.lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(int(self.cosine_steps), 1), eta_min=self.cosine_floor * self.lr
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def teardown(self, stage: str) -> None:
@@ -602,10 +654,22 @@ class TrainingModule(L.LightningModule):
 
 
 # ============================================================================ the loop
-def fit_lightning(module, dataloader, conf: dict, stage: str, max_epochs: int = 1, max_steps: int = -1,
-                  log_every_n_steps: int = 50, gradient_clip_val: float | None = None, val_dataloader=None,
-                  monitor: str | None = None, mode: str = "min", patience: int | None = None,
-                  callbacks: list | None = None, fingerprint_conf: dict | None = None):
+def fit_lightning(
+    module,
+    dataloader,
+    conf: dict,
+    stage: str,
+    max_epochs: int = 1,
+    max_steps: int = -1,
+    log_every_n_steps: int = 50,
+    gradient_clip_val: float | None = None,
+    val_dataloader=None,
+    monitor: str | None = None,
+    mode: str = "min",
+    patience: int | None = None,
+    callbacks: list | None = None,
+    fingerprint_conf: dict | None = None,
+):
     """Train ``module`` on ``dataloader`` with a Lightning ``Trainer`` configured by ``conf``.
 
     Inside the fit only: ``torch.use_deterministic_algorithms(True, warn_only=True)``, Lightning's
@@ -682,24 +746,40 @@ def fit_lightning(module, dataloader, conf: dict, stage: str, max_epochs: int = 
             ckpt_path = str(last)
             log.warning("resumed from %s at epoch %d (step %d)", last, epoch, step)
         callbacks.append(_Fingerprint(expected))
-        callbacks.append(ModelCheckpoint(dirpath=folder, filename="step{step}", save_last=True,
-                                         every_n_train_steps=max(log_every_n_steps, 1), save_top_k=1,
-                                         auto_insert_metric_name=False))
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=folder,
+                filename="step{step}",
+                save_last=True,
+                every_n_train_steps=max(log_every_n_steps, 1),
+                save_top_k=1,
+                auto_insert_metric_name=False,
+            )
+        )
         logger = CSVLogger(str(Path(ckpt_dir)), name=stage, version=_next_version(folder))
     bar = _progress_bar(conf, stage, max(1, log_every_n_steps // 5))
     if bar is not None:
         callbacks.append(bar)
-    module.train()          # e.g. a network evaluated between two stages: trained in training mode
-    with _quiet(), _deterministic():     # also while the Trainer is built (it reports the devices it sees)
+    module.train()  # e.g. a network evaluated between two stages: trained in training mode
+    with _quiet(), _deterministic():  # also while the Trainer is built (it reports the devices it sees)
         trainer = L.Trainer(
-            accelerator=conf.get("accelerator", "cpu"), devices=conf.get("devices", 1),
-            strategy=_strategy(conf), num_nodes=int(conf.get("num_nodes", 1)), max_epochs=max_epochs,
-            max_steps=max_steps, logger=logger, callbacks=callbacks, enable_checkpointing=bool(ckpt_dir),
-            enable_progress_bar=bar is not None, enable_model_summary=False,
-            log_every_n_steps=log_every_n_steps, gradient_clip_val=gradient_clip_val,
-            num_sanity_val_steps=0, default_root_dir=str(ckpt_dir) if ckpt_dir else None,
+            accelerator=conf.get("accelerator", "cpu"),
+            devices=conf.get("devices", 1),
+            strategy=_strategy(conf),
+            num_nodes=int(conf.get("num_nodes", 1)),
+            max_epochs=max_epochs,
+            max_steps=max_steps,
+            logger=logger,
+            callbacks=callbacks,
+            enable_checkpointing=bool(ckpt_dir),
+            enable_progress_bar=bar is not None,
+            enable_model_summary=False,
+            log_every_n_steps=log_every_n_steps,
+            gradient_clip_val=gradient_clip_val,
+            num_sanity_val_steps=0,
+            default_root_dir=str(ckpt_dir) if ckpt_dir else None,
         )
         trainer.fit(module, dataloader, val_dataloader, ckpt_path=ckpt_path)
-        if ckpt_dir:          # the final state, so that a later fit resumes as complete
+        if ckpt_dir:  # the final state, so that a later fit resumes as complete
             trainer.save_checkpoint(str(Path(ckpt_dir) / stage / "last.ckpt"))
     return trainer

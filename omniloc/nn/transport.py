@@ -12,12 +12,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["pairwise_distances", "distance_kl", "zone_penalty", "sinkhorn_plan", "semi_relaxed_sinkhorn",
-           "SinkhornLoss", "annealed"]
+__all__ = [
+    "pairwise_distances",
+    "distance_kl",
+    "zone_penalty",
+    "sinkhorn_plan",
+    "semi_relaxed_sinkhorn",
+    "SinkhornLoss",
+    "annealed",
+]
 
 
-def pairwise_distances(x: torch.Tensor, y: torch.Tensor | None = None, squared: bool = False,
-                       eps: float = 1e-12) -> torch.Tensor:
+def pairwise_distances(
+    x: torch.Tensor, y: torch.Tensor | None = None, squared: bool = False, eps: float = 1e-12
+) -> torch.Tensor:
     """Euclidean distances between rows, differentiable everywhere (also at zero distance).
 
     Parameters
@@ -37,8 +45,9 @@ def pairwise_distances(x: torch.Tensor, y: torch.Tensor | None = None, squared: 
     return d2 if squared else torch.sqrt(d2 + eps)
 
 
-def distance_kl(target: torch.Tensor, predicted: torch.Tensor, mask: torch.Tensor | None = None,
-                eps: float = 1e-12) -> torch.Tensor:
+def distance_kl(
+    target: torch.Tensor, predicted: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-12
+) -> torch.Tensor:
     """``KL(D_s || D_hat)`` between two distance matrices normalised to distributions (Eq. 1, first term).
 
     Each matrix is divided by the sum of its off-diagonal entries, so the loss compares shapes,
@@ -99,9 +108,16 @@ def zone_penalty(source_zone_fractions: torch.Tensor, target_zone: torch.Tensor,
     return 1.0 + (float(kappa) - 1.0) * (1.0 - match)
 
 
-def sinkhorn_plan(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float,
-                  warmstart: tuple[torch.Tensor, torch.Tensor] | None = None, max_iter: int = 200,
-                  tol: float = 1e-3, warn: bool = True) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], int]:
+def sinkhorn_plan(
+    cost: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    reg: float,
+    warmstart: tuple[torch.Tensor, torch.Tensor] | None = None,
+    max_iter: int = 200,
+    tol: float = 1e-3,
+    warn: bool = True,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], int]:
     """Entropic OT plan ``T = diag(a') K diag(b')``, ``K = exp(-C / reg)`` (Eq. 2-4), log domain.
 
     Parameters
@@ -131,15 +147,31 @@ def sinkhorn_plan(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: flo
 
     c = cost.detach()
     b_norm = float(torch.linalg.vector_norm(b))
-    plan, log = ot.sinkhorn(a, b, c, reg, method="sinkhorn_log", numItermax=int(max_iter),
-                            stopThr=tol * b_norm, warmstart=warmstart, log=True,
-                            warn=bool(warn))
+    plan, log = ot.sinkhorn(
+        a,
+        b,
+        c,
+        reg,
+        method="sinkhorn_log",
+        numItermax=int(max_iter),
+        stopThr=tol * b_norm,
+        warmstart=warmstart,
+        log=True,
+        warn=bool(warn),
+    )
     return plan, (log["log_u"], log["log_v"]), int(log["niter"]) + 1
 
 
-def semi_relaxed_sinkhorn(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float, relax: float,
-                          warmstart: tuple[torch.Tensor, torch.Tensor] | None = None, max_iter: int = 200,
-                          tol: float = 1e-3) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], int]:
+def semi_relaxed_sinkhorn(
+    cost: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    reg: float,
+    relax: float,
+    warmstart: tuple[torch.Tensor, torch.Tensor] | None = None,
+    max_iter: int = 200,
+    tol: float = 1e-3,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], int]:
     """Entropic OT with the source marginal exact and the target marginal relaxed (log domain).
 
     Solves ``min_T <T, C> + reg KL(T | a b^T) + relax KL(T^T 1 | b)`` subject to ``T 1 = a``
@@ -176,7 +208,7 @@ def semi_relaxed_sinkhorn(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, 
         g = torch.zeros_like(log_b) if warmstart is None else warmstart[1].to(c)
         rho = 1.0 if not np.isfinite(relax) else float(relax) / (float(relax) + reg)
         n = 0
-        if warmstart is not None and warmstart[0] is None:      # only g known (new source batch)
+        if warmstart is not None and warmstart[0] is None:  # only g known (new source batch)
             f = reg * log_a - reg * torch.logsumexp((g[None, :] - c) / reg, dim=1)
         for _ in range(int(max_iter)):
             n += 1
@@ -206,8 +238,9 @@ class SinkhornLoss:
         with this KL weight (:func:`semi_relaxed_sinkhorn`).
     """
 
-    def __init__(self, a: torch.Tensor, b: torch.Tensor, max_iter: int = 200, tol: float = 1e-3,
-                 relax: float = float("inf")):
+    def __init__(
+        self, a: torch.Tensor, b: torch.Tensor, max_iter: int = 200, tol: float = 1e-3, relax: float = float("inf")
+    ):
         self.a, self.b = a, b
         self.max_iter, self.tol, self.relax = int(max_iter), float(tol), float(relax)
         self._scalings = None
@@ -229,14 +262,16 @@ class SinkhornLoss:
         a = self.a if a is None else a
         if np.isfinite(self.relax):
             plan, self._scalings, self.last_n_iter = semi_relaxed_sinkhorn(
-                cost, a, self.b, reg, self.relax, self._scalings, self.max_iter, self.tol)
+                cost, a, self.b, reg, self.relax, self._scalings, self.max_iter, self.tol
+            )
         else:
             warm = self._scalings
             if warm is not None and self._reg is not None and self._reg != reg:
                 warm = (warm[0] * (self._reg / reg), warm[1] * (self._reg / reg))
-            plan, self._scalings, self.last_n_iter = sinkhorn_plan(cost, a, self.b, reg, warm, self.max_iter,
-                                                                   self.tol, warn=False)
-        if not bool(torch.isfinite(plan).all()):        # diverged: solve again from scratch
+            plan, self._scalings, self.last_n_iter = sinkhorn_plan(
+                cost, a, self.b, reg, warm, self.max_iter, self.tol, warn=False
+            )
+        if not bool(torch.isfinite(plan).all()):  # diverged: solve again from scratch
             self._scalings = None
             return self(cost, reg, a)
         self._reg = reg

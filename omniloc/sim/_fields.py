@@ -55,10 +55,10 @@ class FourierField:
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
         out = np.empty((len(x), len(self.weight)))
         step = self._rows()
-        for s in range(0, len(x), step):                                 # batches of rows, not per sample
-            arg = self._phases(x[s:s + step])
+        for s in range(0, len(x), step):  # batches of rows, not per sample
+            arg = self._phases(x[s : s + step])
             np.cos(arg, out=arg)
-            out[s:s + step] = arg.sum(axis=-1)
+            out[s : s + step] = arg.sum(axis=-1)
         return out * self.weight[None]
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
@@ -69,18 +69,19 @@ class FourierField:
         out = np.empty((len(x), f, d))
         step = self._rows()
         for s in range(0, len(x), step):
-            arg = self._phases(x[s:s + step])
+            arg = self._phases(x[s : s + step])
             np.sin(arg, out=arg)
             for j in range(d):
-                out[s:s + step, :, j] = -(arg * om[None, :, :, j]).sum(axis=-1)
+                out[s : s + step, :, j] = -(arg * om[None, :, :, j]).sum(axis=-1)
         return out * self.weight[None, :, None]
 
     def to_json(self) -> dict:
         return {"omega": self.omega.tolist(), "phase": self.phase.tolist(), "weight": self.weight.tolist()}
 
 
-def make_fourier_field(rng: np.random.Generator, n_fields: int, dim: int, length_scale_m: float, std: float,
-                       n_features: int = 48) -> FourierField:
+def make_fourier_field(
+    rng: np.random.Generator, n_fields: int, dim: int, length_scale_m: float, std: float, n_features: int = 48
+) -> FourierField:
     """Draw ``n_fields`` independent smooth fields over ``dim``-D space.
 
     Parameters

@@ -68,51 +68,56 @@ from .._errors import ConfigError, DataError
 from ..data.floorplan import FloorPlan
 from ..data.transforms import quat_from_yaw, quat_to_matrix
 
-__all__ = ["render_rgbd", "camera_intrinsics", "backproject_depth", "render_throughput", "DEFAULT_CONF",
-           "OPTICAL_FROM_DEVICE", "N_WALL_STYLES"]
+__all__ = [
+    "render_rgbd",
+    "camera_intrinsics",
+    "backproject_depth",
+    "render_throughput",
+    "DEFAULT_CONF",
+    "OPTICAL_FROM_DEVICE",
+    "N_WALL_STYLES",
+]
 
 #: Rotation taking device-frame vectors (x forward, y left, z up) to the optical frame
 #: (x right, y down, z forward) in which :func:`camera_intrinsics` is expressed.
-OPTICAL_FROM_DEVICE = np.array([[0.0, -1.0, 0.0],
-                                [0.0, 0.0, -1.0],
-                                [1.0, 0.0, 0.0]])
+OPTICAL_FROM_DEVICE = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
 
 #: Number of distinct wall appearances; ``wall_style`` values are taken modulo this.
 N_WALL_STYLES = 16
 
 #: Defaults of ``conf`` in :func:`render_rgbd`.
 DEFAULT_CONF = {
-    "noise": False,            # add sensor noise (below) to rgb and depth
-    "rgb_noise_std": 3.0,      # Gaussian noise on rgb, in 0..255 intensity levels
-    "depth_noise_rel": 0.01,   # Gaussian noise on depth, relative (std = rel * depth)
-    "seed": 0,                 # int or numpy Generator for the noise
-    "max_elements": 1 << 19,   # frames x rays x walls (and frames x pixels) at once: bounds memory
-    "chunk_frames": None,      # frames per chunk (default: from max_elements)
-    "wall_chunk": None,        # walls per chunk (default: from max_elements)
+    "noise": False,  # add sensor noise (below) to rgb and depth
+    "rgb_noise_std": 3.0,  # Gaussian noise on rgb, in 0..255 intensity levels
+    "depth_noise_rel": 0.01,  # Gaussian noise on depth, relative (std = rel * depth)
+    "seed": 0,  # int or numpy Generator for the noise
+    "max_elements": 1 << 19,  # frames x rays x walls (and frames x pixels) at once: bounds memory
+    "chunk_frames": None,  # frames per chunk (default: from max_elements)
+    "wall_chunk": None,  # walls per chunk (default: from max_elements)
     "attenuation_per_m": 0.06,  # brightness ~ 1 / (1 + a * distance)
-    "tilt_oversample": 4,      # tilted cameras: rays cast per image column
+    "tilt_oversample": 4,  # tilted cameras: rays cast per image column
 }
 
 # ---------------------------------------------------------------------------------------- palette
-_NP = 24                     # poster colours
-_NF = 4                      # floor colour families (one per 4-m block)
-_NT = 8                      # floor tile tones per family
-_LEVELS = 64                 # quantised brightness levels
-_VOID = 0                    # entries 0..2: ray escaped the plan (3 so that base + 0..2 works)
-_WALL0 = 3                   # N_WALL_STYLES x (base, pattern variant, skirting)
+_NP = 24  # poster colours
+_NF = 4  # floor colour families (one per 4-m block)
+_NT = 8  # floor tile tones per family
+_LEVELS = 64  # quantised brightness levels
+_VOID = 0  # entries 0..2: ray escaped the plan (3 so that base + 0..2 works)
+_WALL0 = 3  # N_WALL_STYLES x (base, pattern variant, skirting)
 _POSTER0 = _WALL0 + 3 * N_WALL_STYLES
 _FLOOR0 = _POSTER0 + _NP
 _GROUT = _FLOOR0 + _NF * _NT
 _CEIL = _GROUT + 1
-_LIGHT = _CEIL + 1           # emissive (not shaded)
+_LIGHT = _CEIL + 1  # emissive (not shaded)
 _NPAL = _LIGHT + 1
 
-_BIG = np.float32(1e7)       # stand-in distance for "no wall hit"
-_NEAR = np.float32(1e-4)     # ignore wall hits closer than this (metres)
-_EPS_U = np.float32(1e-5)    # tolerance at segment ends, so joined segments leave no gaps
-_SKIRT_M = 0.1               # skirting-board height
-_GROUT_MAX_M = 3.0           # grout lines drawn only nearer than this (they alias farther)
-_SECTION_M = 3.0             # one poster slot per section of a wall
+_BIG = np.float32(1e7)  # stand-in distance for "no wall hit"
+_NEAR = np.float32(1e-4)  # ignore wall hits closer than this (metres)
+_EPS_U = np.float32(1e-5)  # tolerance at segment ends, so joined segments leave no gaps
+_SKIRT_M = 0.1  # skirting-board height
+_GROUT_MAX_M = 3.0  # grout lines drawn only nearer than this (they alias farther)
+_SECTION_M = 3.0  # one poster slot per section of a wall
 _LIGHT_DIR = np.array([np.cos(0.5), np.sin(0.5)])  # horizontal light direction for wall shading
 
 
@@ -125,7 +130,7 @@ def _style_kind(style: np.ndarray) -> np.ndarray:
 def _tables() -> dict:
     """Palette (RGB in 0..1), the shaded look-up table and the per-style pattern parameters."""
     pal = np.zeros((_NPAL, 3))
-    pal[_VOID:_VOID + 3] = (0.08, 0.08, 0.11)
+    pal[_VOID : _VOID + 3] = (0.08, 0.08, 0.11)
     s = np.arange(N_WALL_STYLES)
     kind = _style_kind(s)
     for k in s:
@@ -133,9 +138,9 @@ def _tables() -> dict:
         sat = (0.30, 0.50, 0.65, 0.40)[k % 4]
         val = (0.92, 0.80, 0.88, 0.72)[(k // 4) % 4]
         base = np.array(colorsys.hsv_to_rgb(hue, sat, val))
-        if kind[k] == 1:      # bands: a lighter, shifted hue
+        if kind[k] == 1:  # bands: a lighter, shifted hue
             var = 0.55 * np.array(colorsys.hsv_to_rgb((hue + 0.12) % 1.0, sat * 0.6, 1.0)) + 0.45 * base
-        else:                 # panels / dado: a darker tone of the same hue
+        else:  # panels / dado: a darker tone of the same hue
             var = 0.70 * base
         pal[_WALL0 + 3 * k] = base
         pal[_WALL0 + 3 * k + 1] = var
@@ -143,10 +148,14 @@ def _tables() -> dict:
     for k in range(_NP):
         hue = (k * 7 % _NP) / _NP
         pal[_POSTER0 + k] = colorsys.hsv_to_rgb(hue, 0.85, 1.0 if k % 2 == 0 else 0.62)
-    families = np.array([[0.62, 0.47, 0.33],    # wood
-                         [0.55, 0.55, 0.57],    # grey stone
-                         [0.38, 0.50, 0.42],    # green carpet
-                         [0.40, 0.42, 0.58]])   # blue carpet
+    families = np.array(
+        [
+            [0.62, 0.47, 0.33],  # wood
+            [0.55, 0.55, 0.57],  # grey stone
+            [0.38, 0.50, 0.42],  # green carpet
+            [0.40, 0.42, 0.58],
+        ]
+    )  # blue carpet
     tones = np.linspace(0.72, 1.12, _NT)
     for f in range(_NF):
         for t in range(_NT):
@@ -157,7 +166,7 @@ def _tables() -> dict:
 
     levels = np.arange(_LEVELS) / (_LEVELS - 1)
     lut = pal[:, None, :] * levels[None, :, None]
-    lut[_VOID:_VOID + 3] = pal[_VOID]
+    lut[_VOID : _VOID + 3] = pal[_VOID]
     lut[_LIGHT] = pal[_LIGHT]
     lut = np.clip(np.rint(lut * 255), 0, 255).astype(np.uint8).reshape(-1, 3)
 
@@ -166,8 +175,14 @@ def _tables() -> dict:
     dado_h = 0.9 + 0.25 * ((s // 3) % 2)
     g = np.where(kind == 2, 2.0 - 0.2 * dado_h, 0.0)
     panel_w = 0.8 + 0.3 * ((s // 3) % 3)
-    return {"lut": lut, "palette": pal, "f": f.astype(np.float32), "g": g.astype(np.float32),
-            "panel_w": panel_w, "kind": kind}
+    return {
+        "lut": lut,
+        "palette": pal,
+        "f": f.astype(np.float32),
+        "g": g.astype(np.float32),
+        "panel_w": panel_w,
+        "kind": kind,
+    }
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -206,8 +221,9 @@ def camera_intrinsics(width: int = 64, height: int = 64, hfov_deg: float = 90.0)
     return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
 
 
-def backproject_depth(depth: np.ndarray, K: np.ndarray, position: np.ndarray | None = None,
-                      orientation: np.ndarray | None = None) -> np.ndarray:
+def backproject_depth(
+    depth: np.ndarray, K: np.ndarray, position: np.ndarray | None = None, orientation: np.ndarray | None = None
+) -> np.ndarray:
     """3-D points of depth images.
 
     Parameters
@@ -234,8 +250,8 @@ def backproject_depth(depth: np.ndarray, K: np.ndarray, position: np.ndarray | N
     _, h, w = depth.shape
     K = np.asarray(K, dtype=np.float64)
     uu, vv = np.meshgrid(np.arange(w), np.arange(h))
-    rays_opt = np.stack([uu, vv, np.ones_like(uu)], axis=-1) @ np.linalg.inv(K).T   # (H, W, 3), z = 1
-    rays_dev = rays_opt @ OPTICAL_FROM_DEVICE                                      # device frame
+    rays_opt = np.stack([uu, vv, np.ones_like(uu)], axis=-1) @ np.linalg.inv(K).T  # (H, W, 3), z = 1
+    rays_dev = rays_opt @ OPTICAL_FROM_DEVICE  # device frame
     valid = np.isfinite(depth) & (depth > 0)
     pts = np.where(valid[..., None], depth[..., None] * rays_dev, np.nan)
     if (position is None) != (orientation is None):
@@ -247,9 +263,16 @@ def backproject_depth(depth: np.ndarray, K: np.ndarray, position: np.ndarray | N
     return pts[0] if single else pts
 
 
-def render_rgbd(floor_plan: FloorPlan, position: np.ndarray, orientation: np.ndarray, width: int = 64,
-                height: int = 64, hfov_deg: float = 90.0, max_range_m: float = 30.0,
-                conf: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render_rgbd(
+    floor_plan: FloorPlan,
+    position: np.ndarray,
+    orientation: np.ndarray,
+    width: int = 64,
+    height: int = 64,
+    hfov_deg: float = 90.0,
+    max_range_m: float = 30.0,
+    conf: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Render first-person RGB and depth images in an extruded floor plan.
 
     See the module documentation for the model, the frames, tilted cameras and the appearance.
@@ -288,8 +311,9 @@ def render_rgbd(floor_plan: FloorPlan, position: np.ndarray, orientation: np.nda
     if pos.ndim != 2 or pos.shape[1] != 3:
         raise DataError(f"position must be (N, 3) metres, got {pos.shape}", field="position")
     if quat.shape != (len(pos), 4):
-        raise DataError(f"orientation must be (N, 4) = ({len(pos)}, 4) quaternions w,x,y,z, got {quat.shape}",
-                        field="orientation")
+        raise DataError(
+            f"orientation must be (N, 4) = ({len(pos)}, 4) quaternions w,x,y,z, got {quat.shape}", field="orientation"
+        )
     if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))):
         raise DataError("position and orientation must be finite", field="position")
     if not max_range_m > 0:
@@ -308,14 +332,16 @@ def render_rgbd(floor_plan: FloorPlan, position: np.ndarray, orientation: np.nda
     if floor_plan.wall_style is not None:
         style = np.asarray(floor_plan.wall_style, dtype=np.int64).reshape(-1)
         if style.shape != (n_walls,):
-            raise DataError(f"wall_style must be (W,) = ({n_walls},), got {style.shape}",
-                            field=f"floor_plans/{floor_plan.name}/wall_style")
+            raise DataError(
+                f"wall_style must be (W,) = ({n_walls},), got {style.shape}",
+                field=f"floor_plans/{floor_plan.name}/wall_style",
+            )
     else:
         style = _mix(np.arange(n_walls) + 7919)
     wall_tab = _wall_table(walls, style, float(floor_plan.height_m))
 
-    a = (np.arange(width) - K[0, 2]) / K[0, 0]       # column -> leftward slope is -a
-    b = (np.arange(height) - K[1, 2]) / K[1, 1]      # row -> upward slope is -b
+    a = (np.arange(width) - K[0, 2]) / K[0, 0]  # column -> leftward slope is -a
+    b = (np.arange(height) - K[1, 2]) / K[1, 1]  # row -> upward slope is -b
     rot = quat_to_matrix(quat)
     yaw = np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
     tilted = bool(np.any(np.abs(rot[:, 2, :2]) > 1e-9))
@@ -329,9 +355,22 @@ def render_rgbd(floor_plan: FloorPlan, position: np.ndarray, orientation: np.nda
     for s in range(0, n, n_chunk):
         e = min(n, s + n_chunk)
         w_chunk = int(cfg["wall_chunk"] or max(1, cfg["max_elements"] // (n_rays * (e - s))))
-        _render_chunk(wall_tab, tables, pos[s:e, :2], yaw[s:e], cam_h[s:e], rot[s:e] if tilted else None,
-                      a, b, w_chunk, float(max_range_m), float(cfg["attenuation_per_m"]), oversample,
-                      rgb[s:e], depth[s:e])
+        _render_chunk(
+            wall_tab,
+            tables,
+            pos[s:e, :2],
+            yaw[s:e],
+            cam_h[s:e],
+            rot[s:e] if tilted else None,
+            a,
+            b,
+            w_chunk,
+            float(max_range_m),
+            float(cfg["attenuation_per_m"]),
+            oversample,
+            rgb[s:e],
+            depth[s:e],
+        )
 
     if cfg["noise"]:
         rng = cfg["seed"] if isinstance(cfg["seed"], np.random.Generator) else np.random.default_rng(cfg["seed"])
@@ -345,8 +384,9 @@ def render_rgbd(floor_plan: FloorPlan, position: np.ndarray, orientation: np.nda
     return rgb, depth
 
 
-def render_throughput(floor_plan: FloorPlan, n: int = 500, seed: int = 0, width: int = 64, height: int = 64,
-                      conf: dict | None = None) -> float:
+def render_throughput(
+    floor_plan: FloorPlan, n: int = 500, seed: int = 0, width: int = 64, height: int = 64, conf: dict | None = None
+) -> float:
     """Frames per second of :func:`render_rgbd` on random level poses in ``floor_plan``.
 
     Poses are drawn (seeded) in free space at 0.3 m or more from walls, at 1.2-1.7 m above the
@@ -406,19 +446,31 @@ def _wall_table(walls: np.ndarray, style: np.ndarray, height_m: float) -> dict:
     length = np.hypot(seg[:, 0], seg[:, 1])
     unit = seg / np.maximum(length, 1e-12)[:, None]
     flip = (unit[:, 0] < -1e-9) | ((np.abs(unit[:, 0]) <= 1e-9) & (unit[:, 1] < 0))
-    canon = np.where(flip[:, None], -unit, unit)                       # canonical line direction
-    offset = canon[:, 0] * walls[:, 0, 1] - canon[:, 1] * walls[:, 0, 0]   # signed line offset
-    line_key = _mix(np.rint(np.arctan2(canon[:, 1], canon[:, 0]) * 200).astype(np.int64) * 92821
-                    + np.rint(offset * 20).astype(np.int64) * 31 + 7)
+    canon = np.where(flip[:, None], -unit, unit)  # canonical line direction
+    offset = canon[:, 0] * walls[:, 0, 1] - canon[:, 1] * walls[:, 0, 0]  # signed line offset
+    line_key = _mix(
+        np.rint(np.arctan2(canon[:, 1], canon[:, 0]) * 200).astype(np.int64) * 92821
+        + np.rint(offset * 20).astype(np.int64) * 31
+        + 7
+    )
 
     def pad(x, v):
         return np.concatenate([x, np.full((1,) + x.shape[1:], v, dtype=x.dtype)])
 
-    return {"walls": walls, "seg": seg, "height": height_m, "n": n_walls,
-            "length": pad(length, 0.0), "style": pad(np.asarray(style, np.int64) % N_WALL_STYLES, 0),
-            "canon": pad(canon, 0.0), "start": pad(np.sum(walls[:, 0] * canon, axis=1), 0.0),
-            "sign": pad(np.where(flip, -1.0, 1.0), 1.0), "line": pad(line_key, 0), "a": pad(walls[:, 0], 0.0),
-            "seg_p": pad(seg, 0.0)}
+    return {
+        "walls": walls,
+        "seg": seg,
+        "height": height_m,
+        "n": n_walls,
+        "length": pad(length, 0.0),
+        "style": pad(np.asarray(style, np.int64) % N_WALL_STYLES, 0),
+        "canon": pad(canon, 0.0),
+        "start": pad(np.sum(walls[:, 0] * canon, axis=1), 0.0),
+        "sign": pad(np.where(flip, -1.0, 1.0), 1.0),
+        "line": pad(line_key, 0),
+        "a": pad(walls[:, 0], 0.0),
+        "seg_p": pad(seg, 0.0),
+    }
 
 
 def _cast_columns(wt: dict, xy: np.ndarray, dx: np.ndarray, dy: np.ndarray, w_chunk: int):
@@ -445,15 +497,15 @@ def _cast_columns(wt: dict, xy: np.ndarray, dx: np.ndarray, dy: np.ndarray, w_ch
             we = min(wt["n"], ws + w_chunk)
             sx = seg[ws:we, 0].astype(np.float32)
             sy = seg[ws:we, 1].astype(np.float32)
-            q = (walls[None, ws:we, 0, :] - xy[:, None, :]).astype(np.float32)   # (n, w, 2) wall start - camera
+            q = (walls[None, ws:we, 0, :] - xy[:, None, :]).astype(np.float32)  # (n, w, 2) wall start - camera
             qx, qy = q[:, None, :, 0], q[:, None, :, 1]
-            tnum = qx * sy - qy * sx                                               # (n, 1, w) = q x s
+            tnum = qx * sy - qy * sx  # (n, 1, w) = q x s
             inv = dx3 * sy
-            inv -= dy3 * sx                                                        # d x s
+            inv -= dy3 * sx  # d x s
             np.divide(np.float32(1.0), inv, out=inv)
-            t = tnum * inv                                                         # q x s / d x s
+            t = tnum * inv  # q x s / d x s
             u = qx * dy3
-            u -= qy * dx3                                                          # q x d
+            u -= qy * dx3  # q x d
             u *= inv
             bad = np.subtract(u, np.float32(0.5))
             np.abs(bad, out=bad)
@@ -474,7 +526,7 @@ def _column_appearance(wt: dict, tables: dict, xy: np.ndarray, t_col, w_col, u_c
     f32 = np.float32
     hit = np.isfinite(t_col)
     style = wt["style"][w_col]
-    canon = wt["canon"][w_col]                                 # (n, B, 2)
+    canon = wt["canon"][w_col]  # (n, B, 2)
     along = wt["start"][w_col] + wt["sign"][w_col] * np.clip(u_col, 0.0, 1.0) * wt["length"][w_col]
     rel = xy[:, None, :] - wt["a"][w_col]
     side = np.where(canon[..., 0] * rel[..., 1] - canon[..., 1] * rel[..., 0] >= 0, 1.0, -1.0)
@@ -518,12 +570,12 @@ def _render_chunk(wt, tables, xy, yaw, cam_h, rot, a, b, w_chunk, max_range, att
     n, nr, nc = len(xy), len(b), len(a)
     cos, sin = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
     if rot is None:
-        lam_ray = np.broadcast_to(-a[None, :], (n, nc))        # (n, C)
-        sv = (-b).astype(f32)[None, :, None]                   # (1, R, 1)
+        lam_ray = np.broadcast_to(-a[None, :], (n, nc))  # (n, C)
+        sv = (-b).astype(f32)[None, :, None]  # (1, R, 1)
         zfac = None
     else:
-        m0 = cos * rot[:, 0, :] + sin * rot[:, 1, :]           # rows of the heading-frame rotation
-        m1 = -sin * rot[:, 0, :] + cos * rot[:, 1, :]          # Rz(-yaw) @ R
+        m0 = cos * rot[:, 0, :] + sin * rot[:, 1, :]  # rows of the heading-frame rotation
+        m1 = -sin * rot[:, 0, :] + cos * rot[:, 1, :]  # Rz(-yaw) @ R
         m2 = rot[:, 2, :]
         aa, bb = a[None, None, :], b[None, :, None]
         # the device ray (1, -a, -b) of every pixel in the heading frame
@@ -531,7 +583,7 @@ def _render_chunk(wt, tables, xy, yaw, cam_h, rot, a, b, w_chunk, max_range, att
         lam = (m1[:, 0, None, None] - aa * m1[:, 1, None, None] - bb * m1[:, 2, None, None]) / fwd
         up = (m2[:, 0, None, None] - aa * m2[:, 1, None, None] - bb * m2[:, 2, None, None]) / fwd
         lam = np.clip(lam, -1e3, 1e3)
-        sv = np.clip(up, -1e3, 1e3).astype(f32)               # (n, R, C)
+        sv = np.clip(up, -1e3, 1e3).astype(f32)  # (n, R, C)
         # z-depth of the point t * (1, lam, sv): its projection on the optical axis (column 0 of M)
         zfac = (m0[:, 0, None, None] + lam * m1[:, 0, None, None] + sv * m2[:, 0, None, None]).astype(f32)
         n_rays = max(2, oversample * nc)
@@ -540,13 +592,13 @@ def _render_chunk(wt, tables, xy, yaw, cam_h, rot, a, b, w_chunk, max_range, att
         lam_ray = lo[:, None] + span[:, None] * np.linspace(0.0, 1.0, n_rays)[None, :]
         ray_of_px = np.rint((lam - lo[:, None, None]) / span[:, None, None] * (n_rays - 1)).astype(np.intp)
         ray_of_px = ray_of_px.reshape(n, -1)
-        dxp = (cos[:, :, None] - lam * sin[:, :, None]).astype(f32)   # exact horizontal direction per pixel
+        dxp = (cos[:, :, None] - lam * sin[:, :, None]).astype(f32)  # exact horizontal direction per pixel
         dyp = (sin[:, :, None] + lam * cos[:, :, None]).astype(f32)
-    dx = (cos - lam_ray * sin).astype(f32)                     # R(yaw) @ (1, lam)
+    dx = (cos - lam_ray * sin).astype(f32)  # R(yaw) @ (1, lam)
     dy = (sin + lam_ray * cos).astype(f32)
     col = _column_appearance(wt, tables, xy, *_cast_columns(wt, xy, dx, dy, w_chunk))
     if rot is None:
-        px_ = {k: v[:, None, :] for k, v in col.items()}      # (n, 1, C)
+        px_ = {k: v[:, None, :] for k, v in col.items()}  # (n, 1, C)
         dxp, dyp = dx[:, None, :], dy[:, None, :]
     else:
         px_ = {k: np.take_along_axis(v, ray_of_px, axis=1).reshape(n, nr, nc) for k, v in col.items()}
@@ -562,9 +614,9 @@ def _render_chunk(wt, tables, xy, yaw, cam_h, rot, a, b, w_chunk, max_range, att
 
     # ---- walls
     hc = f32(wt["height"])
-    hz = cam_h.astype(f32)[:, None, None]                      # (n, 1, 1)
+    hz = cam_h.astype(f32)[:, None, None]  # (n, 1, 1)
     T = px_["t"]
-    zw = hz + sv * T                                           # height of the ray at the wall
+    zw = hz + sv * T  # height of the ray at the wall
     is_wall = (zw >= 0) & (zw <= hc)
     k = (zw * px_["f"] + px_["g"]).astype(np.intp)
     pal = px_["base"] + (k & 1)
@@ -575,10 +627,10 @@ def _render_chunk(wt, tables, xy, yaw, cam_h, rot, a, b, w_chunk, max_range, att
     # ---- floor and ceiling
     with np.errstate(divide="ignore", invalid="ignore"):
         down = sv < 0
-        tp = np.where(down, -hz, hc - hz) / sv                 # forward distance to floor / ceiling
+        tp = np.where(down, -hz, hc - hz) / sv  # forward distance to floor / ceiling
     free = ~is_wall
     px, py = xy[:, 0].astype(f32)[:, None, None], xy[:, 1].astype(f32)[:, None, None]
-    with np.errstate(invalid="ignore", over="ignore"):   # inf at an exact-horizon row
+    with np.errstate(invalid="ignore", over="ignore"):  # inf at an exact-horizon row
         for floor in (True, False):
             need = free & (down if floor else ~down)
             rows = np.flatnonzero(need.any(axis=(0, 2)))
@@ -589,7 +641,7 @@ def _render_chunk(wt, tables, xy, yaw, cam_h, rot, a, b, w_chunk, max_range, att
             x = px + tt * (dxp[:, rs] if dxp.shape[1] > 1 else dxp)
             y = py + tt * (dyp[:, rs] if dyp.shape[1] > 1 else dyp)
             if floor:
-                x *= f32(2.0)                                      # 0.5-m tiles
+                x *= f32(2.0)  # 0.5-m tiles
                 y *= f32(2.0)
                 fx, fy = np.floor(x), np.floor(y)
                 ix, iy = fx.astype(np.int32), fy.astype(np.int32)
@@ -597,14 +649,14 @@ def _render_chunk(wt, tables, xy, yaw, cam_h, rot, a, b, w_chunk, max_range, att
                 hh ^= hh >> 13
                 hh *= np.int32(0x2C1B3C6D)
                 tone = (hh >> 12) & (_NT - 1)
-                hb = ((ix >> 3) * np.int32(83492791)) ^ ((iy >> 3) * np.int32(2654435761 - 2 ** 32))
+                hb = ((ix >> 3) * np.int32(83492791)) ^ ((iy >> 3) * np.int32(2654435761 - 2**32))
                 fam = (hb >> 11) & (_NF - 1)
                 tex = _FLOOR0 + fam * _NT + tone
                 grout = ((x - fx) < f32(0.08)) | ((y - fy) < f32(0.08))
-                grout &= tt < f32(_GROUT_MAX_M)                    # no aliased grout far away
+                grout &= tt < f32(_GROUT_MAX_M)  # no aliased grout far away
                 np.copyto(tex, _GROUT, where=grout)
             else:
-                x *= f32(1 / 0.6)                                  # 0.6-m ceiling tiles
+                x *= f32(1 / 0.6)  # 0.6-m ceiling tiles
                 y *= f32(1 / 0.6)
                 ix = np.floor(x).astype(np.int32)
                 iy = np.floor(y).astype(np.int32)

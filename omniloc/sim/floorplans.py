@@ -22,8 +22,16 @@ import numpy as np
 from ..data import FloorPlan
 from ._conf import make_rng, merge_conf
 
-__all__ = ["maze_floor_plan", "maze_cells", "maze_boundary_cells", "raster_wall_segments", "office_floor_plan",
-           "office_building", "OFFICE_DEFAULTS", "N_WALL_STYLES"]
+__all__ = [
+    "maze_floor_plan",
+    "maze_cells",
+    "maze_boundary_cells",
+    "raster_wall_segments",
+    "office_floor_plan",
+    "office_building",
+    "OFFICE_DEFAULTS",
+    "N_WALL_STYLES",
+]
 
 #: number of distinct wall style ids used by the simulator (ids are ``0 .. N_WALL_STYLES - 1``)
 N_WALL_STYLES = 16
@@ -63,18 +71,18 @@ def raster_wall_segments(raster: np.ndarray, pixel_to_metre: np.ndarray) -> tupl
     occ = np.pad(np.asarray(raster) > 0, 1, constant_values=True).astype(np.int8)
     segs, sides = [], []
     # horizontal faces: between padded rows i and i+1 -> pixel y = i - 0.5
-    dh = occ[1:, 1:-1] - occ[:-1, 1:-1]                       # (H+1, W)
+    dh = occ[1:, 1:-1] - occ[:-1, 1:-1]  # (H+1, W)
     r, c0, c1 = _runs(dh)
     y = r - 0.5
     segs.append(np.stack([np.stack([c0 - 0.5, y], -1), np.stack([c1 + 0.5, y], -1)], 1))
     sides.append(dh[r, c0])
     # vertical faces: between padded cols j and j+1 -> pixel x = j - 0.5
-    dv = (occ[1:-1, 1:] - occ[1:-1, :-1]).T                   # (W+1, H)
+    dv = (occ[1:-1, 1:] - occ[1:-1, :-1]).T  # (W+1, H)
     cc, r0, r1 = _runs(dv)
     x = cc - 0.5
     segs.append(np.stack([np.stack([x, r0 - 0.5], -1), np.stack([x, r1 + 0.5], -1)], 1))
     sides.append(dv[cc, r0])
-    pix = np.concatenate(segs).astype(np.float64)             # (S, 2, 2) pixel coordinates
+    pix = np.concatenate(segs).astype(np.float64)  # (S, 2, 2) pixel coordinates
     a = np.asarray(pixel_to_metre, dtype=np.float64)
     walls = pix @ a[:2, :2].T + a[:2, 2]
     return walls, np.concatenate(sides).astype(np.int8)
@@ -105,13 +113,18 @@ def _dfs_maze(n_rows: int, n_cols: int, rng: np.random.Generator) -> np.ndarray:
         nr, nc = nb[rng.integers(len(nb))]
         visited[nr, nc] = True
         grid[2 * nr + 1, 2 * nc + 1] = 0
-        grid[r + nr + 1, c + nc + 1] = 0          # the wall pixel between the two cells
+        grid[r + nr + 1, c + nc + 1] = 0  # the wall pixel between the two cells
         stack.append((int(nr), int(nc)))
     return grid
 
 
-def maze_floor_plan(size_px: int | tuple[int, int] = 24, seed: int = 0, n_zones_per_side: int = 3,
-                    name: str | None = None, height_m: float = 2.8) -> FloorPlan:
+def maze_floor_plan(
+    size_px: int | tuple[int, int] = 24,
+    seed: int = 0,
+    n_zones_per_side: int = 3,
+    name: str | None = None,
+    height_m: float = 2.8,
+) -> FloorPlan:
     """A perfect maze (a spanning tree of the cell grid) as a floor plan of 1-m pixels.
 
     Layout follows the mazelib convention: cells at odd (row, col), walls are whole pixels,
@@ -151,7 +164,7 @@ def maze_floor_plan(size_px: int | tuple[int, int] = 24, seed: int = 0, n_zones_
         raise ValueError(f"n_zones_per_side must be >= 1, got {n_zones_per_side}")
     n_rows, n_cols = (h - 1) // 2, (w - 1) // 2
     raster = np.ones((h, w), dtype=np.uint8)
-    raster[:2 * n_rows + 1, :2 * n_cols + 1] = _dfs_maze(n_rows, n_cols, make_rng(seed, 11))
+    raster[: 2 * n_rows + 1, : 2 * n_cols + 1] = _dfs_maze(n_rows, n_cols, make_rng(seed, 11))
     p2m = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
     walls, side = raster_wall_segments(raster, p2m)
     vertical = np.isclose(walls[:, 0, 0], walls[:, 1, 0])
@@ -161,14 +174,29 @@ def maze_floor_plan(size_px: int | tuple[int, int] = 24, seed: int = 0, n_zones_
     xs, ys = np.linspace(0, w, n + 1), np.linspace(0, h, n + 1)
     for iy in range(n):
         for ix in range(n):
-            zones[f"Z{iy * n + ix}"] = np.array([[xs[ix], ys[iy]], [xs[ix + 1], ys[iy]], [xs[ix + 1], ys[iy + 1]],
-                                                 [xs[ix], ys[iy + 1]]])
+            zones[f"Z{iy * n + ix}"] = np.array(
+                [[xs[ix], ys[iy]], [xs[ix + 1], ys[iy]], [xs[ix + 1], ys[iy + 1]], [xs[ix], ys[iy + 1]]]
+            )
     return FloorPlan(
         name=name or (f"maze-{h}" if h == w else f"maze-{h}x{w}"),
-        walls=walls, zones=zones, floor=0, building=0, bounds=np.array([0.0, 0.0, float(w), float(h)]),
-        elevation_m=0.0, height_m=float(height_m), wall_style=style, raster=raster, pixel_to_metre=p2m,
-        meta={"raster_kind": "occupancy", "pixel_size_m": 1.0, "generator": "maze-dfs", "seed": int(seed),
-              "n_cells": [n_rows, n_cols], "zone_grid": [n, n]},
+        walls=walls,
+        zones=zones,
+        floor=0,
+        building=0,
+        bounds=np.array([0.0, 0.0, float(w), float(h)]),
+        elevation_m=0.0,
+        height_m=float(height_m),
+        wall_style=style,
+        raster=raster,
+        pixel_to_metre=p2m,
+        meta={
+            "raster_kind": "occupancy",
+            "pixel_size_m": 1.0,
+            "generator": "maze-dfs",
+            "seed": int(seed),
+            "n_cells": [n_rows, n_cols],
+            "zone_grid": [n, n],
+        },
     )
 
 
@@ -202,18 +230,18 @@ def maze_boundary_cells(plan: FloorPlan) -> np.ndarray:
 # ============================================================================ office
 #: Documented defaults of :func:`office_floor_plan` / :func:`office_building`.
 OFFICE_DEFAULTS: dict = {
-    "length_m": 40.0,            # x extent of a floor (multiple of 0.5)
-    "depth_m": 20.0,             # y extent of a floor (multiple of 0.5)
-    "corridor_width_m": 2.5,     # main corridor along x, centred in y
+    "length_m": 40.0,  # x extent of a floor (multiple of 0.5)
+    "depth_m": 20.0,  # y extent of a floor (multiple of 0.5)
+    "corridor_width_m": 2.5,  # main corridor along x, centred in y
     "cross_corridor_width_m": 2.0,  # second corridor from the main one to the north wall at mid-length; 0 = none
     "room_width_m": [4.0, 7.0],  # range of room widths along the corridor
-    "door_width_m": 1.2,         # door gap in the corridor wall of each room
-    "stairs_width_m": 5.0,       # stairwell: east end of the south band, full band depth
-    "elevator_length_m": 3.0,    # elevator: west end of the corridor band, corridor-wide
-    "floor_height_m": 3.5,       # elevation step between floors
-    "ceiling_height_m": 2.8,     # FloorPlan.height_m
-    "building": 0,               # building index written to every FloorPlan
-    "name": "office",            # plans are named "{name}-F{floor}"
+    "door_width_m": 1.2,  # door gap in the corridor wall of each room
+    "stairs_width_m": 5.0,  # stairwell: east end of the south band, full band depth
+    "elevator_length_m": 3.0,  # elevator: west end of the corridor band, corridor-wide
+    "floor_height_m": 3.5,  # elevation step between floors
+    "ceiling_height_m": 2.8,  # FloorPlan.height_m
+    "building": 0,  # building index written to every FloorPlan
+    "name": "office",  # plans are named "{name}-F{floor}"
 }
 
 
@@ -346,18 +374,32 @@ def office_floor_plan(floor: int = 0, seed: int = 0, conf: dict | None = None) -
     zones[f"{pre}-corridor"] = _rect(ew, yc0, L, yc1)
     # stairs: two flights (west one up-going south, east one up-going north) joined by a landing
     y_top, run = yc0 - 0.75, min(3.5, yc0 - 3.0)
-    up_path = [[xa, y_top, 0.0], [xa, y_top - 1.0, 0.0], [xa, y_top - 1.0 - run, 0.5], [xb, y_top - 1.0 - run, 0.5],
-               [xb, y_top - 1.0, 1.0], [xb, y_top, 1.0]]
+    up_path = [
+        [xa, y_top, 0.0],
+        [xa, y_top - 1.0, 0.0],
+        [xa, y_top - 1.0 - run, 0.5],
+        [xb, y_top - 1.0 - run, 0.5],
+        [xb, y_top - 1.0, 1.0],
+        [xb, y_top, 1.0],
+    ]
     order = sorted(zones, key=lambda k: (0 if "-R" in k else 1, k))
     return FloorPlan(
         name=f"{c['name']}-F{int(floor)}",
-        walls=np.array(walls, dtype=np.float64), zones={k: zones[k] for k in order},
-        floor=int(floor), building=int(c["building"]), bounds=np.array([0.0, 0.0, L, D]),
-        elevation_m=float(floor) * float(c["floor_height_m"]), height_m=float(c["ceiling_height_m"]),
+        walls=np.array(walls, dtype=np.float64),
+        zones={k: zones[k] for k in order},
+        floor=int(floor),
+        building=int(c["building"]),
+        bounds=np.array([0.0, 0.0, L, D]),
+        elevation_m=float(floor) * float(c["floor_height_m"]),
+        height_m=float(c["ceiling_height_m"]),
         wall_style=np.array(styles, dtype=np.int64),
-        meta={"generator": "office", "seed": int(seed), "floor_height_m": float(c["floor_height_m"]),
-              "stairs": {"zone": f"{pre}-stairs", "up_path": up_path},
-              "elevator": {"zone": f"{pre}-elevator", "anchor": [ew / 2, ym], "door_yaw_rad": 0.0}},
+        meta={
+            "generator": "office",
+            "seed": int(seed),
+            "floor_height_m": float(c["floor_height_m"]),
+            "stairs": {"zone": f"{pre}-stairs", "up_path": up_path},
+            "elevator": {"zone": f"{pre}-elevator", "anchor": [ew / 2, ym], "door_yaw_rad": 0.0},
+        },
     )
 
 

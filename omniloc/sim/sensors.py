@@ -21,11 +21,30 @@ from ._conf import merge_conf
 from ._fields import FourierField, make_fourier_field
 from .trajectories import gait
 
-__all__ = ["DEVICE_PROFILES", "device_profile", "WIFI_DEFAULTS", "MAGNETOMETER_DEFAULTS", "IMU_DEFAULTS",
-           "CAMERA_DEFAULTS", "PATCH_DEFAULTS", "AccessPoints", "place_access_points", "wifi_rss_mean",
-           "wifi_scan_times", "simulate_wifi", "MagneticModel", "make_magnetic_model", "magnetic_field",
-           "simulate_magnetometer", "imu_from_trajectory", "simulate_imu", "topdown_patch", "simulate_patch",
-           "simulate_camera", "interpolate_trajectory"]
+__all__ = [
+    "DEVICE_PROFILES",
+    "device_profile",
+    "WIFI_DEFAULTS",
+    "MAGNETOMETER_DEFAULTS",
+    "IMU_DEFAULTS",
+    "CAMERA_DEFAULTS",
+    "PATCH_DEFAULTS",
+    "AccessPoints",
+    "place_access_points",
+    "wifi_rss_mean",
+    "wifi_scan_times",
+    "simulate_wifi",
+    "MagneticModel",
+    "make_magnetic_model",
+    "magnetic_field",
+    "simulate_magnetometer",
+    "imu_from_trajectory",
+    "simulate_imu",
+    "topdown_patch",
+    "simulate_patch",
+    "simulate_camera",
+    "interpolate_trajectory",
+]
 
 # ============================================================================ devices
 #: Named device profiles. Keys of a profile:
@@ -38,16 +57,41 @@ __all__ = ["DEVICE_PROFILES", "device_profile", "WIFI_DEFAULTS", "MAGNETOMETER_D
 #:
 #: ``"ideal"`` is noise- and bias-free (for tests and known-answer checks).
 DEVICE_PROFILES: dict[str, dict] = {
-    "ideal": {"rss_gain": 1.0, "rss_offset_db": 0.0, "noise_scale": 0.0, "imu_bias_scale": 0.0,
-              "mag_bias_ut": [0.0, 0.0, 0.0]},
-    "phone-a": {"rss_gain": 1.0, "rss_offset_db": 0.0, "noise_scale": 1.0, "imu_bias_scale": 1.0,
-                "mag_bias_ut": [0.0, 0.0, 0.0]},
-    "phone-b": {"rss_gain": 0.92, "rss_offset_db": -5.0, "noise_scale": 1.3, "imu_bias_scale": 1.5,
-                "mag_bias_ut": [3.0, -2.0, 1.5]},
-    "phone-c": {"rss_gain": 1.06, "rss_offset_db": 3.0, "noise_scale": 0.8, "imu_bias_scale": 0.7,
-                "mag_bias_ut": [-4.0, 1.0, -2.0]},
-    "tablet-a": {"rss_gain": 0.85, "rss_offset_db": -8.0, "noise_scale": 1.6, "imu_bias_scale": 2.0,
-                 "mag_bias_ut": [6.0, 4.0, -3.0]},
+    "ideal": {
+        "rss_gain": 1.0,
+        "rss_offset_db": 0.0,
+        "noise_scale": 0.0,
+        "imu_bias_scale": 0.0,
+        "mag_bias_ut": [0.0, 0.0, 0.0],
+    },
+    "phone-a": {
+        "rss_gain": 1.0,
+        "rss_offset_db": 0.0,
+        "noise_scale": 1.0,
+        "imu_bias_scale": 1.0,
+        "mag_bias_ut": [0.0, 0.0, 0.0],
+    },
+    "phone-b": {
+        "rss_gain": 0.92,
+        "rss_offset_db": -5.0,
+        "noise_scale": 1.3,
+        "imu_bias_scale": 1.5,
+        "mag_bias_ut": [3.0, -2.0, 1.5],
+    },
+    "phone-c": {
+        "rss_gain": 1.06,
+        "rss_offset_db": 3.0,
+        "noise_scale": 0.8,
+        "imu_bias_scale": 0.7,
+        "mag_bias_ut": [-4.0, 1.0, -2.0],
+    },
+    "tablet-a": {
+        "rss_gain": 0.85,
+        "rss_offset_db": -8.0,
+        "noise_scale": 1.6,
+        "imu_bias_scale": 2.0,
+        "mag_bias_ut": [6.0, 4.0, -3.0],
+    },
 }
 
 
@@ -58,16 +102,25 @@ def device_profile(device: str | dict | None) -> dict:
     if device is None:
         return dict(DEVICE_PROFILES["phone-a"], name="phone-a")
     if isinstance(device, dict):
-        return dict(merge_conf(DEVICE_PROFILES["phone-a"], {k: v for k, v in device.items() if k != "name"},
-                               where="device profile"), name=str(device.get("name", "custom")))
+        return dict(
+            merge_conf(
+                DEVICE_PROFILES["phone-a"], {k: v for k, v in device.items() if k != "name"}, where="device profile"
+            ),
+            name=str(device.get("name", "custom")),
+        )
     if device not in DEVICE_PROFILES:
         raise ConfigError(f"unknown device profile {device!r}; known: {sorted(DEVICE_PROFILES)}")
     return dict(DEVICE_PROFILES[device], name=device)
 
 
 # ============================================================================ helpers
-def interpolate_trajectory(t: np.ndarray, position: np.ndarray, t_query: np.ndarray,
-                           orientation: np.ndarray | None = None, floor: np.ndarray | None = None) -> dict:
+def interpolate_trajectory(
+    t: np.ndarray,
+    position: np.ndarray,
+    t_query: np.ndarray,
+    orientation: np.ndarray | None = None,
+    floor: np.ndarray | None = None,
+) -> dict:
     """Pose at arbitrary times: position linear, orientation slerp, floor nearest.
 
     Parameters
@@ -118,18 +171,18 @@ def _plans_by_floor(floor_plans) -> dict[int, FloorPlan]:
 #: Documented defaults of the WiFi model (:func:`place_access_points`, :func:`wifi_rss_mean`,
 #: :func:`simulate_wifi`).
 WIFI_DEFAULTS: dict = {
-    "aps_per_floor": 8,            # access points per floor, on a jittered grid over the floor
-    "ap_height_m": 2.5,            # AP height above its floor
-    "p0_dbm": [-40.0, -34.0],      # RSS at 1 m, drawn per AP in this range
-    "path_loss_exponent": 2.0,     # n in P0 - 10 n log10(d / 1 m)
-    "wall_db": 4.0,                # attenuation per wall crossed (walls of the receiver's floor)
-    "floor_db": 15.0,              # attenuation per floor between AP and receiver
-    "shadowing_db": 4.0,           # std of the spatially fixed shadowing field per AP (applied when evaluated)
-    "shadowing_length_m": 3.0,     # correlation length of the shadowing field (fixed when the APs are placed)
-    "n_features": 48,              # random Fourier features per shadowing field (fixed when the APs are placed)
-    "noise_db": 2.0,               # per-scan Gaussian noise (times the device noise_scale)
-    "sensitivity_dbm": -95.0,      # readings below are not reported (NaN)
-    "quantize_db": 1.0,            # reported values are rounded to this step (0 = no rounding)
+    "aps_per_floor": 8,  # access points per floor, on a jittered grid over the floor
+    "ap_height_m": 2.5,  # AP height above its floor
+    "p0_dbm": [-40.0, -34.0],  # RSS at 1 m, drawn per AP in this range
+    "path_loss_exponent": 2.0,  # n in P0 - 10 n log10(d / 1 m)
+    "wall_db": 4.0,  # attenuation per wall crossed (walls of the receiver's floor)
+    "floor_db": 15.0,  # attenuation per floor between AP and receiver
+    "shadowing_db": 4.0,  # std of the spatially fixed shadowing field per AP (applied when evaluated)
+    "shadowing_length_m": 3.0,  # correlation length of the shadowing field (fixed when the APs are placed)
+    "n_features": 48,  # random Fourier features per shadowing field (fixed when the APs are placed)
+    "noise_db": 2.0,  # per-scan Gaussian noise (times the device noise_scale)
+    "sensitivity_dbm": -95.0,  # readings below are not reported (NaN)
+    "quantize_db": 1.0,  # reported values are rounded to this step (0 = no rounding)
     "scan_interval_s": [1.0, 4.0],  # time between scans, drawn per scan
 }
 
@@ -160,8 +213,12 @@ class AccessPoints:
 
     def to_json(self) -> dict:
         """Ids, positions, floors and P0 (JSON-serialisable; the shadowing field is not included)."""
-        return {"ids": self.ids.tolist(), "position": np.round(self.position, 4).tolist(),
-                "floor": self.floor.astype(int).tolist(), "p0_dbm": np.round(self.p0_dbm, 3).tolist()}
+        return {
+            "ids": self.ids.tolist(),
+            "position": np.round(self.position, 4).tolist(),
+            "floor": self.floor.astype(int).tolist(),
+            "p0_dbm": np.round(self.p0_dbm, 3).tolist(),
+        }
 
 
 def place_access_points(floor_plans, rng: np.random.Generator, conf: dict | None = None) -> AccessPoints:
@@ -203,8 +260,14 @@ def place_access_points(floor_plans, rng: np.random.Generator, conf: dict | None
     return AccessPoints(ids, position, floor, p0, shadow)
 
 
-def wifi_rss_mean(access_points: AccessPoints, floor_plans, position: np.ndarray, floor: np.ndarray,
-                  conf: dict | None = None, chunk_pairs: int = 4096) -> np.ndarray:
+def wifi_rss_mean(
+    access_points: AccessPoints,
+    floor_plans,
+    position: np.ndarray,
+    floor: np.ndarray,
+    conf: dict | None = None,
+    chunk_pairs: int = 4096,
+) -> np.ndarray:
     """Noise-free received signal strength of every AP at every position (reference device).
 
     ``RSS = P0 - 10 n log10(max(d, 1 m) / 1 m) - wall_db * walls - floor_db * |floor_AP - floor| +
@@ -247,7 +310,7 @@ def wifi_rss_mean(access_points: AccessPoints, floor_plans, position: np.ndarray
             a_idx = np.tile(np.arange(len(aps)), len(rows))
             r_idx = np.repeat(rows, len(aps))
             for s in range(0, len(r_idx), chunk_pairs):
-                ri, ai = r_idx[s:s + chunk_pairs], a_idx[s:s + chunk_pairs]
+                ri, ai = r_idx[s : s + chunk_pairs], a_idx[s : s + chunk_pairs]
                 walls[ri, ai] = count_wall_crossings(aps.position[ai, :2], pos[ri, :2], plan.walls)
         rss -= c["wall_db"] * walls
     if c["shadowing_db"]:
@@ -255,8 +318,7 @@ def wifi_rss_mean(access_points: AccessPoints, floor_plans, position: np.ndarray
     return rss
 
 
-def wifi_scan_times(t_start: float, t_end: float, rng: np.random.Generator,
-                    interval_s=(1.0, 4.0)) -> np.ndarray:
+def wifi_scan_times(t_start: float, t_end: float, rng: np.random.Generator, interval_s=(1.0, 4.0)) -> np.ndarray:
     """Scan times in ``[t_start, t_end]``: the first within one minimum interval of the start,
     then one every ``U(interval_s)`` seconds."""
     lo, hi = float(interval_s[0]), float(interval_s[1])
@@ -265,9 +327,17 @@ def wifi_scan_times(t_start: float, t_end: float, rng: np.random.Generator,
     return t[t <= t_end]
 
 
-def simulate_wifi(access_points: AccessPoints, floor_plans, t: np.ndarray, position: np.ndarray,
-                  floor: np.ndarray, rng: np.random.Generator, conf: dict | None = None,
-                  device: str | dict | None = None, scan_times: np.ndarray | None = None) -> Stream:
+def simulate_wifi(
+    access_points: AccessPoints,
+    floor_plans,
+    t: np.ndarray,
+    position: np.ndarray,
+    floor: np.ndarray,
+    rng: np.random.Generator,
+    conf: dict | None = None,
+    device: str | dict | None = None,
+    scan_times: np.ndarray | None = None,
+) -> Stream:
     """WiFi scans along a trajectory.
 
     At each scan time the noise-free RSS (:func:`wifi_rss_mean`) gets Gaussian noise
@@ -308,25 +378,34 @@ def simulate_wifi(access_points: AccessPoints, floor_plans, t: np.ndarray, posit
     if c["quantize_db"]:
         rss = np.round(rss / c["quantize_db"]) * c["quantize_db"]
     rss[rss < c["sensitivity_dbm"]] = np.nan
-    return Stream("wifi", scan_times, rss.astype(np.float32), ids=access_points.ids.copy(),
-                  meta={"device": dev["name"], "unit": "dBm", "sensitivity_dbm": float(c["sensitivity_dbm"]),
-                        "model": "log-distance + walls + floors + shadowing"})
+    return Stream(
+        "wifi",
+        scan_times,
+        rss.astype(np.float32),
+        ids=access_points.ids.copy(),
+        meta={
+            "device": dev["name"],
+            "unit": "dBm",
+            "sensitivity_dbm": float(c["sensitivity_dbm"]),
+            "model": "log-distance + walls + floors + shadowing",
+        },
+    )
 
 
 # ============================================================================ magnetometer
 #: Documented defaults of the magnetic model and the magnetometer.
 MAGNETOMETER_DEFAULTS: dict = {
-    "rate_hz": 50.0,               # sample rate
-    "earth_field_ut": 45.0,        # magnitude of the geomagnetic field
-    "inclination_deg": 60.0,       # dip below the horizontal (northern hemisphere: pointing down)
-    "declination_deg": 0.0,        # horizontal angle east of (building) north
-    "anomaly_ut": 5.0,             # std per component of the building's smooth anomaly field
-    "anomaly_length_m": 1.5,       # its correlation length
-    "wall_anomaly_ut": 8.0,        # std of an extra short-range anomaly near walls (steel in walls)
-    "wall_length_m": 0.5,          # its correlation length
-    "wall_decay_m": 0.6,           # it decays as exp(-distance to the nearest wall / wall_decay_m)
-    "n_features": 64,              # random Fourier features per field
-    "noise_ut": 0.4,               # white noise per component (times the device noise_scale)
+    "rate_hz": 50.0,  # sample rate
+    "earth_field_ut": 45.0,  # magnitude of the geomagnetic field
+    "inclination_deg": 60.0,  # dip below the horizontal (northern hemisphere: pointing down)
+    "declination_deg": 0.0,  # horizontal angle east of (building) north
+    "anomaly_ut": 5.0,  # std per component of the building's smooth anomaly field
+    "anomaly_length_m": 1.5,  # its correlation length
+    "wall_anomaly_ut": 8.0,  # std of an extra short-range anomaly near walls (steel in walls)
+    "wall_length_m": 0.5,  # its correlation length
+    "wall_decay_m": 0.6,  # it decays as exp(-distance to the nearest wall / wall_decay_m)
+    "n_features": 64,  # random Fourier features per field
+    "noise_ut": 0.4,  # white noise per component (times the device noise_scale)
 }
 
 
@@ -372,10 +451,10 @@ def make_magnetic_model(floor_plans, rng: np.random.Generator, conf: dict | None
     inc, dec = np.radians(c["inclination_deg"]), np.radians(c["declination_deg"])
     earth = c["earth_field_ut"] * np.array([np.cos(inc) * np.sin(dec), np.cos(inc) * np.cos(dec), -np.sin(inc)])
     # a potential of std s and length l has gradient components of std s / l
-    anomaly = make_fourier_field(rng, 1, 3, c["anomaly_length_m"], c["anomaly_ut"] * c["anomaly_length_m"],
-                                 c["n_features"])
-    wall = make_fourier_field(rng, 1, 3, c["wall_length_m"], c["wall_anomaly_ut"] * c["wall_length_m"],
-                              c["n_features"])
+    anomaly = make_fourier_field(
+        rng, 1, 3, c["anomaly_length_m"], c["anomaly_ut"] * c["anomaly_length_m"], c["n_features"]
+    )
+    wall = make_fourier_field(rng, 1, 3, c["wall_length_m"], c["wall_anomaly_ut"] * c["wall_length_m"], c["n_features"])
     walls = {f: p.walls for f, p in _plans_by_floor(floor_plans).items()}
     return MagneticModel(earth, anomaly, wall, float(c["wall_decay_m"]), walls)
 
@@ -413,9 +492,17 @@ def magnetic_field(model: MagneticModel, position: np.ndarray, floor: np.ndarray
     return b
 
 
-def simulate_magnetometer(model: MagneticModel, t: np.ndarray, position: np.ndarray, orientation: np.ndarray,
-                          floor: np.ndarray | None, rng: np.random.Generator, conf: dict | None = None,
-                          device: str | dict | None = None, sample_times: np.ndarray | None = None) -> Stream:
+def simulate_magnetometer(
+    model: MagneticModel,
+    t: np.ndarray,
+    position: np.ndarray,
+    orientation: np.ndarray,
+    floor: np.ndarray | None,
+    rng: np.random.Generator,
+    conf: dict | None = None,
+    device: str | dict | None = None,
+    sample_times: np.ndarray | None = None,
+) -> Stream:
     """Magnetometer readings: the world field rotated into the device frame, plus the device's
     hard-iron offset and white noise.
 
@@ -448,19 +535,23 @@ def simulate_magnetometer(model: MagneticModel, t: np.ndarray, position: np.ndar
     sigma = c["noise_ut"] * dev["noise_scale"]
     if sigma > 0:
         m += rng.normal(0.0, sigma, m.shape)
-    return Stream("magnetometer", np.asarray(sample_times, dtype=np.float64), m.astype(np.float32),
-                  meta={"device": dev["name"], "unit": "uT", "frame": "device (x forward, y left, z up)"})
+    return Stream(
+        "magnetometer",
+        np.asarray(sample_times, dtype=np.float64),
+        m.astype(np.float32),
+        meta={"device": dev["name"], "unit": "uT", "frame": "device (x forward, y left, z up)"},
+    )
 
 
 # ============================================================================ IMU
 #: Documented defaults of the IMU model.
 IMU_DEFAULTS: dict = {
-    "gravity_mps2": 9.81,          # magnitude of gravity (along -z of the world)
-    "accel_noise_mps2": 0.08,      # white noise per axis (times the device noise_scale)
-    "gyro_noise_rps": 0.01,        # white noise per axis (times the device noise_scale)
-    "accel_bias_mps2": 0.05,       # std of the constant per-recording bias per axis (times imu_bias_scale)
-    "gyro_bias_rps": 0.003,        # std of the constant per-recording gyro bias per axis (times imu_bias_scale)
-    "leg_length_m": 0.9,           # inverted-pendulum leg length: sets the vertical gait acceleration
+    "gravity_mps2": 9.81,  # magnitude of gravity (along -z of the world)
+    "accel_noise_mps2": 0.08,  # white noise per axis (times the device noise_scale)
+    "gyro_noise_rps": 0.01,  # white noise per axis (times the device noise_scale)
+    "accel_bias_mps2": 0.05,  # std of the constant per-recording bias per axis (times imu_bias_scale)
+    "gyro_bias_rps": 0.003,  # std of the constant per-recording gyro bias per axis (times imu_bias_scale)
+    "leg_length_m": 0.9,  # inverted-pendulum leg length: sets the vertical gait acceleration
     "step_accel_ratio": [0.45, 0.15, 1.0],  # gait acceleration amplitude forward, lateral, vertical / vertical
 }
 
@@ -487,7 +578,7 @@ def gait_vertical_accel(speed: np.ndarray, leg_length_m: float = 0.9) -> np.ndar
     v = np.asarray(speed, dtype=np.float64)
     f = np.where(v > 0.05, 0.9 + 0.75 * v, 0.0)
     half_step = 0.5 * np.where(f > 0, v / np.maximum(f, 1e-9), 0.0)
-    rise = leg_length_m - np.sqrt(np.maximum(leg_length_m ** 2 - half_step ** 2, 0.0))
+    rise = leg_length_m - np.sqrt(np.maximum(leg_length_m**2 - half_step**2, 0.0))
     return (2 * np.pi * f) ** 2 * rise / 2
 
 
@@ -497,7 +588,7 @@ def _body_rates(t: np.ndarray, q: np.ndarray) -> np.ndarray:
     if n < 2:
         return np.zeros((n, 3))
     q = quat_normalize(q)
-    rel = quat_multiply(quat_conjugate(q[:-1]), q[1:])       # device_k <- device_k+1
+    rel = quat_multiply(quat_conjugate(q[:-1]), q[1:])  # device_k <- device_k+1
     rel = np.where(rel[:, :1] < 0, -rel, rel)
     v = rel[:, 1:]
     s = np.linalg.norm(v, axis=1)
@@ -510,8 +601,9 @@ def _body_rates(t: np.ndarray, q: np.ndarray) -> np.ndarray:
     return w
 
 
-def imu_from_trajectory(t: np.ndarray, position: np.ndarray, orientation: np.ndarray,
-                        conf: dict | None = None) -> np.ndarray:
+def imu_from_trajectory(
+    t: np.ndarray, position: np.ndarray, orientation: np.ndarray, conf: dict | None = None
+) -> np.ndarray:
     """Noise-free IMU readings of a smooth trajectory.
 
     Accelerometer: specific force in the device frame, ``R^T (a + a_gait + g z)``, where ``a`` is
@@ -551,17 +643,25 @@ def imu_from_trajectory(t: np.ndarray, position: np.ndarray, orientation: np.nda
     fwd = np.stack([np.cos(yaw), np.sin(yaw), np.zeros(n)], 1)
     left = np.stack([-np.sin(yaw), np.cos(yaw), np.zeros(n)], 1)
     af, al, av = (float(v) for v in c["step_accel_ratio"])
-    a_gait = amp[:, None] * (af * np.cos(2 * np.pi * phase)[:, None] * fwd
-                             + al * np.sin(np.pi * phase)[:, None] * left
-                             + av * np.sin(2 * np.pi * phase)[:, None] * np.array([0.0, 0.0, 1.0]))
+    a_gait = amp[:, None] * (
+        af * np.cos(2 * np.pi * phase)[:, None] * fwd
+        + al * np.sin(np.pi * phase)[:, None] * left
+        + av * np.sin(2 * np.pi * phase)[:, None] * np.array([0.0, 0.0, 1.0])
+    )
     f_world = acc + a_gait + np.array([0.0, 0.0, c["gravity_mps2"]])
     rot = quat_to_matrix(q)
     f_dev = np.einsum("nji,nj->ni", rot, f_world)
     return np.concatenate([f_dev, _body_rates(t, q)], axis=1)
 
 
-def simulate_imu(t: np.ndarray, position: np.ndarray, orientation: np.ndarray, rng: np.random.Generator,
-                 conf: dict | None = None, device: str | dict | None = None) -> Stream:
+def simulate_imu(
+    t: np.ndarray,
+    position: np.ndarray,
+    orientation: np.ndarray,
+    rng: np.random.Generator,
+    conf: dict | None = None,
+    device: str | dict | None = None,
+) -> Stream:
     """IMU stream on the pose timeline: :func:`imu_from_trajectory` plus a constant per-recording
     bias and white noise.
 
@@ -588,22 +688,31 @@ def simulate_imu(t: np.ndarray, position: np.ndarray, orientation: np.ndarray, r
     noisy = clean + bias[None]
     if sigma.max() > 0:
         noisy += rng.normal(size=clean.shape) * sigma[None]
-    return Stream("imu", np.asarray(t, dtype=np.float64), noisy.astype(np.float32),
-                  ids=np.array(["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]),
-                  meta={"device": dev["name"], "unit": "m/s^2, rad/s", "frame": "device (x forward, y left, z up)",
-                        "bias": np.round(bias, 6).tolist()})
+    return Stream(
+        "imu",
+        np.asarray(t, dtype=np.float64),
+        noisy.astype(np.float32),
+        ids=np.array(["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]),
+        meta={
+            "device": dev["name"],
+            "unit": "m/s^2, rad/s",
+            "frame": "device (x forward, y left, z up)",
+            "bias": np.round(bias, 6).tolist(),
+        },
+    )
 
 
 # ============================================================================ top-down patches
 #: Documented defaults of the top-down patch sensor.
 PATCH_DEFAULTS: dict = {
-    "size_px": 7,                  # patch side (odd), raster pixels
-    "interpolate": True,           # bilinear at sub-pixel positions (exact raster values at pixel centres)
+    "size_px": 7,  # patch side (odd), raster pixels
+    "interpolate": True,  # bilinear at sub-pixel positions (exact raster values at pixel centres)
 }
 
 
-def topdown_patch(floor_plan: FloorPlan, position: np.ndarray, size_px: int | tuple[int, int] = 7,
-                  interpolate: bool = True) -> np.ndarray:
+def topdown_patch(
+    floor_plan: FloorPlan, position: np.ndarray, size_px: int | tuple[int, int] = 7, interpolate: bool = True
+) -> np.ndarray:
     """Windows of the floor-plan raster centred on each position (OT-Isomap's maze observation).
 
     The window is axis-aligned with the raster (row index grows with y) and centred on the
@@ -632,8 +741,8 @@ def topdown_patch(floor_plan: FloorPlan, position: np.ndarray, size_px: int | tu
     big = np.pad(raster, pad, constant_values=1.0)
     oy = np.arange(h) - (h - 1) / 2.0
     ox = np.arange(w) - (w - 1) / 2.0
-    rows = cr[:, 1, None, None] + oy[None, :, None] + pad      # (N, h, 1)
-    cols = cr[:, 0, None, None] + ox[None, None, :] + pad      # (N, 1, w)
+    rows = cr[:, 1, None, None] + oy[None, :, None] + pad  # (N, h, 1)
+    cols = cr[:, 0, None, None] + ox[None, None, :] + pad  # (N, 1, w)
     lim_r, lim_c = big.shape[0] - 1, big.shape[1] - 1
     rows = np.clip(rows, 0, lim_r)
     cols = np.clip(cols, 0, lim_c)
@@ -654,24 +763,34 @@ def simulate_patch(floor_plan: FloorPlan, t: np.ndarray, position: np.ndarray, c
     """Top-down patch stream on the pose timeline (kind ``image``, (N, h, w) float32, 1 = wall)."""
     c = merge_conf(PATCH_DEFAULTS, conf, where="patch conf")
     vals = topdown_patch(floor_plan, position, c["size_px"], c["interpolate"])
-    return Stream("image", np.asarray(t, dtype=np.float64), vals,
-                  meta={"source": "floor-plan raster window", "size_px": vals.shape[1:], "value": "1 = wall"})
+    return Stream(
+        "image",
+        np.asarray(t, dtype=np.float64),
+        vals,
+        meta={"source": "floor-plan raster window", "size_px": vals.shape[1:], "value": "1 = wall"},
+    )
 
 
 # ============================================================================ camera
 #: Documented defaults of the RGB-D camera.
 CAMERA_DEFAULTS: dict = {
-    "rate_hz": 10.0,               # frame rate
-    "width": 64,                   # image width, pixels
-    "height": 64,                  # image height, pixels
-    "hfov_deg": 90.0,              # horizontal field of view
-    "max_range_m": 30.0,           # depth range (depth 0 beyond)
+    "rate_hz": 10.0,  # frame rate
+    "width": 64,  # image width, pixels
+    "height": 64,  # image height, pixels
+    "hfov_deg": 90.0,  # horizontal field of view
+    "max_range_m": 30.0,  # depth range (depth 0 beyond)
 }
 
 
-def simulate_camera(floor_plans, t: np.ndarray, position: np.ndarray, orientation: np.ndarray,
-                    floor: np.ndarray, conf: dict | None = None,
-                    frame_times: np.ndarray | None = None) -> dict[str, Stream]:
+def simulate_camera(
+    floor_plans,
+    t: np.ndarray,
+    position: np.ndarray,
+    orientation: np.ndarray,
+    floor: np.ndarray,
+    conf: dict | None = None,
+    frame_times: np.ndarray | None = None,
+) -> dict[str, Stream]:
     """RGB and depth streams rendered by :func:`omniloc.sim.camera.render_rgbd` (the camera looks
     along device +x, from the device position).
 
@@ -707,11 +826,24 @@ def simulate_camera(floor_plans, t: np.ndarray, position: np.ndarray, orientatio
         plan = plans.get(int(f))
         if plan is None:
             continue
-        rgb[sel], depth[sel] = render_rgbd(plan, pose["position"][sel], pose["orientation"][sel], width=w, height=h,
-                                           hfov_deg=c["hfov_deg"], max_range_m=c["max_range_m"])
+        rgb[sel], depth[sel] = render_rgbd(
+            plan,
+            pose["position"][sel],
+            pose["orientation"][sel],
+            width=w,
+            height=h,
+            hfov_deg=c["hfov_deg"],
+            max_range_m=c["max_range_m"],
+        )
     K = camera_intrinsics(w, h, c["hfov_deg"]).tolist()
-    meta = {"K": K, "hfov_deg": float(c["hfov_deg"]), "max_range_m": float(c["max_range_m"]),
-            "frame": "camera looks along device +x; K in the optical frame (x right, y down, z forward)"}
+    meta = {
+        "K": K,
+        "hfov_deg": float(c["hfov_deg"]),
+        "max_range_m": float(c["max_range_m"]),
+        "frame": "camera looks along device +x; K in the optical frame (x right, y down, z forward)",
+    }
     tt = np.asarray(frame_times, dtype=np.float64)
-    return {"rgb": Stream("rgb", tt, rgb, meta=dict(meta)),
-            "depth": Stream("depth", tt, depth, meta=dict(meta, unit="m"))}
+    return {
+        "rgb": Stream("rgb", tt, rgb, meta=dict(meta)),
+        "depth": Stream("depth", tt, depth, meta=dict(meta, unit="m")),
+    }

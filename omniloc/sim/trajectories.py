@@ -17,45 +17,53 @@ from ..data import FloorPlan, Recording
 from ..data.transforms import quat_from_yaw, quat_multiply, quat_normalize
 from ._conf import merge_conf
 
-__all__ = ["WALK_DEFAULTS", "MAZE_WALK_DEFAULTS", "office_walk", "maze_walk", "gait", "walk_grid", "grid_path",
-           "orientation_from_euler"]
+__all__ = [
+    "WALK_DEFAULTS",
+    "MAZE_WALK_DEFAULTS",
+    "office_walk",
+    "maze_walk",
+    "gait",
+    "walk_grid",
+    "grid_path",
+    "orientation_from_euler",
+]
 
 #: Documented defaults of :func:`office_walk`.
 WALK_DEFAULTS: dict = {
-    "rate_hz": 100.0,              # pose timeline rate (= IMU rate), Hz
-    "grid_m": 0.25,                # planning grid resolution, metres
-    "margin_m": 0.35,              # planning clearance from walls, metres
-    "min_clearance_m": 0.2,        # smoothed paths keep at least this distance from walls
-    "speed_mps": [0.8, 1.6],       # walking speed range; one speed drawn per leg
-    "ramp_s": 0.8,                 # time to accelerate from rest to walking speed (and to stop)
-    "pause_prob": 0.4,             # probability of a pause at the end of a leg
-    "pause_s": [1.0, 5.0],         # pause duration range, seconds
-    "turn_rate_dps": 120.0,        # peak turning rate in place, degrees/second
-    "smooth_m": 0.6,               # corner rounding: Gaussian sigma along the path, metres
-    "wall_penalty": 2.0,           # path cost factor 1 + wall_penalty * (1 - clearance / wall_comfort_m)
-    "wall_comfort_m": 1.0,         # ... for cells closer than this to a wall (keeps walkers mid-corridor)
-    "heading_smooth_s": 0.1,       # Gaussian low-pass of the heading, seconds
-    "min_leg_m": 4.0,              # minimum path length of a leg, metres
-    "floor_change_prob": 0.3,      # probability that a leg goes to another floor
-    "elevator_prob": 0.5,          # probability of the elevator (else the stairs) for a floor change
-    "stairs_speed_mps": 0.8,       # horizontal speed on the stairs
-    "elevator_speed_mps": 1.0,     # peak vertical speed of the elevator
-    "elevator_wait_s": 1.5,        # wait before and after the ride (doors)
-    "device_height_m": 1.3,        # device height above the floor
-    "sway_pitch_deg": 2.0,         # pitch oscillation amplitude at step frequency while walking
-    "sway_roll_deg": 3.0,          # roll oscillation amplitude at half the step frequency
-    "start_floor": None,           # floor to start on; None = random
+    "rate_hz": 100.0,  # pose timeline rate (= IMU rate), Hz
+    "grid_m": 0.25,  # planning grid resolution, metres
+    "margin_m": 0.35,  # planning clearance from walls, metres
+    "min_clearance_m": 0.2,  # smoothed paths keep at least this distance from walls
+    "speed_mps": [0.8, 1.6],  # walking speed range; one speed drawn per leg
+    "ramp_s": 0.8,  # time to accelerate from rest to walking speed (and to stop)
+    "pause_prob": 0.4,  # probability of a pause at the end of a leg
+    "pause_s": [1.0, 5.0],  # pause duration range, seconds
+    "turn_rate_dps": 120.0,  # peak turning rate in place, degrees/second
+    "smooth_m": 0.6,  # corner rounding: Gaussian sigma along the path, metres
+    "wall_penalty": 2.0,  # path cost factor 1 + wall_penalty * (1 - clearance / wall_comfort_m)
+    "wall_comfort_m": 1.0,  # ... for cells closer than this to a wall (keeps walkers mid-corridor)
+    "heading_smooth_s": 0.1,  # Gaussian low-pass of the heading, seconds
+    "min_leg_m": 4.0,  # minimum path length of a leg, metres
+    "floor_change_prob": 0.3,  # probability that a leg goes to another floor
+    "elevator_prob": 0.5,  # probability of the elevator (else the stairs) for a floor change
+    "stairs_speed_mps": 0.8,  # horizontal speed on the stairs
+    "elevator_speed_mps": 1.0,  # peak vertical speed of the elevator
+    "elevator_wait_s": 1.5,  # wait before and after the ride (doors)
+    "device_height_m": 1.3,  # device height above the floor
+    "sway_pitch_deg": 2.0,  # pitch oscillation amplitude at step frequency while walking
+    "sway_roll_deg": 3.0,  # roll oscillation amplitude at half the step frequency
+    "start_floor": None,  # floor to start on; None = random
 }
 
 #: Documented defaults of :func:`maze_walk`.
 MAZE_WALK_DEFAULTS: dict = {
-    "step_px": 1.0,                # distance between consecutive poses along the path, pixels (= metres)
-    "speed_mps": 1.0,              # constant speed, pixels (= metres) per second: t = arc length / speed
-    "device_height_m": 1.3,        # z of the poses above the floor
-    "min_path_cells": 4,           # start and end cells are at least this many cells apart along the path
-    "heading_smooth_px": 0.5,      # Gaussian low-pass of the heading along the path, pixels
-    "start_cell": None,            # (row, col) of the start cell; None = random boundary cell
-    "end_cell": None,              # (row, col) of the end cell; None = random boundary cell
+    "step_px": 1.0,  # distance between consecutive poses along the path, pixels (= metres)
+    "speed_mps": 1.0,  # constant speed, pixels (= metres) per second: t = arc length / speed
+    "device_height_m": 1.3,  # z of the poses above the floor
+    "min_path_cells": 4,  # start and end cells are at least this many cells apart along the path
+    "heading_smooth_px": 0.5,  # Gaussian low-pass of the heading along the path, pixels
+    "start_cell": None,  # (row, col) of the start cell; None = random boundary cell
+    "end_cell": None,  # (row, col) of the end cell; None = random boundary cell
 }
 
 
@@ -85,8 +93,9 @@ def gait(t: np.ndarray, speed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return phase, np.clip(speed / 1.0, 0.0, 1.0)
 
 
-def orientation_from_euler(yaw: np.ndarray, pitch: np.ndarray | None = None,
-                           roll: np.ndarray | None = None) -> np.ndarray:
+def orientation_from_euler(
+    yaw: np.ndarray, pitch: np.ndarray | None = None, roll: np.ndarray | None = None
+) -> np.ndarray:
     """``world_from_device`` quaternions ``Rz(yaw) Ry(pitch) Rx(roll)``.
 
     Parameters
@@ -141,8 +150,8 @@ def _smooth_polyline(p: np.ndarray, sigma_m: float, ds: float) -> np.ndarray:
     sig = sigma_m / ds
     pad = min(len(p) - 1, int(np.ceil(4 * sig)))
     head = 2 * p[0] - p[pad:0:-1]
-    tail = 2 * p[-1] - p[-2:-pad - 2:-1]
-    q = _gauss(np.concatenate([head, p, tail]), sig)[pad:pad + len(p)]
+    tail = 2 * p[-1] - p[-2 : -pad - 2 : -1]
+    q = _gauss(np.concatenate([head, p, tail]), sig)[pad : pad + len(p)]
     q[0], q[-1] = p[0], p[-1]
     return q
 
@@ -172,8 +181,9 @@ def _time_law(length: float, v: float, ramp_s: float, dt: float) -> np.ndarray:
 class _Grid:
     """Occupancy grid of one floor for path planning (private; see :func:`walk_grid`)."""
 
-    def __init__(self, plan: FloorPlan, res: float, margin: float, wall_penalty: float = 0.0,
-                 wall_comfort_m: float = 1.0):
+    def __init__(
+        self, plan: FloorPlan, res: float, margin: float, wall_penalty: float = 0.0, wall_comfort_m: float = 1.0
+    ):
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
@@ -182,7 +192,7 @@ class _Grid:
         self.nx, self.ny = int(np.floor((x1 - x0) / res + 1e-9)), int(np.floor((y1 - y0) / res + 1e-9))
         xs = x0 + res * (np.arange(self.nx) + 0.5)
         ys = y0 + res * (np.arange(self.ny) + 0.5)
-        self.centres = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)     # (ny*nx, 2), row-major in y
+        self.centres = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)  # (ny*nx, 2), row-major in y
         self.free = plan.is_free(self.centres)
         self.clearance = np.full(len(self.centres), np.inf)
         if len(plan.walls):
@@ -190,7 +200,7 @@ class _Grid:
 
             idx_free = np.flatnonzero(self.free)
             self.clearance[idx_free] = point_segment_distance(self.centres[idx_free], plan.walls).min(axis=1)
-        self.free &= self.clearance >= margin          # = plan.is_free(centres, margin_m=margin)
+        self.free &= self.clearance >= margin  # = plan.is_free(centres, margin_m=margin)
         # walkers keep to the middle of corridors and rooms: steps cost more near walls
         cost = 1.0 + wall_penalty * np.clip((wall_comfort_m - self.clearance) / wall_comfort_m, 0.0, 1.0)
         zones = plan.zone_of(self.centres) if plan.zones else np.full(len(self.centres), "")
@@ -199,8 +209,8 @@ class _Grid:
         idx = np.arange(self.ny * self.nx).reshape(self.ny, self.nx)
         rows, cols, w = [], [], []
         for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
-            a = idx[:self.ny - dr, max(0, -dc):self.nx - max(0, dc)]
-            b = idx[dr:, max(0, dc):self.nx + min(0, dc)]
+            a = idx[: self.ny - dr, max(0, -dc) : self.nx - max(0, dc)]
+            b = idx[dr:, max(0, dc) : self.nx + min(0, dc)]
             ok = f2.reshape(-1)[a] & f2.reshape(-1)[b]
             if dr and dc:  # diagonal: both orthogonal neighbours free (no corner cutting)
                 ok &= f2.reshape(-1)[a + dc] & f2.reshape(-1)[b - dc]
@@ -238,7 +248,7 @@ class _Grid:
         step = 0.5 * self.res
         n = int(np.ceil(np.max(np.linalg.norm(b - a, axis=1), initial=0.0) / step)) + 1
         u = np.linspace(0.0, 1.0, n)
-        pts = a[:, None, :] + (b - a)[:, None, :] * u[None, :, None]     # (M, n, 2)
+        pts = a[:, None, :] + (b - a)[:, None, :] * u[None, :, None]  # (M, n, 2)
         ij = np.floor((pts - self.origin) / self.res).astype(int)
         ok = (ij[..., 0] >= 0) & (ij[..., 0] < self.nx) & (ij[..., 1] >= 0) & (ij[..., 1] < self.ny)
         flat = np.where(ok, ij[..., 1] * self.nx + ij[..., 0], 0)
@@ -341,8 +351,14 @@ def _tangent_yaw(p: np.ndarray) -> np.ndarray:
     return np.unwrap(np.arctan2(d[:, 1], d[:, 0]))
 
 
-def office_walk(floor_plans: list[FloorPlan], duration_s: float = 60.0, rng: np.random.Generator | None = None,
-                conf: dict | None = None, name: str = "walk", planner_cache: dict | None = None) -> Recording:
+def office_walk(
+    floor_plans: list[FloorPlan],
+    duration_s: float = 60.0,
+    rng: np.random.Generator | None = None,
+    conf: dict | None = None,
+    name: str = "walk",
+    planner_cache: dict | None = None,
+) -> Recording:
     """A pedestrian walking through a (multi-floor) building.
 
     The walker repeatedly picks a random goal in the walkable space of its floor (not in the
@@ -389,8 +405,16 @@ def office_walk(floor_plans: list[FloorPlan], duration_s: float = 60.0, rng: np.
     grids: dict = {} if planner_cache is None else planner_cache
 
     def grid(k):
-        key = (plans[k].name, plans[k].floor, plans[k].building, len(plans[k].walls), float(c["grid_m"]),
-               float(c["margin_m"]), float(c["wall_penalty"]), float(c["wall_comfort_m"]))
+        key = (
+            plans[k].name,
+            plans[k].floor,
+            plans[k].building,
+            len(plans[k].walls),
+            float(c["grid_m"]),
+            float(c["margin_m"]),
+            float(c["wall_penalty"]),
+            float(c["wall_comfort_m"]),
+        )
         if key not in grids:
             grids[key] = _Grid(plans[k], c["grid_m"], c["margin_m"], c["wall_penalty"], c["wall_comfort_m"])
         return grids[key]
@@ -404,14 +428,16 @@ def office_walk(floor_plans: list[FloorPlan], duration_s: float = 60.0, rng: np.
     if len(ok) == 0:
         ok = np.flatnonzero(g.free)
     if len(ok) == 0:
-        raise ValueError(f"floor plan '{plans[k].name}' has no walkable cell of {c['grid_m']} m at "
-                         f"{c['margin_m']} m or more from the walls")
+        raise ValueError(
+            f"floor plan '{plans[k].name}' has no walkable cell of {c['grid_m']} m at "
+            f"{c['margin_m']} m or more from the walls"
+        )
     # start in the largest walkable component
     comp = np.bincount(g.component[ok]).argmax()
     ok = ok[g.component[ok] == comp]
     cell = int(ok[rng.integers(len(ok))])
     pos = g.centres[cell].copy()
-    segs: list[dict] = []          # each: x, y, z, yaw (n,)
+    segs: list[dict] = []  # each: x, y, z, yaw (n,)
     yaw_prev = None
     total = 0.0
     n_legs = 0
@@ -423,8 +449,14 @@ def office_walk(floor_plans: list[FloorPlan], duration_s: float = 60.0, rng: np.
         if yaw_prev is not None and len(yaw):
             yaw = yaw + 2 * np.pi * np.round((yaw_prev - yaw[0]) / (2 * np.pi))
         n = len(yaw)
-        segs.append({"x": np.broadcast_to(x, n).astype(float), "y": np.broadcast_to(y, n).astype(float),
-                     "z": np.broadcast_to(z, n).astype(float), "yaw": yaw})
+        segs.append(
+            {
+                "x": np.broadcast_to(x, n).astype(float),
+                "y": np.broadcast_to(y, n).astype(float),
+                "z": np.broadcast_to(z, n).astype(float),
+                "yaw": yaw,
+            }
+        )
         total += n * dt
         if n:
             yaw_prev = float(yaw[-1])
@@ -494,7 +526,7 @@ def office_walk(floor_plans: list[FloorPlan], duration_s: float = 60.0, rng: np.
             ride = 1.875 * abs(h) / float(c["elevator_speed_mps"])
             n = max(1, int(np.ceil(ride / dt)))
             u = np.arange(n) * dt / ride
-            zz = elev(k) + h * (10 * u ** 3 - 15 * u ** 4 + 6 * u ** 5)
+            zz = elev(k) + h * (10 * u**3 - 15 * u**4 + 6 * u**5)
             emit(pos[0], pos[1], zz, np.full(n, yaw_prev))
             stop(yaw_prev, elev(k2), extra_s=float(c["elevator_wait_s"]))
         else:
@@ -511,8 +543,12 @@ def office_walk(floor_plans: list[FloorPlan], duration_s: float = 60.0, rng: np.
             s = _time_law(float(sp[-1]), float(c["stairs_speed_mps"]), float(c["ramp_s"]), dt)
             frac = np.interp(s, sp, dense[:, 2])
             z0 = elev(k)
-            emit(np.interp(s, sp, dense[:, 0]), np.interp(s, sp, dense[:, 1]), z0 + frac * (abs(h) / nf),
-                 np.interp(s, sp, yaw_path))
+            emit(
+                np.interp(s, sp, dense[:, 0]),
+                np.interp(s, sp, dense[:, 1]),
+                z0 + frac * (abs(h) / nf),
+                np.interp(s, sp, yaw_path),
+            )
             pos = dense[-1, :2].copy()
         k = k2
 
@@ -537,9 +573,16 @@ def office_walk(floor_plans: list[FloorPlan], duration_s: float = 60.0, rng: np.
         sel = fidx == i
         if sel.any():
             zone[sel] = plan.zone_of(position[sel, :2])
-    return Recording(name=name, t=t, position=position, orientation=orientation, floor=floor,
-                     building=np.full(len(t), int(plans[0].building), dtype=np.int64), zone=zone.astype(str),
-                     meta={"generator": "omniloc.sim.office_walk", "n_legs": n_legs, "floor_changes": changes})
+    return Recording(
+        name=name,
+        t=t,
+        position=position,
+        orientation=orientation,
+        floor=floor,
+        building=np.full(len(t), int(plans[0].building), dtype=np.int64),
+        zone=zone.astype(str),
+        meta={"generator": "omniloc.sim.office_walk", "n_legs": n_legs, "floor_changes": changes},
+    )
 
 
 # ============================================================================ maze walks
@@ -553,8 +596,9 @@ def _pixel_graph(free: np.ndarray):
     return coo_matrix((np.ones(len(a)), (a, b)), shape=(h * w, h * w)).tocsr()
 
 
-def maze_walk(plan: FloorPlan, rng: np.random.Generator | None = None, conf: dict | None = None,
-              name: str = "maze-walk") -> Recording:
+def maze_walk(
+    plan: FloorPlan, rng: np.random.Generator | None = None, conf: dict | None = None, name: str = "maze-walk"
+) -> Recording:
     """An agent walking the solution path between two boundary cells of a maze.
 
     As in OT-Isomap's maze experiment, the start and end points are random cells next to the
@@ -639,11 +683,18 @@ def maze_walk(plan: FloorPlan, rng: np.random.Generator | None = None, conf: dic
         return [r, cc + 1]
 
     return Recording(
-        name=name, t=s / float(c["speed_mps"]), position=np.c_[xy, z], orientation=orientation_from_euler(yaw),
+        name=name,
+        t=s / float(c["speed_mps"]),
+        position=np.c_[xy, z],
+        orientation=orientation_from_euler(yaw),
         floor=np.full(len(s), int(plan.floor), dtype=np.int64),
         building=np.full(len(s), int(plan.building), dtype=np.int64),
         zone=plan.zone_of(xy),
-        meta={"generator": "omniloc.sim.maze_walk", "start_cell": [int(v) for v in s_cell],
-              "end_cell": [int(v) for v in e_cell], "openings": [opening(s_cell), opening(e_cell)],
-              "path_px": int(len(pix))},
+        meta={
+            "generator": "omniloc.sim.maze_walk",
+            "start_cell": [int(v) for v in s_cell],
+            "end_cell": [int(v) for v in e_cell],
+            "openings": [opening(s_cell), opening(e_cell)],
+            "path_px": int(len(pix)),
+        },
     )

@@ -40,13 +40,21 @@ from .sensors import (
 )
 from .trajectories import MAZE_WALK_DEFAULTS, WALK_DEFAULTS, maze_walk, office_walk
 
-__all__ = ["WORLDS", "DEFAULT_CONFS", "PRESETS", "default_conf", "check_conf", "SimWorld", "build_world",
-           "simulate", "sensor_throughput"]
+__all__ = [
+    "WORLDS",
+    "DEFAULT_CONFS",
+    "PRESETS",
+    "default_conf",
+    "check_conf",
+    "SimWorld",
+    "build_world",
+    "simulate",
+    "sensor_throughput",
+]
 
 WORLDS = ("office", "maze")
 
-_SENSORS = {"office": ("imu", "magnetometer", "wifi", "camera"),
-            "maze": ("patch", "magnetometer", "wifi", "camera")}
+_SENSORS = {"office": ("imu", "magnetometer", "wifi", "camera"), "maze": ("patch", "magnetometer", "wifi", "camera")}
 
 #: Documented default configuration of each world. Keys:
 #:
@@ -95,9 +103,14 @@ DEFAULT_CONFS: dict[str, dict] = {
 #: small dataset for tests and smoke runs (about a second to simulate).
 PRESETS: dict[str, dict[str, dict]] = {
     "office": {
-        "quick": {"n_recordings": 4, "duration_s": 20.0, "building": {"length_m": 30.0, "depth_m": 18.0},
-                  "walk": {"rate_hz": 50.0}, "magnetometer": {"rate_hz": 25.0},
-                  "camera": {"rate_hz": 2.0, "width": 32, "height": 32}},
+        "quick": {
+            "n_recordings": 4,
+            "duration_s": 20.0,
+            "building": {"length_m": 30.0, "depth_m": 18.0},
+            "walk": {"rate_hz": 50.0},
+            "magnetometer": {"rate_hz": 25.0},
+            "camera": {"rate_hz": 2.0, "width": 32, "height": 32},
+        },
     },
     "maze": {
         "quick": {"n_recordings": 6, "maze": {"size_px": 16}},
@@ -148,8 +161,7 @@ class SimWorld:
         return next(p for p in self.floor_plans if p.floor == floor)
 
 
-def build_world(world: str = "office", seed: int = 0, conf: dict | None = None,
-                preset: str | None = None) -> SimWorld:
+def build_world(world: str = "office", seed: int = 0, conf: dict | None = None, preset: str | None = None) -> SimWorld:
     """Floor plans, access points and magnetic field of a world (no recordings).
 
     Parameters
@@ -176,14 +188,38 @@ def build_world(world: str = "office", seed: int = 0, conf: dict | None = None,
 
 #: keys (dotted) of a world conf that must be > 0 where present (counts, sizes, rates, durations; each
 #: number of a [low, high] range)
-_POSITIVE = ("duration_s", "building.n_floors", "building.length_m", "building.depth_m", "maze.size_px",
-             "maze.n_zones_per_side", "walk.rate_hz", "walk.step_px", "walk.speed_mps",
-             "magnetometer.rate_hz", "imu.gravity_mps2", "camera.rate_hz", "camera.width", "camera.height",
-             "camera.hfov_deg", "camera.max_range_m", "patch.size_px")
+_POSITIVE = (
+    "duration_s",
+    "building.n_floors",
+    "building.length_m",
+    "building.depth_m",
+    "maze.size_px",
+    "maze.n_zones_per_side",
+    "walk.rate_hz",
+    "walk.step_px",
+    "walk.speed_mps",
+    "magnetometer.rate_hz",
+    "imu.gravity_mps2",
+    "camera.rate_hz",
+    "camera.width",
+    "camera.height",
+    "camera.hfov_deg",
+    "camera.max_range_m",
+    "patch.size_px",
+)
 #: keys (dotted) of a world conf that must be >= 0 where present (noise levels, attenuations)
-_NON_NEGATIVE = ("wifi.aps_per_floor", "wifi.noise_db", "wifi.shadowing_db", "wifi.wall_db", "wifi.floor_db",
-                 "wifi.quantize_db", "magnetometer.noise_ut", "magnetometer.anomaly_ut", "imu.accel_noise_mps2",
-                 "imu.gyro_noise_rps")
+_NON_NEGATIVE = (
+    "wifi.aps_per_floor",
+    "wifi.noise_db",
+    "wifi.shadowing_db",
+    "wifi.wall_db",
+    "wifi.floor_db",
+    "wifi.quantize_db",
+    "magnetometer.noise_ut",
+    "magnetometer.anomaly_ut",
+    "imu.accel_noise_mps2",
+    "imu.gyro_noise_rps",
+)
 
 
 def check_conf(world: str, conf: dict) -> None:
@@ -220,12 +256,12 @@ def check_conf(world: str, conf: dict) -> None:
     splits = conf["splits"] or {}
     bad = {k: v for k, v in splits.items() if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0}
     if bad or not any(v > 0 for v in splits.values()):
-        raise ConfigError(f"{where} 'splits' must map split names to fractions >= 0, at least one > 0, "
-                          f"got {splits!r}")
+        raise ConfigError(f"{where} 'splits' must map split names to fractions >= 0, at least one > 0, got {splits!r}")
     unknown = [s for s in conf["sensors"] if s not in _SENSORS[world]]
     if unknown:
-        raise ConfigError(f"{where} 'sensors': unknown sensors {unknown} for world {world!r}; "
-                          f"available: {list(_SENSORS[world])}")
+        raise ConfigError(
+            f"{where} 'sensors': unknown sensors {unknown} for world {world!r}; available: {list(_SENSORS[world])}"
+        )
     if not conf["devices"]:
         raise ConfigError(f"{where} 'devices' must name at least one device profile")
     for d in conf["devices"]:
@@ -254,7 +290,7 @@ def _split_names(names: list[str], fractions: dict, rng: np.random.Generator) ->
     order = rng.permutation(n)
     out, i = {}, 0
     for k, m in zip(keys, counts):
-        out[k] = [names[j] for j in sorted(order[i:i + m])]
+        out[k] = [names[j] for j in sorted(order[i : i + m])]
         i += m
     return {k: v for k, v in out.items() if v}
 
@@ -263,8 +299,9 @@ def _recording(w: SimWorld, i: int, name: str) -> Recording:
     c, seed = w.conf, w.seed
     device = c["devices"][i % len(c["devices"])]
     if w.kind == "office":
-        rec = office_walk(w.floor_plans, c["duration_s"], make_rng(seed, 100, i), c["walk"], name=name,
-                          planner_cache=w.planner_cache)
+        rec = office_walk(
+            w.floor_plans, c["duration_s"], make_rng(seed, 100, i), c["walk"], name=name, planner_cache=w.planner_cache
+        )
     else:
         rec = maze_walk(w.floor_plans[0], make_rng(seed, 100, i), c["walk"], name=name)
     streams = {}
@@ -272,18 +309,34 @@ def _recording(w: SimWorld, i: int, name: str) -> Recording:
     if "imu" in sensors:
         streams["imu"] = simulate_imu(rec.t, rec.position, rec.orientation, make_rng(seed, 200, i), c["imu"], device)
     if "magnetometer" in sensors:
-        streams["magnetometer"] = simulate_magnetometer(w.magnetic, rec.t, rec.position, rec.orientation, rec.floor,
-                                                        make_rng(seed, 300, i), c["magnetometer"], device)
+        streams["magnetometer"] = simulate_magnetometer(
+            w.magnetic,
+            rec.t,
+            rec.position,
+            rec.orientation,
+            rec.floor,
+            make_rng(seed, 300, i),
+            c["magnetometer"],
+            device,
+        )
     if "wifi" in sensors:
-        streams["wifi"] = simulate_wifi(w.access_points, w.floor_plans, rec.t, rec.position, rec.floor,
-                                        make_rng(seed, 400, i), c["wifi"], device)
+        streams["wifi"] = simulate_wifi(
+            w.access_points, w.floor_plans, rec.t, rec.position, rec.floor, make_rng(seed, 400, i), c["wifi"], device
+        )
     if "camera" in sensors:
         streams.update(simulate_camera(w.floor_plans, rec.t, rec.position, rec.orientation, rec.floor, c["camera"]))
     if "patch" in sensors:
         streams["patch"] = simulate_patch(w.floor_plans[0], rec.t, rec.position, c["patch"])
     rec.streams = streams
-    rec.meta = {**rec.meta, "device": device, "site": f"sim-{w.kind}", "source": "simulated",
-                "world": w.kind, "seed": seed, "index": i}
+    rec.meta = {
+        **rec.meta,
+        "device": device,
+        "site": f"sim-{w.kind}",
+        "source": "simulated",
+        "world": w.kind,
+        "seed": seed,
+        "index": i,
+    }
     return rec
 
 
@@ -322,9 +375,18 @@ def simulate(world: str = "office", seed: int = 0, conf: dict | None = None, pre
     names = [f"{world}-{i:03d}" for i in range(n)]
     recs = {name: _recording(w, i, name) for i, name in enumerate(names)}
     splits = _split_names(names, c["splits"], make_rng(seed, 3))
-    prov = {"generator": "omniloc.sim.simulate", "omniloc_version": __version__, "world": world, "seed": int(seed),
-            "preset": preset, "conf": copy.deepcopy(c), "access_points": w.access_points.to_json(),
-            "magnetic": w.magnetic.to_json(), "source": "simulated", "licence": "generated data, no restrictions"}
+    prov = {
+        "generator": "omniloc.sim.simulate",
+        "omniloc_version": __version__,
+        "world": world,
+        "seed": int(seed),
+        "preset": preset,
+        "conf": copy.deepcopy(c),
+        "access_points": w.access_points.to_json(),
+        "magnetic": w.magnetic.to_json(),
+        "source": "simulated",
+        "licence": "generated data, no restrictions",
+    }
     ds = Dataset(f"sim-{world}", recs, {p.name: p for p in w.floor_plans}, splits, prov)
     return ds
 
@@ -358,8 +420,11 @@ def sensor_throughput(n: int = 20_000, seed: int = 0, camera_frames: int = 500, 
     rec = office_walk(w.floor_plans, n / rate, make_rng(seed, 900), c["walk"])
     t, pos, q, fl = rec.t, rec.position, rec.orientation, rec.floor
     rng = make_rng(seed, 901)
-    out: dict = {"n": int(len(t)), "n_access_points": len(w.access_points),
-                 "n_walls": int(sum(len(p.walls) for p in w.floor_plans))}
+    out: dict = {
+        "n": int(len(t)),
+        "n_access_points": len(w.access_points),
+        "n_walls": int(sum(len(p.walls) for p in w.floor_plans)),
+    }
 
     def timed(fn):
         t0 = time.perf_counter()
@@ -371,8 +436,9 @@ def sensor_throughput(n: int = 20_000, seed: int = 0, camera_frames: int = 500, 
         rss += rng.normal(0.0, c["wifi"]["noise_db"], rss.shape)
 
     out["wifi_samples_per_s"] = len(t) / timed(wifi)
-    out["magnetometer_samples_per_s"] = len(t) / timed(lambda: simulate_magnetometer(
-        w.magnetic, t, pos, q, fl, rng, c["magnetometer"], sample_times=t))
+    out["magnetometer_samples_per_s"] = len(t) / timed(
+        lambda: simulate_magnetometer(w.magnetic, t, pos, q, fl, rng, c["magnetometer"], sample_times=t)
+    )
     out["imu_samples_per_s"] = len(t) / timed(lambda: simulate_imu(t, pos, q, rng, c["imu"]))
     out["camera_frames_per_s"] = float("nan")
     out["camera_width"], out["camera_height"] = int(c["camera"]["width"]), int(c["camera"]["height"])
@@ -383,6 +449,7 @@ def sensor_throughput(n: int = 20_000, seed: int = 0, camera_frames: int = 500, 
             return out
         idx = np.linspace(0, len(t) - 1, min(camera_frames, len(t))).astype(int)
         simulate_camera(w.floor_plans, t, pos, q, fl, c["camera"], frame_times=t[idx[:8]])  # warm-up
-        out["camera_frames_per_s"] = len(idx) / timed(lambda: simulate_camera(
-            w.floor_plans, t, pos, q, fl, c["camera"], frame_times=t[idx]))
+        out["camera_frames_per_s"] = len(idx) / timed(
+            lambda: simulate_camera(w.floor_plans, t, pos, q, fl, c["camera"], frame_times=t[idx])
+        )
     return out

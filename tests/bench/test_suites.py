@@ -23,8 +23,11 @@ def _check_results(out, suite):
 
 
 def test_ujiindoorloc_quick(tmp_path, data_root):
-    res = _check_results(tmp_path, "ujiindoorloc") if run_suite(
-        "ujiindoorloc", tmp_path, quick=True, data_root=data_root) else None
+    res = (
+        _check_results(tmp_path, "ujiindoorloc")
+        if run_suite("ujiindoorloc", tmp_path, quick=True, data_root=data_root)
+        else None
+    )
     knn = res["runs"][0]
     assert knn["method"] == "knn"
     # on two held-out user/phone recordings: buildings found, errors far below the 400 m campus extent
@@ -57,7 +60,7 @@ def test_ujiindoorloc_sweep_and_seeds(tmp_path, data_root):
     knn = res["runs"][0]
     per = knn["per_seed"]
     assert [p["seed"] for p in per] == [0, 1] and per[0]["metrics"] == knn["metrics"]
-    assert per[0]["metrics"]["pos_err_mean_m"] != per[1]["metrics"]["pos_err_mean_m"]    # another split
+    assert per[0]["metrics"]["pos_err_mean_m"] != per[1]["metrics"]["pos_err_mean_m"]  # another split
     values = [p["metrics"]["pos_err_mean_m"] for p in per]
     assert knn["aggregate"]["pos_err_mean_m"] == seed_summary(values)
     assert (tmp_path / "seed1" / "error_cdf.png").exists() and res["other_seeds"][0]["seed"] == 1
@@ -67,7 +70,8 @@ def test_ujiindoorloc_sweep_and_seeds(tmp_path, data_root):
     assert rows[0]["label"] == "dbm, euclidean, k=1, uniform, flat, vote"
     assert all(r["metrics"]["n_test"] == knn["metrics"]["n_test"] for r in rows)
     assert rows[0]["mean_over_seeds"]["pos_err_mean_m"] == pytest.approx(
-        (rows[0]["metrics"]["pos_err_mean_m"] + res["other_seeds"][0]["sweep"][0]["metrics"]["pos_err_mean_m"]) / 2)
+        (rows[0]["metrics"]["pos_err_mean_m"] + res["other_seeds"][0]["sweep"][0]["metrics"]["pos_err_mean_m"]) / 2
+    )
     table = res["tables"]["sweep"]
     assert table["columns"][0] == "settings" and len(table["rows"]) == QUICK_SWEEP
     report = (tmp_path / "report.md").read_text()
@@ -80,8 +84,12 @@ def test_sim_office_quick(tmp_path):
     res = _check_results(tmp_path, "sim-office")
     methods = {r["method"] for r in res["runs"]}
     assert {"knn", "pdr", "otisomap", "mtloc"} <= methods
-    assert set(res["simulator"]) >= {"wifi_samples_per_s", "imu_samples_per_s", "magnetometer_samples_per_s",
-                                     "camera_frames_per_s"}
+    assert set(res["simulator"]) >= {
+        "wifi_samples_per_s",
+        "imu_samples_per_s",
+        "magnetometer_samples_per_s",
+        "camera_frames_per_s",
+    }
 
 
 def test_existing_output_needs_overwrite(tmp_path):
@@ -97,8 +105,13 @@ def test_maze_quick(tmp_path):
     run_suite("maze", tmp_path, quick=True)
     res = _check_results(tmp_path, "maze")
     labels = {r.get("label", r["method"]) for r in res["runs"]}
-    assert {"otisomap", "otisomap-no-ot", "otisomap-euclidean", "otisomap-raw-input",
-            "otisomap-no-zone-penalty"} <= labels
+    assert {
+        "otisomap",
+        "otisomap-no-ot",
+        "otisomap-euclidean",
+        "otisomap-raw-input",
+        "otisomap-no-zone-penalty",
+    } <= labels
     main = next(r for r in res["runs"] if r["method"] == "otisomap" and "label" not in r)
     assert main["metrics"]["pos_err_mean_m"] < res["random_guess"]["pos_err_mean_m"]
     assert [c["n_trajectories"] for c in res["error_vs_trajectories"]] == [6, 12]
@@ -115,7 +128,8 @@ def test_indoor_competition_quick(tmp_path, data_root):
     res = _check_results(tmp_path, "indoor-competition")
     assert res["test_site"]["finetune_fraction"] == 0.5 and res["test_site"]["train_paths"] >= 1
     assert {"mtloc fine-tuned (site1, 50% of its paths)", "mtloc from scratch (site1, 50% of its paths)"} <= {
-        r.get("label") for r in res["runs"]}
+        r.get("label") for r in res["runs"]
+    }
     assert (tmp_path / "test_site_cdf.png").stat().st_size > 1000
     # the transferred IMU-LSTM is used: fine-tuned and from-scratch models differ; site1 as its own
     # test site is flagged
@@ -124,8 +138,15 @@ def test_indoor_competition_quick(tmp_path, data_root):
     assert res["test_site"]["same_as_source"] is True
     assert "is the source site" in (tmp_path / "report.md").read_text()
     labels = {r.get("label", r["method"]) for r in res["runs"]}
-    assert {"mtloc", "mtloc-wifi-only", "mtloc-imu-only", "mtloc-mag-only", "knn", "track (knn)",
-            "track (mtloc)"} <= labels
+    assert {
+        "mtloc",
+        "mtloc-wifi-only",
+        "mtloc-imu-only",
+        "mtloc-mag-only",
+        "knn",
+        "track (knn)",
+        "track (mtloc)",
+    } <= labels
     main = next(r for r in res["runs"] if r["method"] == "mtloc" and "label" not in r)
     assert main["timing"]["predict_ms_per_window_unbatched"] > 0
     # the split is by path: no path on both sides

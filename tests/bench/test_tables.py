@@ -9,21 +9,58 @@ from omniloc.bench.tables import render_suite, write_results_md
 
 
 def _results(suite="transfer", seeds=(0,), command="omniloc bench transfer --out bench-out/transfer"):
-    run = {"method": "mtloc", "dataset": "ipin2023", "label": "scratch 50.0%", "conf": {"seed": 0},
-           "metrics": {"n_test": 120, "pos_err_mean_m": 4.5, "pos_err_median_m": 3.25, "floor_hit_rate": 0.9},
-           "timing": {"fit_s": 12.0, "predict_ms_per_sample": 0.25}, "seed": 0}
+    run = {
+        "method": "mtloc",
+        "dataset": "ipin2023",
+        "label": "scratch 50.0%",
+        "conf": {"seed": 0},
+        "metrics": {"n_test": 120, "pos_err_mean_m": 4.5, "pos_err_median_m": 3.25, "floor_hit_rate": 0.9},
+        "timing": {"fit_s": 12.0, "predict_ms_per_sample": 0.25},
+        "seed": 0,
+    }
     if len(seeds) > 1:
         run["per_seed"] = [{"seed": s, "metrics": {"pos_err_mean_m": 4.5 + s}, "timing": {}} for s in seeds]
-        run["aggregate"] = {"pos_err_mean_m": {"mean": 5.0, "std": 0.7071, "ci": [-1.35, 11.35], "level": 0.95,
-                                               "n_seeds": 2, "values": [4.5, 5.5]}}
-    return {"suite": suite, "omniloc_version": "0.1.0", "quick": False, "command": command,
-            "machine": {"cpu": "AMD EPYC", "cpus": 2, "threads": 2, "python": "3.11.7", "numpy": "2.4.6",
-                        "torch": "2.13.0"},
-            "threads": 2, "seeds": list(seeds), "total_s": 310.4, "runs": [run],
-            "tables": {"table_v": {"title": "Table V (mean ± std, metres)", "columns": ["target data", "scratch"],
-                                   "rows": [["50.0%", "4.50 ± 1.00"]], "note": "Frozen: 5.00 ± 1.20 m."}},
-            "report": [{"text": "**Finding:** none."}, {"table": "table_v"},
-                       {"figure": "sweep.png", "title": "mean error against target data"}]}
+        run["aggregate"] = {
+            "pos_err_mean_m": {
+                "mean": 5.0,
+                "std": 0.7071,
+                "ci": [-1.35, 11.35],
+                "level": 0.95,
+                "n_seeds": 2,
+                "values": [4.5, 5.5],
+            }
+        }
+    return {
+        "suite": suite,
+        "omniloc_version": "0.1.0",
+        "quick": False,
+        "command": command,
+        "machine": {
+            "cpu": "AMD EPYC",
+            "cpus": 2,
+            "threads": 2,
+            "python": "3.11.7",
+            "numpy": "2.4.6",
+            "torch": "2.13.0",
+        },
+        "threads": 2,
+        "seeds": list(seeds),
+        "total_s": 310.4,
+        "runs": [run],
+        "tables": {
+            "table_v": {
+                "title": "Table V (mean ± std, metres)",
+                "columns": ["target data", "scratch"],
+                "rows": [["50.0%", "4.50 ± 1.00"]],
+                "note": "Frozen: 5.00 ± 1.20 m.",
+            }
+        },
+        "report": [
+            {"text": "**Finding:** none."},
+            {"table": "table_v"},
+            {"figure": "sweep.png", "title": "mean error against target data"},
+        ],
+    }
 
 
 def _write(folder, results):
@@ -40,7 +77,7 @@ def test_render_suite_has_command_machine_metrics_tables_and_figures():
     assert "Table V (mean ± std, metres):\n\n| target data | scratch |\n|---|---|\n| 50.0% | 4.50 ± 1.00 |" in text
     assert "Frozen: 5.00 ± 1.20 m." in text and "**Finding:** none." in text
     assert "![mean error against target data](../bench-out/transfer/sweep.png)" in text
-    assert text.index("**Finding:**") < text.index("Table V") < text.index("![mean error")   # report order
+    assert text.index("**Finding:**") < text.index("Table V") < text.index("![mean error")  # report order
     assert "over 2 seeds" not in text
 
 

@@ -22,8 +22,13 @@ def _survey() -> Dataset:
         t = np.arange(len(p), dtype=np.float64) + (100.0 if name == "u2" else 0.0)
         pos = np.c_[1.5 * p, 0.5 * p, np.zeros_like(p)]
         rss = np.c_[-40.0 - p, -80.0 + p].astype(np.float32)
-        recs[name] = Recording(name, t, position=pos, floor=np.zeros(len(p), np.int64),
-                               streams={"wifi": Stream("wifi", t.copy(), rss, ids=np.array(["a", "b"]))})
+        recs[name] = Recording(
+            name,
+            t,
+            position=pos,
+            floor=np.zeros(len(p), np.int64),
+            streams={"wifi": Stream("wifi", t.copy(), rss, ids=np.array(["a", "b"]))},
+        )
     return Dataset("survey", recs, splits={"train": ["u1", "u2"]})
 
 
@@ -35,15 +40,15 @@ def test_reference_point_split_known_answer():
     ds = split_by_reference_point(_survey(), test=0.2, val=0.1, seed=3)
     # 10 points: 2 test, 1 validation, 7 training points; one recording per (recording, point)
     assert [len(_points(ds, s)) for s in ("test", "val", "train")] == [2, 1, 7]
-    assert len(ds) == 11                                              # point 0 is in both recordings
+    assert len(ds) == 11  # point 0 is in both recordings
     for s, t in (("test", "val"), ("test", "train"), ("val", "train")):
-        assert not _points(ds, s) & _points(ds, t)                    # a point is on one side only
+        assert not _points(ds, s) & _points(ds, t)  # a point is on one side only
     for rec in ds:
-        assert (rec.position == rec.position[0]).all()                # one reference point per recording
+        assert (rec.position == rec.position[0]).all()  # one reference point per recording
         np.testing.assert_array_equal(rec.streams["wifi"].t, rec.t)
         src = _survey()[rec.meta["source_recording"]]
         rows = np.flatnonzero((src.position == rec.position[0]).all(axis=1))
-        np.testing.assert_array_equal(rec.t, src.t[rows])             # original times, file order
+        np.testing.assert_array_equal(rec.t, src.t[rows])  # original times, file order
         np.testing.assert_array_equal(rec.streams["wifi"].values, src.streams["wifi"].values[rows])
     both = [r for r in ds if r.meta["reference_point"] == 0]
     assert sorted(r.name for r in both) == ["u1-rp000", "u2-rp000"]
@@ -51,7 +56,7 @@ def test_reference_point_split_known_answer():
     # training order: nested fractions; the same seed gives the same split, another seed another one
     names = ds.splits["train"]
     half = nested_fraction(ds, 0.5, split="train")
-    assert list(half.recordings) == names[:len(half)]
+    assert list(half.recordings) == names[: len(half)]
     assert split_by_reference_point(_survey(), seed=3).splits == ds.splits
     assert split_by_reference_point(_survey(), seed=4).splits != ds.splits
     small = split_by_reference_point(_survey(), test=0.2, val=0.1, seed=3, max_points=5, max_scans=1)
@@ -90,8 +95,15 @@ def test_transfer_wifi_quick(tmp_path, sod):
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["suite"] == "transfer-wifi" and res["quick"] is True
     labels = [r.get("label", r["method"]) for r in res["runs"]]
-    assert labels == ["knn 50.0%", "mtloc scratch 50.0%", "mtloc fine-tuned 50.0%", "knn 100.0%",
-                      "mtloc scratch 100.0%", "mtloc fine-tuned 100.0%", "mtloc transferred, frozen 100.0%"]
+    assert labels == [
+        "knn 50.0%",
+        "mtloc scratch 50.0%",
+        "mtloc fine-tuned 50.0%",
+        "knn 100.0%",
+        "mtloc scratch 100.0%",
+        "mtloc fine-tuned 100.0%",
+        "mtloc transferred, frozen 100.0%",
+    ]
     for run in res["runs"]:
         assert run["metrics"]["n_test"] > 0 and run["metrics"]["pos_err_mean_m"] > 0
         if run["method"] == "mtloc":

@@ -66,9 +66,14 @@ def test_latest_and_nearest():
 
 def test_truth_at():
     t = np.array([0.0, 1.0, 2.0])
-    rec = Recording("r", t, position=[[0, 0, 0], [2, 0, 0], [2, 4, 0]],
-                    orientation=quat_from_yaw(np.array([0.0, np.pi / 2, np.pi / 2])), floor=[0, 0, 1],
-                    zone=["a", "b", "c"])
+    rec = Recording(
+        "r",
+        t,
+        position=[[0, 0, 0], [2, 0, 0], [2, 4, 0]],
+        orientation=quat_from_yaw(np.array([0.0, np.pi / 2, np.pi / 2])),
+        floor=[0, 0, 1],
+        zone=["a", "b", "c"],
+    )
     gt = truth_at(rec, [0.5, 1.75, 3.0])
     np.testing.assert_allclose(gt["position"][:2], [[1, 0, 0], [2, 3, 0]])
     assert np.isnan(gt["position"][2]).all() and gt["inside"].tolist() == [True, True, False]
@@ -85,9 +90,11 @@ def test_point_segment_distance_and_crossings():
 
 
 def test_floor_plan_zones_and_free_space():
-    plan = FloorPlan("f", walls=[[[0, 0], [4, 0]], [[4, 0], [4, 2]], [[4, 2], [0, 2]], [[0, 2], [0, 0]],
-                                 [[2, 0], [2, 1.5]]],
-                     zones={"west": [[0, 0], [2, 0], [2, 2], [0, 2]], "east": [[2, 0], [4, 0], [4, 2], [2, 2]]})
+    plan = FloorPlan(
+        "f",
+        walls=[[[0, 0], [4, 0]], [[4, 0], [4, 2]], [[4, 2], [0, 2]], [[0, 2], [0, 0]], [[2, 0], [2, 1.5]]],
+        zones={"west": [[0, 0], [2, 0], [2, 2], [0, 2]], "east": [[2, 0], [4, 0], [4, 2], [2, 2]]},
+    )
     assert plan.zone_of(np.array([[1, 1], [3, 1], [9, 9]])).tolist() == ["west", "east", ""]
     pts, zones = plan.sample_free_space(spacing_m=0.5, margin_m=0.3)
     assert len(pts) and set(zones) == {"west", "east"}
@@ -97,8 +104,13 @@ def test_floor_plan_zones_and_free_space():
 
 def test_occupancy_raster_free_space():
     raster = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.uint8)
-    plan = FloorPlan("m", np.zeros((0, 2, 2)), raster=raster, pixel_to_metre=[[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]],
-                     meta={"raster_kind": "occupancy"})
+    plan = FloorPlan(
+        "m",
+        np.zeros((0, 2, 2)),
+        raster=raster,
+        pixel_to_metre=[[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]],
+        meta={"raster_kind": "occupancy"},
+    )
     np.testing.assert_allclose(plan.bounds, [0, 0, 3, 3])
     assert plan.is_free(np.array([[1.5, 1.5], [0.5, 0.5]])).tolist() == [True, False]
     np.testing.assert_allclose(plan.metre_to_pixel(np.array([[1.5, 1.5]])), [[1, 1]])

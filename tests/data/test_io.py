@@ -29,7 +29,8 @@ def make_recording(name="r0", n=40, seed=0):
     rss = rng.uniform(-90, -40, (len(wifi_t), 4)).astype(np.float32)
     rss[0, 1] = np.nan
     return Recording(
-        name, t,
+        name,
+        t,
         position=np.c_[t, 2 * t, np.full(n, 1.3)],
         orientation=np.tile([1.0, 0, 0, 0], (n, 1)),
         floor=np.zeros(n, dtype=np.int64),
@@ -46,8 +47,13 @@ def make_recording(name="r0", n=40, seed=0):
 
 def make_dataset():
     zones = {"room-1": [[0, 0], [5, 0], [5, 10], [0, 10]], "corridor": [[5, 0], [10, 0], [10, 10], [5, 10]]}
-    plan = FloorPlan("F0", [[[0, 0], [10, 0]], [[10, 0], [10, 10]]], zones=zones,
-                     raster=np.eye(4, dtype=np.uint8), pixel_to_metre=np.diag([2.5, 2.5, 1.0]))
+    plan = FloorPlan(
+        "F0",
+        [[[0, 0], [10, 0]], [[10, 0], [10, 10]]],
+        zones=zones,
+        raster=np.eye(4, dtype=np.uint8),
+        pixel_to_metre=np.diag([2.5, 2.5, 1.0]),
+    )
     recs = {f"r{i}": make_recording(f"r{i}", seed=i) for i in range(3)}
     return Dataset("toy", recs, {"F0": plan}, {"train": ["r0", "r1"], "test": ["r2"]}, {"source": "test"})
 
@@ -99,18 +105,24 @@ def test_failed_write_leaves_previous_dataset_intact(tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda r: setattr(r, "position", r.position[:, :2]), "position"),
-    (lambda r: r.position.__setitem__((2, 0), np.inf), "position"),
-    (lambda r: setattr(r, "orientation", r.orientation * 2), "orientation"),
-    (lambda r: setattr(r, "floor", r.floor.astype(float)), "floor"),
-    (lambda r: setattr(r.streams["rgb"], "values", r.streams["rgb"].values.astype(np.float32)), "streams/rgb/values"),
-    (lambda r: setattr(r.streams["imu"], "values", r.streams["imu"].values[:, :5]), "streams/imu/values"),
-    (lambda r: setattr(r.streams["wifi"], "ids", None), "streams/wifi/ids"),
-    (lambda r: setattr(r.streams["wifi"], "values", r.streams["wifi"].values + 200), "streams/wifi/values"),
-    (lambda r: setattr(r.streams["imu"], "t", r.streams["imu"].t[::-1].copy()), "streams/imu/t"),
-    (lambda r: setattr(r.streams["imu"], "kind", "lidar"), "streams/imu/kind"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda r: setattr(r, "position", r.position[:, :2]), "position"),
+        (lambda r: r.position.__setitem__((2, 0), np.inf), "position"),
+        (lambda r: setattr(r, "orientation", r.orientation * 2), "orientation"),
+        (lambda r: setattr(r, "floor", r.floor.astype(float)), "floor"),
+        (
+            lambda r: setattr(r.streams["rgb"], "values", r.streams["rgb"].values.astype(np.float32)),
+            "streams/rgb/values",
+        ),
+        (lambda r: setattr(r.streams["imu"], "values", r.streams["imu"].values[:, :5]), "streams/imu/values"),
+        (lambda r: setattr(r.streams["wifi"], "ids", None), "streams/wifi/ids"),
+        (lambda r: setattr(r.streams["wifi"], "values", r.streams["wifi"].values + 200), "streams/wifi/values"),
+        (lambda r: setattr(r.streams["imu"], "t", r.streams["imu"].t[::-1].copy()), "streams/imu/t"),
+        (lambda r: setattr(r.streams["imu"], "kind", "lidar"), "streams/imu/kind"),
+    ],
+)
 def test_validation_names_the_field(tmp_path, mutate, field):
     rec = make_recording()
     mutate(rec)
@@ -193,21 +205,44 @@ def _set(f, key, value):
     f[key] = value
 
 
-@pytest.mark.parametrize("edit, field, message", [
-    (lambda f: _set(f, "streams/wifi/values", np.where(np.isnan(f["streams/wifi/values"][()]), np.nan, np.inf)
-                    .astype(np.float32)), "streams/wifi/values",
-     r"finite dBm or NaN for 'not heard'; value \[0, 0\] is inf"),
-    (lambda f: _set(f, "streams/wifi/values", np.nan_to_num(f["streams/wifi/values"][()], nan=100).astype(np.int16)),
-     "streams/wifi/values", "must be floating point dBm .* got int16"),
-    (lambda f: _set(f, "streams/wifi/ids", np.array([b"ap0", b"ap1", b"ap0", b"ap3"], dtype=object)),
-     "streams/wifi/ids", r"access point ids must be unique .* 'ap0' in columns \[0, 2\]"),
-    (lambda f: _set(f, "position", f["position"][()] * 1e300), "position",
-     r"position row 0 is \[0.0, 0.0, 1.3e\+300\]; expected metres .* \|coordinate\| <= 1e\+07"),
-    (lambda f: _set(f, "t", f["t"][()] + 1e12), "t", r"t\[0\] = 1e\+12; expected seconds with \|t\| <= 1e\+10"),
-    (lambda f: _set(f, "orientation", np.full((40, 4), np.nan)), "orientation", "must be finite unit quaternions"),
-    (lambda f: _set(f, "streams/imu/t", np.r_[f["streams/imu/t"][:-1], np.inf]), "streams/imu/t",
-     r"timestamps must be finite seconds; t\[39\] is inf"),
-])
+@pytest.mark.parametrize(
+    "edit, field, message",
+    [
+        (
+            lambda f: _set(
+                f,
+                "streams/wifi/values",
+                np.where(np.isnan(f["streams/wifi/values"][()]), np.nan, np.inf).astype(np.float32),
+            ),
+            "streams/wifi/values",
+            r"finite dBm or NaN for 'not heard'; value \[0, 0\] is inf",
+        ),
+        (
+            lambda f: _set(
+                f, "streams/wifi/values", np.nan_to_num(f["streams/wifi/values"][()], nan=100).astype(np.int16)
+            ),
+            "streams/wifi/values",
+            "must be floating point dBm .* got int16",
+        ),
+        (
+            lambda f: _set(f, "streams/wifi/ids", np.array([b"ap0", b"ap1", b"ap0", b"ap3"], dtype=object)),
+            "streams/wifi/ids",
+            r"access point ids must be unique .* 'ap0' in columns \[0, 2\]",
+        ),
+        (
+            lambda f: _set(f, "position", f["position"][()] * 1e300),
+            "position",
+            r"position row 0 is \[0.0, 0.0, 1.3e\+300\]; expected metres .* \|coordinate\| <= 1e\+07",
+        ),
+        (lambda f: _set(f, "t", f["t"][()] + 1e12), "t", r"t\[0\] = 1e\+12; expected seconds with \|t\| <= 1e\+10"),
+        (lambda f: _set(f, "orientation", np.full((40, 4), np.nan)), "orientation", "must be finite unit quaternions"),
+        (
+            lambda f: _set(f, "streams/imu/t", np.r_[f["streams/imu/t"][:-1], np.inf]),
+            "streams/imu/t",
+            r"timestamps must be finite seconds; t\[39\] is inf",
+        ),
+    ],
+)
 def test_impossible_values_are_refused_on_read(tmp_path, edit, field, message):
     path = save_recording(make_recording(), tmp_path / "r.h5")
     with h5py.File(path, "a") as f:

@@ -22,8 +22,17 @@ from omniloc.data.loaders.indoor_competition import (
 from omniloc.data.splits import split_by_groups
 
 KNOWN_ID = "5dd9e7aac5b77e0006b1732b"  # site1/F1, 31.5 s, 7 waypoints
-MANIFEST_COUNTS = ("n_waypoint", "n_accelerometer", "n_gyroscope", "n_magnetic", "n_rotation_vector", "n_wifi_rows",
-                   "n_wifi_scans", "n_bssid", "n_beacon")
+MANIFEST_COUNTS = (
+    "n_waypoint",
+    "n_accelerometer",
+    "n_gyroscope",
+    "n_magnetic",
+    "n_rotation_vector",
+    "n_wifi_rows",
+    "n_wifi_scans",
+    "n_bssid",
+    "n_beacon",
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +101,23 @@ def test_parse_known_trace(known_file, known_text, manifest):
     for arr in (tr.waypoint, tr.accelerometer, tr.wifi["t"], tr.beacon["t"]):
         assert np.all(np.diff(arr if arr.ndim == 1 else arr[:, 0]) >= 0)
     assert (tr.wifi["bssid"][0], tr.wifi["ssid"][0], tr.wifi["rssi"][0], tr.wifi["freq"][0]) == (
-        "a8:0c:ca:03:9d:d7", "FMI", -49.0, 2422.0)
+        "a8:0c:ca:03:9d:d7",
+        "FMI",
+        -49.0,
+        2422.0,
+    )
     assert tr.wifi["t"][0] == pytest.approx(1.928) and tr.wifi["last_seen"][0] == pytest.approx(0.187)
     # unknown and documented-but-not-imported types are counted, not parsed
-    assert tr.skipped == {"TYPE_ACCELEROMETER_UNCALIBRATED": 1579, "TYPE_BLU4": 225, "TYPE_BLUE": 225,
-                          "TYPE_DIST1": 1, "TYPE_DIST2": 1, "TYPE_GYROSCOPE_UNCALIBRATED": 1579,
-                          "TYPE_MAGNETIC_FIELD_UNCALIBRATED": 1579, "TYPE_SENSOR_MAGNETIC_FIELD_ACCURACY_CHANGED": 1}
+    assert tr.skipped == {
+        "TYPE_ACCELEROMETER_UNCALIBRATED": 1579,
+        "TYPE_BLU4": 225,
+        "TYPE_BLUE": 225,
+        "TYPE_DIST1": 1,
+        "TYPE_DIST2": 1,
+        "TYPE_GYROSCOPE_UNCALIBRATED": 1579,
+        "TYPE_MAGNETIC_FIELD_UNCALIBRATED": 1579,
+        "TYPE_SENSOR_MAGNETIC_FIELD_ACCURACY_CHANGED": 1,
+    }
     assert tr.malformed == {} and tr.n_lines == len(known_text.splitlines())
     assert len(raw_rows(known_text, "TYPE_BLUE")) == 225
 
@@ -107,10 +127,17 @@ def test_counts_match_the_manifest(site, manifest, floor):
     pid = manifest[manifest.floor == floor].index[5]
     tr = parse_trace(site / floor / "path_data_files" / f"{pid}.txt.xz")
     row = manifest.loc[pid]
-    got = {"n_waypoint": len(tr.waypoint), "n_accelerometer": len(tr.accelerometer), "n_gyroscope": len(tr.gyroscope),
-           "n_magnetic": len(tr.magnetometer), "n_rotation_vector": len(tr.rotation_vector),
-           "n_wifi_rows": len(tr.wifi["t"]), "n_wifi_scans": len(np.unique(tr.wifi["t"])),
-           "n_bssid": len(np.unique(tr.wifi["bssid"])), "n_beacon": len(tr.beacon["t"])}
+    got = {
+        "n_waypoint": len(tr.waypoint),
+        "n_accelerometer": len(tr.accelerometer),
+        "n_gyroscope": len(tr.gyroscope),
+        "n_magnetic": len(tr.magnetometer),
+        "n_rotation_vector": len(tr.rotation_vector),
+        "n_wifi_rows": len(tr.wifi["t"]),
+        "n_wifi_scans": len(np.unique(tr.wifi["t"])),
+        "n_bssid": len(np.unique(tr.wifi["bssid"])),
+        "n_beacon": len(tr.beacon["t"]),
+    }
     assert got == {k: int(row[k]) for k in MANIFEST_COUNTS}
 
 
@@ -133,8 +160,9 @@ def test_known_recording_streams(site, known_text):
     # imu: (N, 6) float32, accelerometer then gyroscope on one timeline
     imu = rec.stream("imu")
     assert imu.kind == "imu" and imu.shape == (1579, 6) and imu.dtype == np.float32
-    np.testing.assert_allclose(imu.values[0], [-0.85562134, 1.8243561, 9.826508, -0.3919525, -0.07966614, 0.09211731],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        imu.values[0], [-0.85562134, 1.8243561, 9.826508, -0.3919525, -0.07966614, 0.09211731], rtol=1e-6
+    )
     assert imu.t[0] == pytest.approx(0.138) and imu.meta["gyroscope_timing"] == "same timestamps as the accelerometer"
     assert 9.0 < np.median(np.linalg.norm(imu.values[:, :3], axis=1)) < 10.5  # gravity, m/s^2
     assert 45 < imu.rate_hz < 55
@@ -181,8 +209,10 @@ def test_known_recording_streams(site, known_text):
 
 
 # ---------------------------------------------------------------------------------------------- synthetic trace
-HEADER = ("#\tstartTime:1000000\n#\tSiteID:s1\tSiteName:test\tFloorId:f2\tFloorName:F2\n"
-          "#\tBrand:ACME\tModel:X1\tAndroidName:9\tAPILevel:28\t\n")
+HEADER = (
+    "#\tstartTime:1000000\n#\tSiteID:s1\tSiteName:test\tFloorId:f2\tFloorName:F2\n"
+    "#\tBrand:ACME\tModel:X1\tAndroidName:9\tAPILevel:28\t\n"
+)
 BODY = """1000000\tTYPE_DIST1\t1\t2\t3
 1000010\tTYPE_WAYPOINT\t10.0\t20.0
 1000020\tTYPE_ACCELEROMETER\t0.1\t0.2\t9.8\t3
@@ -234,10 +264,16 @@ def test_synthetic_trace_known_answer(tmp_path):
     wifi = rec.stream("wifi")
     assert list(wifi.ids) == ["aa", "cc", "dd", "ee"]
     np.testing.assert_allclose(wifi.t, [2.99, 6.99])
-    np.testing.assert_array_equal(wifi.values, np.array([[-50, -70, -75, np.nan], [-52, np.nan, np.nan, -90]],
-                                                        dtype=np.float32))
-    assert (wifi.meta["rows"], wifi.meta["cached_rows_dropped"], wifi.meta["duplicate_rows_merged"],
-            wifi.meta["stale_scans_dropped"], wifi.meta["scans"]) == (9, 3, 1, 1, 3)
+    np.testing.assert_array_equal(
+        wifi.values, np.array([[-50, -70, -75, np.nan], [-52, np.nan, np.nan, -90]], dtype=np.float32)
+    )
+    assert (
+        wifi.meta["rows"],
+        wifi.meta["cached_rows_dropped"],
+        wifi.meta["duplicate_rows_merged"],
+        wifi.meta["stale_scans_dropped"],
+        wifi.meta["scans"],
+    ) == (9, 3, 1, 1, 3)
     assert ds.provenance["cached_wifi_rows_dropped"] == 3 and DEFAULT_MAX_WIFI_AGE_S == 2.4
     keep_all = load_indoor_competition(tmp_path / "mysite", max_wifi_age_s=None)["mysite-F2-p1"].stream("wifi")
     assert list(keep_all.ids) == ["aa", "bb", "cc", "dd", "ee"] and len(keep_all) == 3
@@ -248,8 +284,9 @@ def test_synthetic_trace_known_answer(tmp_path):
     # IMU on the accelerometer clock, gyroscope interpolated (and held beyond its last sample)
     imu = rec.stream("imu")
     np.testing.assert_allclose(imu.t, [0.01, 0.03, 8.99])
-    np.testing.assert_allclose(imu.values[:, 3:], [[0.01, 0.02, 0.03], [0.02, 0.03, 0.04], [0.03, 0.04, 0.05]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        imu.values[:, 3:], [[0.01, 0.02, 0.03], [0.02, 0.03, 0.04], [0.03, 0.04, 0.05]], rtol=1e-6
+    )
     assert imu.meta["gyroscope_timing"].startswith("linearly interpolated")
     assert imu.t[-1] > rec.t[-1]  # samples after the last waypoint are kept
     np.testing.assert_allclose(rec.stream("rotation_vector").values, [[0.8, 0, 0, 0.6]], rtol=1e-6)
@@ -279,8 +316,11 @@ def test_floor_plan_transform(site, small):
     np.testing.assert_allclose(plan.bounds, [0, 0, info["width"], info["height"]])
     w_m, h_m = info["width"], info["height"]
     # SOURCE.md: pixel edge = (x img_w / W, img_h - y img_h / H); pixel centres at integers
-    np.testing.assert_allclose(plan.metre_to_pixel(np.array([[0.0, 0.0], [w_m, h_m], [w_m / 2, h_m / 4]])),
-                               [[-0.5, 587.5], [799.5, -0.5], [399.5, 0.75 * 588 - 0.5]], atol=1e-9)
+    np.testing.assert_allclose(
+        plan.metre_to_pixel(np.array([[0.0, 0.0], [w_m, h_m], [w_m / 2, h_m / 4]])),
+        [[-0.5, 587.5], [799.5, -0.5], [399.5, 0.75 * 588 - 0.5]],
+        atol=1e-9,
+    )
     pts = np.random.default_rng(0).uniform([0, 0], [w_m, h_m], size=(50, 2))
     pix = plan.metre_to_pixel(pts)
     np.testing.assert_allclose((np.c_[pix, np.ones(50)] @ plan.pixel_to_metre.T)[:, :2], pts, atol=1e-9)
@@ -342,8 +382,9 @@ def test_split_by_path(small, site):
 
 
 def test_round_trip_two_paths(site, tmp_path):
-    ds = import_indoor_competition(site, floors=["F1"], max_paths_per_floor=2, test_fraction=0.5, seed=0,
-                                   include_beacons=True)
+    ds = import_indoor_competition(
+        site, floors=["F1"], max_paths_per_floor=2, test_fraction=0.5, seed=0, include_beacons=True
+    )
     assert len(ds) == 2 and set(ds.splits) == {"train", "test"}
     back = load_dataset(save_dataset(ds, tmp_path / "ds"))
     assert back.splits == ds.splits and back.provenance == json.loads(json.dumps(ds.provenance))
@@ -385,20 +426,53 @@ def test_missing_trace_file(tmp_path):
         parse_trace(tmp_path / "empty.txt")
 
 
-@pytest.mark.parametrize("old, new, lineno, fld, what", [
-    ("1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1008000\tTYPE_WAYPOINT\t12.0", 24, "TYPE_WAYPOINT.y",
-     "3 tab-separated fields; expected at least 4"),
-    ("1000040\tTYPE_ACCELEROMETER\t0.3\t0.4", "1000040\tTYPE_ACCELEROMETER\t0.3\tabc", 10, "TYPE_ACCELEROMETER.y",
-     "y is 'abc'; expected a number"),
-    ("1003000\tTYPE_WIFI\tnet\tbb\t-60", "1003000\tTYPE_WIFI\tnet\tbb\t-6x0", 13, "TYPE_WIFI.rssi",
-     "rssi is '-6x0'; expected a number"),
-    ("1000020\tTYPE_MAGNETIC_FIELD\t10", "1000020\tTYPE_MAGNETIC_FIELD\tnan", 8, "TYPE_MAGNETIC_FIELD.x",
-     "expected a finite number"),
-    ("1000060\tTYPE_GYROSCOPE", "1000060.5\tTYPE_GYROSCOPE", 11, "TYPE_GYROSCOPE.timestamp",
-     "expected Unix milliseconds"),
-    ("1007000\tTYPE_WIFI\tnet\tee\t-90\t2412\t1006000", "1007000\tTYPE_WIFI\tnet\tee\t-90\t2412\tlater", 22,
-     "TYPE_WIFI.last_seen", "last_seen is 'later'"),
-])
+@pytest.mark.parametrize(
+    "old, new, lineno, fld, what",
+    [
+        (
+            "1008000\tTYPE_WAYPOINT\t12.0\t20.0",
+            "1008000\tTYPE_WAYPOINT\t12.0",
+            24,
+            "TYPE_WAYPOINT.y",
+            "3 tab-separated fields; expected at least 4",
+        ),
+        (
+            "1000040\tTYPE_ACCELEROMETER\t0.3\t0.4",
+            "1000040\tTYPE_ACCELEROMETER\t0.3\tabc",
+            10,
+            "TYPE_ACCELEROMETER.y",
+            "y is 'abc'; expected a number",
+        ),
+        (
+            "1003000\tTYPE_WIFI\tnet\tbb\t-60",
+            "1003000\tTYPE_WIFI\tnet\tbb\t-6x0",
+            13,
+            "TYPE_WIFI.rssi",
+            "rssi is '-6x0'; expected a number",
+        ),
+        (
+            "1000020\tTYPE_MAGNETIC_FIELD\t10",
+            "1000020\tTYPE_MAGNETIC_FIELD\tnan",
+            8,
+            "TYPE_MAGNETIC_FIELD.x",
+            "expected a finite number",
+        ),
+        (
+            "1000060\tTYPE_GYROSCOPE",
+            "1000060.5\tTYPE_GYROSCOPE",
+            11,
+            "TYPE_GYROSCOPE.timestamp",
+            "expected Unix milliseconds",
+        ),
+        (
+            "1007000\tTYPE_WIFI\tnet\tee\t-90\t2412\t1006000",
+            "1007000\tTYPE_WIFI\tnet\tee\t-90\t2412\tlater",
+            22,
+            "TYPE_WIFI.last_seen",
+            "last_seen is 'later'",
+        ),
+    ],
+)
 def test_malformed_line(tmp_path, old, new, lineno, fld, what):
     assert BODY.count(old) == 1
     path = synthetic_site(tmp_path, body=BODY.replace(old, new))
@@ -430,7 +504,8 @@ def test_bad_header_and_floor_mismatch(tmp_path):
     ds = load_indoor_competition(tmp_path / "a" / "mysite")
     assert "start_time_ms" not in ds["mysite-F2-p1"].meta and ds["mysite-F2-p1"].meta["t0_unix_ms"] == 1000010
     assert ds.provenance["import_warnings"] == {
-        "mysite/F2/path_data_files/p1.txt": {"header startTime not Unix milliseconds (ignored)": 1}}
+        "mysite/F2/path_data_files/p1.txt": {"header startTime not Unix milliseconds (ignored)": 1}
+    }
     synthetic_site(tmp_path / "b", floor="F3")
     with pytest.raises(DataError, match="header FloorName is 'F2' but the file is in floor folder 'F3'"):
         load_indoor_competition(tmp_path / "b" / "mysite")
@@ -491,9 +566,13 @@ def test_odd_values_in_unneeded_fields_become_nan_and_are_counted(tmp_path):
         rec = ds["mysite-F2-p1"]
         np.testing.assert_array_equal(rec.position, [[10, 20, 0], [12, 20, 0]])  # ground truth as without odd values
         assert rec.stream("wifi").values[0].tolist()[:3] == [-50, -70, -75]
-        assert ds.provenance["import_warnings"] == {"mysite/F2/path_data_files/p1.txt": {
-            "TYPE_BEACON.distance not a finite number -> NaN": 1, "TYPE_BEACON.tx_power not a number -> NaN": 1,
-            "TYPE_WIFI.freq not a number -> NaN": 1}}
+        assert ds.provenance["import_warnings"] == {
+            "mysite/F2/path_data_files/p1.txt": {
+                "TYPE_BEACON.distance not a finite number -> NaN": 1,
+                "TYPE_BEACON.tx_power not a number -> NaN": 1,
+                "TYPE_WIFI.freq not a number -> NaN": 1,
+            }
+        }
         assert ds.summary()["import_warnings"] == 3 and ds.summary()["import_warnings_in_files"] == 1
     beacon = rec.stream("beacon")  # include_beacons=True: the row is kept, its RSSI is the sensor value
     assert beacon.ids.tolist() == ["FDA50693-A4E2:10:7:AA:BB:CC:DD:EE:FF"] and beacon.values.tolist() == [[-80.0]]
@@ -506,14 +585,16 @@ def test_bad_beacon_rssi_matters_only_when_beacons_are_imported(tmp_path):
     path = synthetic_site(tmp_path, body=with_beacon(row=BEACON.replace("\t-80\t", "\tInfinity\t")))
     ds = load_indoor_competition(tmp_path / "mysite")  # beacons off: the row is dropped and counted
     assert ds.provenance["import_warnings"]["mysite/F2/path_data_files/p1.txt"] == {
-        "TYPE_BEACON row with a bad timestamp, rssi, major or minor dropped (beacons not imported)": 1}
+        "TYPE_BEACON row with a bad timestamp, rssi, major or minor dropped (beacons not imported)": 1
+    }
     assert len(parse_trace(path, beacons=False).beacon["t"]) == 0
     with pytest.raises(DataError, match=r"line \d+ \(TYPE_BEACON\): rssi is 'Infinity'; expected a finite") as e:
         load_indoor_competition(tmp_path / "mysite", include_beacons=True)
     assert e.value.field == "TYPE_BEACON.rssi" and "p1.txt" in str(e.value)
     short = synthetic_site(tmp_path / "b", body=with_beacon(row="1004000\tTYPE_BEACON\tFDA50693\t10\n"))
     assert parse_trace(short, beacons=False).warnings == {
-        "TYPE_BEACON row with too few fields dropped (beacons not imported)": 1}
+        "TYPE_BEACON row with too few fields dropped (beacons not imported)": 1
+    }
     with pytest.raises(DataError, match="4 tab-separated fields; expected at least 9"):
         parse_trace(short)
 
@@ -539,7 +620,8 @@ def test_a_real_trace_with_an_infinite_beacon_distance(site, tmp_path):
         np.testing.assert_array_equal(odd[name].stream(key).values, real[name].stream(key).values)
     np.testing.assert_array_equal(odd[name].position, real[name].position)
     assert odd.provenance["import_warnings"] == {
-        f"site1/F1/path_data_files/{KNOWN_ID}.txt": {"TYPE_BEACON.distance not a finite number -> NaN": 1}}
+        f"site1/F1/path_data_files/{KNOWN_ID}.txt": {"TYPE_BEACON.distance not a finite number -> NaN": 1}
+    }
 
 
 def test_unknown_floor_folder_is_skipped_and_reported(tmp_path):
@@ -548,8 +630,9 @@ def test_unknown_floor_folder_is_skipped_and_reported(tmp_path):
     shutil.move(other.parent.parent, tmp_path / "mysite" / "M")
     ds = load_indoor_competition(tmp_path / "mysite")
     assert list(ds.recordings) == ["mysite-F2-p1"] and list(ds.floor_plans) == ["mysite-F2"]
-    assert ds.provenance["import_warnings"] == {"mysite/M": {
-        "unknown floor name 'M': floor folder skipped (pass floor_map={name: number} to import it)": 1}}
+    assert ds.provenance["import_warnings"] == {
+        "mysite/M": {"unknown floor name 'M': floor folder skipped (pass floor_map={name: number} to import it)": 1}
+    }
     with pytest.raises(DataError, match="unknown floor name 'M'") as e:
         load_indoor_competition(tmp_path / "mysite", floors=["M"])
     assert e.value.file == str(tmp_path / "mysite" / "M")
@@ -558,16 +641,28 @@ def test_unknown_floor_folder_is_skipped_and_reported(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- impossible ground truth
-@pytest.mark.parametrize("old, new, message", [
-    ("1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1008000\tTYPE_WAYPOINT\t1e300\t20.0",
-     r"line 24: TYPE_WAYPOINT point \[1e\+300, 20.0\]; expected finite metres with \|coordinate\| <= 1e\+07"),
-    ("1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1008000\tTYPE_WAYPOINT\t12.0\t-45.0",
-     r"line 24: TYPE_WAYPOINT point \[12.0, -45.0\] lies outside \[-50, 100\], \[-40, 80\] m \(the floor extent 50 x "
-     r"40 m"),
-    ("1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1000010\tTYPE_WAYPOINT\t12.0\t20.0",
-     r"lines 5 and 24: two TYPE_WAYPOINT points at the same time 0 with different positions \[10.0, 20.0\] and "
-     r"\[12.0, 20.0\]"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "1008000\tTYPE_WAYPOINT\t12.0\t20.0",
+            "1008000\tTYPE_WAYPOINT\t1e300\t20.0",
+            r"line 24: TYPE_WAYPOINT point \[1e\+300, 20.0\]; expected finite metres with \|coordinate\| <= 1e\+07",
+        ),
+        (
+            "1008000\tTYPE_WAYPOINT\t12.0\t20.0",
+            "1008000\tTYPE_WAYPOINT\t12.0\t-45.0",
+            r"line 24: TYPE_WAYPOINT point \[12.0, -45.0\] lies outside \[-50, 100\], \[-40, 80\] m \(the floor extent 50 x "
+            r"40 m",
+        ),
+        (
+            "1008000\tTYPE_WAYPOINT\t12.0\t20.0",
+            "1000010\tTYPE_WAYPOINT\t12.0\t20.0",
+            r"lines 5 and 24: two TYPE_WAYPOINT points at the same time 0 with different positions \[10.0, 20.0\] and "
+            r"\[12.0, 20.0\]",
+        ),
+    ],
+)
 def test_impossible_waypoints_are_refused(tmp_path, old, new, message):
     synthetic_site(tmp_path, body=BODY.replace(old, new))
     with pytest.raises(DataError, match=message) as e:
@@ -576,8 +671,9 @@ def test_impossible_waypoints_are_refused(tmp_path, old, new, message):
 
 
 def test_repeated_waypoint_with_the_same_position_is_kept(tmp_path):
-    body = BODY.replace("1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1008000\tTYPE_WAYPOINT\t12.0\t20.0\n"
-                        "1008000\tTYPE_WAYPOINT\t12.0\t20.0")
+    body = BODY.replace(
+        "1008000\tTYPE_WAYPOINT\t12.0\t20.0", "1008000\tTYPE_WAYPOINT\t12.0\t20.0\n1008000\tTYPE_WAYPOINT\t12.0\t20.0"
+    )
     synthetic_site(tmp_path, body=body)
     rec = load_indoor_competition(tmp_path / "mysite")["mysite-F2-p1"]
     np.testing.assert_allclose(rec.t, [0.0, 7.99, 7.99])
@@ -585,16 +681,22 @@ def test_repeated_waypoint_with_the_same_position_is_kept(tmp_path):
 
 def test_broken_timestamp_spanning_decades_is_refused(tmp_path):
     synthetic_site(tmp_path, body=BODY.replace("1000040\tTYPE_ACCELEROMETER", "1700000000000\tTYPE_ACCELEROMETER"))
-    with pytest.raises(DataError, match=r"records span 1\.7e\+09 s, from line 5 \(TYPE_WAYPOINT at 1000010 ms\) to "
-                                        r"line 10 \(TYPE_ACCELEROMETER at 1700000000000 ms\); expected one walk") as e:
+    with pytest.raises(
+        DataError,
+        match=r"records span 1\.7e\+09 s, from line 5 \(TYPE_WAYPOINT at 1000010 ms\) to "
+        r"line 10 \(TYPE_ACCELEROMETER at 1700000000000 ms\); expected one walk",
+    ) as e:
         load_indoor_competition(tmp_path / "mysite")
     assert e.value.field == "TYPE_ACCELEROMETER.timestamp"
 
 
 def test_one_path_leaves_no_test_split(tmp_path):
     synthetic_site(tmp_path)
-    with pytest.raises(DataError, match=r"only one path file \('mysite-F2-p1'\) to split by recording: "
-                                        r"test_fraction=0.1 would leave the test split empty") as e:
+    with pytest.raises(
+        DataError,
+        match=r"only one path file \('mysite-F2-p1'\) to split by recording: "
+        r"test_fraction=0.1 would leave the test split empty",
+    ) as e:
         import_indoor_competition(tmp_path / "mysite")
     assert e.value.field == "test_fraction"
     assert import_indoor_competition(tmp_path / "mysite", test_fraction=0.0).splits == {"train": ["mysite-F2-p1"]}

@@ -73,14 +73,30 @@ def test_parse_log_values_and_lines(log01):
     # POSI;61.4235;1;49.461316433032;11.110964442580;0;100
     acc, posi = log01.records["ACCE"], log01.records["POSI"]
     assert log01.lines["ACCE"][0] == 41 and log01.lines["POSI"][0] == 16618 and log01.n_lines == 63114
-    assert (acc["app_t"][0], acc["sensor_t"][0], acc["x"][0], acc["y"][0], acc["z"][0], acc["accuracy"][0]) == \
-        (0.0542, 65093.5471, -1.01514, 8.26, 6.21535, 3)
+    assert (acc["app_t"][0], acc["sensor_t"][0], acc["x"][0], acc["y"][0], acc["z"][0], acc["accuracy"][0]) == (
+        0.0542,
+        65093.5471,
+        -1.01514,
+        8.26,
+        6.21535,
+        3,
+    )
     assert acc["accuracy"].dtype == np.int64 and acc["x"].dtype == np.float64
-    assert (posi["app_t"][0], posi["counter"][0], posi["lat"][0], posi["lon"][0], posi["floor"][0],
-            posi["building"][0]) == (61.4235, 1, 49.461316433032, 11.110964442580, 0, 100)
+    assert (
+        posi["app_t"][0],
+        posi["counter"][0],
+        posi["lat"][0],
+        posi["lon"][0],
+        posi["floor"][0],
+        posi["building"][0],
+    ) == (61.4235, 1, 49.461316433032, 11.110964442580, 0, 100)
     wifi = log01.records["WIFI"]  # WIFI;0.651;65094.18;SSID2023_0001;20:23:00:00:00:01;2437;-60
-    assert (wifi["ssid"][0], wifi["bssid"][0], wifi["frequency_mhz"][0], wifi["rss_dbm"][0]) == \
-        ("SSID2023_0001", "20:23:00:00:00:01", 2437, -60.0)
+    assert (wifi["ssid"][0], wifi["bssid"][0], wifi["frequency_mhz"][0], wifi["rss_dbm"][0]) == (
+        "SSID2023_0001",
+        "20:23:00:00:00:01",
+        2437,
+        -60.0,
+    )
     ble = log01.records["BLE4"]  # BLE4;2.8313;iBeacon;BE:AC:20:23:00:01;-90;0;1;1;11111111-1111-BEAC-2023-111111111111
     assert (ble["mac"][0], ble["rss_dbm"][0], ble["minor"][0]) == ("BE:AC:20:23:00:01", -90.0, 1)
     assert log01.counts["GYRO"] == 23048 and read_log_header(log01.path)["model"] == "SM-A520F"
@@ -205,14 +221,14 @@ def test_floor_minus_one_map_is_georeferenced(root, ds51):
     img = plan.raster.astype(int)
     orange = (img[..., 0] > 200) & (img[..., 1] > 120) & (img[..., 1] < 220) & (img[..., 2] < 150)
     for u, v in uv:
-        ys, xs = np.nonzero(orange[v - 10:v + 11, u - 10:u + 11])
+        ys, xs = np.nonzero(orange[v - 10 : v + 11, u - 10 : u + 11])
         assert len(xs) >= 15 and math.hypot(xs.mean() - 10, ys.mean() - 10) < 7
     # floor -1 POSI points of trial 51 lie in the drawn stairwell: inside the plan, ink within 1 m
     rec = ds51["T51-R02"]
     on_f1 = rec.position[rec.floor == -1, :2]
     assert len(on_f1) == 8 and np.all(plan.is_free(on_f1)) and set(plan.zone_of(on_f1)) == {"F-1"}
     for u, v in np.rint(plan.metre_to_pixel(on_f1)).astype(int):
-        assert img[v - 10:v + 11, u - 10:u + 11].min() < 200
+        assert img[v - 10 : v + 11, u - 10 : u + 11].min() < 200
     # floors without a bitmap: the same canvas, no raster
     for name in ("F0", "F-2"):
         assert plans[name].raster is None and plans[name].meta["map"] is None
@@ -229,25 +245,36 @@ def test_floor_plan_options(root):
 
 
 # ---------------------------------------------------------------------------------------------- synthetic log
-HEADER = ["% LogFile created by the 'GetSensorData' App for Android.", "% Manufacturer:  \tacme",
-          "% Model:         \tTEST-1", "%", ""]
+HEADER = [
+    "% LogFile created by the 'GetSensorData' App for Android.",
+    "% Manufacturer:  \tacme",
+    "% Model:         \tTEST-1",
+    "%",
+    "",
+]
 
 
 def synthetic_lines(posi=True):
     lat0, lon0 = DEFAULT_ORIGIN
     body = [f"ACCE;{0.02 * k:.2f};{100 + 0.02 * k:.4f};{k}.0;1.0;9.8;3" for k in range(6)]  # t = 0.00 .. 0.10
-    body += [f"GYRO;{t:.3f};{100 + t:.4f};{2 * t:.5f};{1 - t:.5f};3.0;3"
-             for t in (0.005 + 0.01 * k for k in range(10))]  # t = 0.005 .. 0.095, gyro = (2t, 1 - t, 3)
-    body += ["MAGN;0.01;100.01;10.0;-20.0;-40.0;0", "MAGN;0.03;100.03;11.0;-21.0;-41.0;0",
-             "AHRS;0.02;100.02;0.0;0.0;0.0;0.6;0.0;0.0;3", "PRES;0.05;100.05;976.5;3",
-             "WIFI;0.05;100.05;SSID2023_0001;20:23:00:00:00:02;2437;-50",
-             "WIFI;0.05;100.05;;20:23:00:00:00:01;5180;-60",  # hidden network: empty SSID
-             "WIFI;0.09;100.09;SSID2023_0001;20:23:00:00:00:01;5180;-70",
-             "BLE4;0.04;iBeacon;BE:AC:20:23:00:01;-90;0;1;1;11111111-1111-BEAC-2023-111111111111",
-             "BLE4;0.06;Eddystone;BE:AC:20:23:00:07;-80;abc;3.1;22;1000;7",
-             "BLUE;0.07;headset;00:11:22:33:44:55;-70;",
-             "LIGH;0.08;100.08;12.0;3", "SOUN;0.08;3000.0;0.1;73.0",
-             "GNSS;0.08;1686729678.0;49.461269;11.111049;346.0;79.5;9.0;0.1;22;19"]
+    body += [
+        f"GYRO;{t:.3f};{100 + t:.4f};{2 * t:.5f};{1 - t:.5f};3.0;3" for t in (0.005 + 0.01 * k for k in range(10))
+    ]  # t = 0.005 .. 0.095, gyro = (2t, 1 - t, 3)
+    body += [
+        "MAGN;0.01;100.01;10.0;-20.0;-40.0;0",
+        "MAGN;0.03;100.03;11.0;-21.0;-41.0;0",
+        "AHRS;0.02;100.02;0.0;0.0;0.0;0.6;0.0;0.0;3",
+        "PRES;0.05;100.05;976.5;3",
+        "WIFI;0.05;100.05;SSID2023_0001;20:23:00:00:00:02;2437;-50",
+        "WIFI;0.05;100.05;;20:23:00:00:00:01;5180;-60",  # hidden network: empty SSID
+        "WIFI;0.09;100.09;SSID2023_0001;20:23:00:00:00:01;5180;-70",
+        "BLE4;0.04;iBeacon;BE:AC:20:23:00:01;-90;0;1;1;11111111-1111-BEAC-2023-111111111111",
+        "BLE4;0.06;Eddystone;BE:AC:20:23:00:07;-80;abc;3.1;22;1000;7",
+        "BLUE;0.07;headset;00:11:22:33:44:55;-70;",
+        "LIGH;0.08;100.08;12.0;3",
+        "SOUN;0.08;3000.0;0.1;73.0",
+        "GNSS;0.08;1686729678.0;49.461269;11.111049;346.0;79.5;9.0;0.1;22;19",
+    ]
     if posi:
         body += [f"POSI;0.01;1;{lat0};{lon0};0;100", f"POSI;0.09;2;{lat0 + 0.001};{lon0};-1;100;"]
     return HEADER + body
@@ -398,26 +425,49 @@ def test_malformed_line_in_a_real_log(root, tmp_path):
         parse_log(write_log(tmp_path, extra, "extra.txt.xz"))
 
 
-@pytest.mark.parametrize("edit, message, field", [
-    (lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;11.1111;-1"], rf"line {N_LINES}: POSI record has 6 fields; expected 7",
-     "POSI"),
-    (lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;east;-1;100"],
-     rf"line {N_LINES}: POSI field 'lon' holds 'east'; expected a number", "POSI/lon"),
-    (lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;11.1111;-1.5;100"], rf"line {N_LINES}: POSI field 'floor' holds '-1.5'; "
-     "expected an integer", "POSI/floor"),
-    (lambda ls: ls[:-1] + ["POSI;0.005;2;49.462;11.1111;-1;100"],
-     rf"line {N_LINES}: POSI AppTimestamp 0.005 s is earlier",
-     "POSI/app_t"),
-    (lambda ls: ls[:6] + ["ACCE;0.02;100.02;;1.0;9.8;3"] + ls[7:],
-     r"line 7: ACCE field 'x' holds ''; expected a number",
-     "ACCE/x"),
-    (lambda ls: ls[:6] + ["ACCE;0.02;100.02;nan;1.0;9.8;3"] + ls[7:], r"line 7: ACCE field 'x' holds 'nan'; expected a "
-     "finite number", "ACCE/x"),
-    (lambda ls: ls + ["WIFI;0.2;100.2;SSID;;2412;-40"],
-     rf"line {N_LINES + 1}: WIFI field 'bssid' holds ''; expected a non-empty",
-     "WIFI/bssid"),
-    (lambda ls: ls + ["this is not a record"], rf"line {N_LINES + 1}: not a record", None),
-])
+@pytest.mark.parametrize(
+    "edit, message, field",
+    [
+        (
+            lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;11.1111;-1"],
+            rf"line {N_LINES}: POSI record has 6 fields; expected 7",
+            "POSI",
+        ),
+        (
+            lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;east;-1;100"],
+            rf"line {N_LINES}: POSI field 'lon' holds 'east'; expected a number",
+            "POSI/lon",
+        ),
+        (
+            lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;11.1111;-1.5;100"],
+            rf"line {N_LINES}: POSI field 'floor' holds '-1.5'; "
+            "expected an integer",
+            "POSI/floor",
+        ),
+        (
+            lambda ls: ls[:-1] + ["POSI;0.005;2;49.462;11.1111;-1;100"],
+            rf"line {N_LINES}: POSI AppTimestamp 0.005 s is earlier",
+            "POSI/app_t",
+        ),
+        (
+            lambda ls: ls[:6] + ["ACCE;0.02;100.02;;1.0;9.8;3"] + ls[7:],
+            r"line 7: ACCE field 'x' holds ''; expected a number",
+            "ACCE/x",
+        ),
+        (
+            lambda ls: ls[:6] + ["ACCE;0.02;100.02;nan;1.0;9.8;3"] + ls[7:],
+            r"line 7: ACCE field 'x' holds 'nan'; expected a "
+            "finite number",
+            "ACCE/x",
+        ),
+        (
+            lambda ls: ls + ["WIFI;0.2;100.2;SSID;;2412;-40"],
+            rf"line {N_LINES + 1}: WIFI field 'bssid' holds ''; expected a non-empty",
+            "WIFI/bssid",
+        ),
+        (lambda ls: ls + ["this is not a record"], rf"line {N_LINES + 1}: not a record", None),
+    ],
+)
 def test_malformed_records(tmp_path, edit, message, field):
     lines = edit(synthetic_lines())
     with pytest.raises(DataError, match=message) as e:
@@ -425,15 +475,27 @@ def test_malformed_records(tmp_path, edit, message, field):
     assert e.value.field == field and "IPIN2023_T3_TrainingTrial07_repetition03.txt.xz" in str(e.value)
 
 
-@pytest.mark.parametrize("edit, message, field", [
-    (lambda ls: [ln for ln in ls if not ln.startswith("POSI")], "no POSI ground-truth records", "POSI"),
-    (lambda ls: ls[:-1] + ["POSI;0.09;2;95.0;11.1111;-1;100"], rf"line {N_LINES}: POSI lat 95; expected WGS-84 degrees",
-     "POSI/lat"),
-    (lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;11.1111;-1;101"], rf"line {N_LINES}: POSI buildingID 101; expected 100",
-     "POSI/building"),
-    (lambda ls: ls + ["WIFI;0.2;100.2;SSID;20:23:00:00:00:03;2412;12"], rf"line {N_LINES + 1}: WIFI RSS 12 dBm outside",
-     "WIFI/rss_dbm"),
-])
+@pytest.mark.parametrize(
+    "edit, message, field",
+    [
+        (lambda ls: [ln for ln in ls if not ln.startswith("POSI")], "no POSI ground-truth records", "POSI"),
+        (
+            lambda ls: ls[:-1] + ["POSI;0.09;2;95.0;11.1111;-1;100"],
+            rf"line {N_LINES}: POSI lat 95; expected WGS-84 degrees",
+            "POSI/lat",
+        ),
+        (
+            lambda ls: ls[:-1] + ["POSI;0.09;2;49.462;11.1111;-1;101"],
+            rf"line {N_LINES}: POSI buildingID 101; expected 100",
+            "POSI/building",
+        ),
+        (
+            lambda ls: ls + ["WIFI;0.2;100.2;SSID;20:23:00:00:00:03;2412;12"],
+            rf"line {N_LINES + 1}: WIFI RSS 12 dBm outside",
+            "WIFI/rss_dbm",
+        ),
+    ],
+)
 def test_bad_ground_truth_and_values(tmp_path, edit, message, field):
     path = write_log(tmp_path, edit(synthetic_lines()))
     with pytest.raises(DataError, match=message) as e:
@@ -444,25 +506,40 @@ def test_bad_ground_truth_and_values(tmp_path, edit, message, field):
 # ---------------------------------------------------------------------------------------------- ground truth, tolerance
 def replace_line(lines, prefix, new):
     k = next(i for i, ln in enumerate(lines) if ln.startswith(prefix))
-    return lines[:k] + [new] + lines[k + 1:]
+    return lines[:k] + [new] + lines[k + 1 :]
 
 
-@pytest.mark.parametrize("edit, message, field", [
-    # 5,500 km from the site (latitude 0 instead of 49.46)
-    (lambda ls: ls[:-1] + ["POSI;0.09;2;0.0;11.1111;-1;100"], rf"line {N_LINES}: POSI point \(0, 11.1111\) lies "
-     r"5\d\d\d(\.\d+)? km from the origin \(49.4611, 11.1111\); expected a point of the site, within 1000 m",
-     "POSI/lat"),
-    # one AppTimestamp, two positions
-    (lambda ls: ls[:-1] + [f"POSI;0.01;2;{DEFAULT_ORIGIN[0] + 0.001};{DEFAULT_ORIGIN[1]};0;100"],
-     rf"lines {N_LINES - 1} and {N_LINES}: two POSI points at the same time 0.01 with different positions", "POSI"),
-    # one AppTimestamp, two floors
-    (lambda ls: ls[:-1] + [f"POSI;0.01;2;{DEFAULT_ORIGIN[0]};{DEFAULT_ORIGIN[1]};-1;100"],
-     rf"lines {N_LINES - 1} and {N_LINES}: two POSI points at the same time", "POSI"),
-    # a record decades away from the others
-    (lambda ls: ls + ["MAGN;1400000000.0;100.05;11.0;-21.0;-41.0;0"], rf"records span 1\.4e\+09 s, from line \d+ "
-     rf"\(ACCE at 0 s\) to line {N_LINES + 1} \(MAGN at 1400000000 s\); expected one walk of at most 86400 s",
-     "MAGN.timestamp"),
-])
+@pytest.mark.parametrize(
+    "edit, message, field",
+    [
+        # 5,500 km from the site (latitude 0 instead of 49.46)
+        (
+            lambda ls: ls[:-1] + ["POSI;0.09;2;0.0;11.1111;-1;100"],
+            rf"line {N_LINES}: POSI point \(0, 11.1111\) lies "
+            r"5\d\d\d(\.\d+)? km from the origin \(49.4611, 11.1111\); expected a point of the site, within 1000 m",
+            "POSI/lat",
+        ),
+        # one AppTimestamp, two positions
+        (
+            lambda ls: ls[:-1] + [f"POSI;0.01;2;{DEFAULT_ORIGIN[0] + 0.001};{DEFAULT_ORIGIN[1]};0;100"],
+            rf"lines {N_LINES - 1} and {N_LINES}: two POSI points at the same time 0.01 with different positions",
+            "POSI",
+        ),
+        # one AppTimestamp, two floors
+        (
+            lambda ls: ls[:-1] + [f"POSI;0.01;2;{DEFAULT_ORIGIN[0]};{DEFAULT_ORIGIN[1]};-1;100"],
+            rf"lines {N_LINES - 1} and {N_LINES}: two POSI points at the same time",
+            "POSI",
+        ),
+        # a record decades away from the others
+        (
+            lambda ls: ls + ["MAGN;1400000000.0;100.05;11.0;-21.0;-41.0;0"],
+            rf"records span 1\.4e\+09 s, from line \d+ "
+            rf"\(ACCE at 0 s\) to line {N_LINES + 1} \(MAGN at 1400000000 s\); expected one walk of at most 86400 s",
+            "MAGN.timestamp",
+        ),
+    ],
+)
 def test_impossible_ground_truth_is_refused(tmp_path, edit, message, field):
     path = write_log(tmp_path, edit(synthetic_lines()))
     with pytest.raises(DataError, match=message) as e:
@@ -492,11 +569,15 @@ def test_odd_values_in_unneeded_fields_are_counted(tmp_path):
     for name, s in clean.streams.items():
         np.testing.assert_array_equal(rec.stream(name).values, s.values)
     np.testing.assert_array_equal(rec.position, clean.position)
-    assert ds.provenance["import_warnings"] == {path.name: {
-        "BLE4.major not an integer -> -1": 1, "GNSS record with a bad AppTimestamp dropped (not imported)": 1,
-        "LIGH.light_lux not a finite number -> NaN": 1,
-        "SOUN record with the wrong number of fields dropped (not imported)": 1,
-        "WIFI.frequency_mhz not an integer -> -1": 1}}
+    assert ds.provenance["import_warnings"] == {
+        path.name: {
+            "BLE4.major not an integer -> -1": 1,
+            "GNSS record with a bad AppTimestamp dropped (not imported)": 1,
+            "LIGH.light_lux not a finite number -> NaN": 1,
+            "SOUN record with the wrong number of fields dropped (not imported)": 1,
+            "WIFI.frequency_mhz not an integer -> -1": 1,
+        }
+    }
     assert ds.summary()["import_warnings"] == 5
     log = parse_log(path)
     assert log.records["BLE4"]["major"].tolist() == [-1] and log.records["BLE4"]["uuid"].tolist() == [""]
@@ -512,8 +593,11 @@ def test_a_real_log_imports_without_warnings(root):
 
 def test_one_log_leaves_no_test_split(tmp_path):
     path = write_log(tmp_path, synthetic_lines())
-    with pytest.raises(DataError, match=r"only one log file \('T07-R03'\) to split by recording: test_fraction=0.1 "
-                                        "would leave the test split empty") as e:
+    with pytest.raises(
+        DataError,
+        match=r"only one log file \('T07-R03'\) to split by recording: test_fraction=0.1 "
+        "would leave the test split empty",
+    ) as e:
         import_ipin2023(path)
     assert e.value.field == "test_fraction" and e.value.file == str(path)
     with pytest.raises(DataError, match="would leave the train split empty"):

@@ -93,9 +93,14 @@ def test_default_import_counts_and_split(default):
 def test_mapping_of_a_real_file(default, root):
     raw = pd.read_csv(root / "CETC331" / "Training_CETC331.csv.gz")
     rec = default["Training_CETC331-u04-p03"]
-    assert len(rec) == 955 and rec.meta == {"user": 4, "phone": 3, "building_name": "CETC331",
-                                            "source_file": "CETC331/Training_CETC331.csv.gz", "role": "train",
-                                            "timeline": "synthetic: one scan every 1 s in file order"}
+    assert len(rec) == 955 and rec.meta == {
+        "user": 4,
+        "phone": 3,
+        "building_name": "CETC331",
+        "source_file": "CETC331/Training_CETC331.csv.gz",
+        "role": "train",
+        "timeline": "synthetic: one scan every 1 s in file order",
+    }
     np.testing.assert_array_equal(rec.t, np.arange(955.0))  # synthetic timeline, file order
     wifi = rec.stream("wifi")
     np.testing.assert_array_equal(wifi.t, rec.t)
@@ -119,15 +124,26 @@ def test_mapping_of_a_real_file(default, root):
 
 
 def test_both_not_detected_codes_become_nan(root):
-    ds = load_sodindoorloc(root, ["HCXY", "SYL"], ["HCXY/Training_HCXY_AP_Avg.csv.gz",
-                                                     "SYL/Training_SYL_AP_Avg.csv.gz",
-                                                     "SYL/Training_SYL_All_Avg.csv.gz",
-                                                     "SYL/Testing_SYL_All.csv.gz"]).validate()
+    ds = load_sodindoorloc(
+        root,
+        ["HCXY", "SYL"],
+        [
+            "HCXY/Training_HCXY_AP_Avg.csv.gz",
+            "SYL/Training_SYL_AP_Avg.csv.gz",
+            "SYL/Training_SYL_All_Avg.csv.gz",
+            "SYL/Testing_SYL_All.csv.gz",
+        ],
+    ).validate()
     codes = {f["file"]: (f["not_detected_code"], f["not_detected_entries"]) for f in ds.provenance["files"]}
-    assert codes == {"HCXY/Training_HCXY_AP_Avg.csv.gz": (-105, 15667), "SYL/Training_SYL_AP_Avg.csv.gz": (-105, 7865),
-                     "SYL/Training_SYL_All_Avg.csv.gz": (-105, 94309), "SYL/Testing_SYL_All.csv.gz": (100, 321829)}
-    for stem, (_, n_nan) in zip(["Training_HCXY_AP_Avg", "Training_SYL_AP_Avg", "Training_SYL_All_Avg",
-                                 "Testing_SYL_All"], codes.values()):
+    assert codes == {
+        "HCXY/Training_HCXY_AP_Avg.csv.gz": (-105, 15667),
+        "SYL/Training_SYL_AP_Avg.csv.gz": (-105, 7865),
+        "SYL/Training_SYL_All_Avg.csv.gz": (-105, 94309),
+        "SYL/Testing_SYL_All.csv.gz": (100, 321829),
+    }
+    for stem, (_, n_nan) in zip(
+        ["Training_HCXY_AP_Avg", "Training_SYL_AP_Avg", "Training_SYL_All_Avg", "Testing_SYL_All"], codes.values()
+    ):
         values, _ = wifi_of(ds, stem + "-")
         assert np.count_nonzero(np.isnan(values)) == n_nan
         heard = values[np.isfinite(values)]
@@ -142,8 +158,10 @@ def test_both_not_detected_codes_become_nan(root):
     assert np.isnan(syl.values[0, col["SYL:MAC125"]]) and syl.values[0, col["SYL:MAC22"]] == -55
     syl_all = ds["Training_SYL_All_Avg-u01-p01"].stream("wifi")
     assert syl_all.values[0, 0] == -74 and np.isnan(syl_all.values[0, 11])  # MAC1, MAC12 (-105)
-    assert ds.splits == {"train": [n for n in ds.recordings if n.startswith("Training_")],
-                         "test": [n for n in ds.recordings if n.startswith("Testing_")]}
+    assert ds.splits == {
+        "train": [n for n in ds.recordings if n.startswith("Training_")],
+        "test": [n for n in ds.recordings if n.startswith("Testing_")],
+    }
 
 
 def test_syl_building_id_counter_is_repaired(root):
@@ -158,9 +176,14 @@ def test_syl_building_id_counter_is_repaired(root):
 
 
 def test_ids_are_building_qualified_and_match_within_a_building(default, root):
-    ids = {b: set(default[n].stream("wifi").ids) for b, n in [("CETC331", "Training_CETC331-u04-p03"),
-                                                               ("HCXY", "Training_HCXY_AP_30-u05-p04"),
-                                                               ("SYL", "Training_SYL_AP_30-u01-p01")]}
+    ids = {
+        b: set(default[n].stream("wifi").ids)
+        for b, n in [
+            ("CETC331", "Training_CETC331-u04-p03"),
+            ("HCXY", "Training_HCXY_AP_30-u05-p04"),
+            ("SYL", "Training_SYL_AP_30-u01-p01"),
+        ]
+    }
     assert [len(v) for v in ids.values()] == [52, 56, 46]
     assert not ids["CETC331"] & ids["HCXY"] and not ids["CETC331"] & ids["SYL"] and not ids["HCXY"] & ids["SYL"]
     assert all(i.startswith(b + ":MAC") for b, v in ids.items() for i in v)
@@ -190,10 +213,24 @@ def test_floor_plans_are_bounds_with_access_points(default):
     radios = {p: len(plan.meta["access_points"]) for p, plan in plans.items()}
     assert radios == {"CETC331-F1": 14, "CETC331-F2": 24, "CETC331-F3": 14, "HCXY-F4": 56, "SYL-F4": 46}
     ap7 = [a for a in plans["CETC331-F1"].meta["access_points"] if a["ap"] == 7]
-    assert ap7 == [{"id": "CETC331:MAC3", "ap": 7, "band": "2.4GHz", "frequency_mhz": 2412,
-                    "position": pytest.approx([53.2790000000969, 25.2094999999972, 0.0]), "floor": 1},
-                   {"id": "CETC331:MAC4", "ap": 7, "band": "5GHz", "frequency_mhz": 5745,
-                    "position": pytest.approx([53.2790000000969, 25.2094999999972, 0.0]), "floor": 1}]
+    assert ap7 == [
+        {
+            "id": "CETC331:MAC3",
+            "ap": 7,
+            "band": "2.4GHz",
+            "frequency_mhz": 2412,
+            "position": pytest.approx([53.2790000000969, 25.2094999999972, 0.0]),
+            "floor": 1,
+        },
+        {
+            "id": "CETC331:MAC4",
+            "ap": 7,
+            "band": "5GHz",
+            "frequency_mhz": 5745,
+            "position": pytest.approx([53.2790000000969, 25.2094999999972, 0.0]),
+            "floor": 1,
+        },
+    ]
     # every radio of the AP-only files has a surveyed position
     for plan, rec in [("HCXY-F4", "Training_HCXY_AP_30-u05-p04"), ("SYL-F4", "Training_SYL_AP_30-u01-p01")]:
         assert {a["id"] for a in plans[plan].meta["access_points"]} == set(default[rec].stream("wifi").ids)
@@ -202,14 +239,23 @@ def test_floor_plans_are_bounds_with_access_points(default):
 def test_read_access_points(root):
     aps = read_access_points(root / "AP_information_HCXY.csv", "HCXY")
     assert len(aps) == 56 and {a["band"] for a in aps} == {"2.4GHz"}  # HCXY lists no 5 GHz radios
-    assert aps[0] == {"id": "HCXY:MAC191", "ap": 1, "band": "2.4GHz", "frequency_mhz": 2437,
-                      "position": [927.288442, 919.859163, 0.0], "floor": 4}
+    assert aps[0] == {
+        "id": "HCXY:MAC191",
+        "ap": 1,
+        "band": "2.4GHz",
+        "frequency_mhz": 2437,
+        "position": [927.288442, 919.859163, 0.0],
+        "floor": 4,
+    }
 
 
 def test_options_buildings_files_and_no_test(root):
     ds = import_sodindoorloc(root, buildings=[3], with_test=False, test_fraction=0.3, seed=0)
-    assert sorted(ds.recordings) == ["Training_SYL_AP_30-u01-p01", "Training_SYL_AP_30-u02-p02",
-                                     "Training_SYL_AP_30-u03-p01"]
+    assert sorted(ds.recordings) == [
+        "Training_SYL_AP_30-u01-p01",
+        "Training_SYL_AP_30-u02-p02",
+        "Training_SYL_AP_30-u03-p01",
+    ]
     assert set(ds.splits) == {"train", "test"} and len(ds.splits["test"]) == 1  # held out by recording
     assert ds.provenance["split"]["seed"] == 0 and list(ds.floor_plans) == ["SYL-F4"]
     # SYL's AP 12 (N = 32.0738105 m) lies north of every point (N <= 31.03): it sets the bound, + 1 m margin

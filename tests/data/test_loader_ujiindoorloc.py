@@ -247,13 +247,19 @@ def test_repeated_timestamps_with_different_positions_are_fingerprints_not_error
     assert shared == {"u01-p14": 2, "u13-p17": 9}
 
 
-@pytest.mark.parametrize("value, message", [
-    (-5, r"data row 6 \(line 7 of the file\) holds -5; expected UNIX seconds in \[1, 4102444800\] \(1970..2100\)"),
-    (4200000000, r"data row 6 .* holds 4200000000; expected UNIX seconds"),
-    # 1990: inside the range, but its recording would span 23 years
-    (631152000, r"USERID \d+ PHONEID \d+ spans 8\d\d\d\.\d+ days, from data row 6 \(line 7 of the file\) \(TIMESTAMP "
-                r"631152000\) to data row \d+ .*; expected one recording of at most 366 days"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (-5, r"data row 6 \(line 7 of the file\) holds -5; expected UNIX seconds in \[1, 4102444800\] \(1970..2100\)"),
+        (4200000000, r"data row 6 .* holds 4200000000; expected UNIX seconds"),
+        # 1990: inside the range, but its recording would span 23 years
+        (
+            631152000,
+            r"USERID \d+ PHONEID \d+ spans 8\d\d\d\.\d+ days, from data row 6 \(line 7 of the file\) \(TIMESTAMP "
+            r"631152000\) to data row \d+ .*; expected one recording of at most 366 days",
+        ),
+    ],
+)
 def test_broken_timestamp_is_refused(frame, tmp_path, value, message):
     df = frame.copy()
     df.loc[5, "TIMESTAMP"] = value
@@ -268,8 +274,11 @@ def test_one_group_leaves_no_test_split(frame, tmp_path):
     df = frame[(frame.USERID == frame.USERID.iloc[0]) & (frame.PHONEID == frame.PHONEID.iloc[0])]
     path = tmp_path / "one.csv"
     df.to_csv(path, index=False)
-    with pytest.raises(DataError, match=r"only one user/phone group \('u\d\d-p\d\d'\) to split by recording: "
-                                        r"test_fraction=0.1 would leave the test split empty") as e:
+    with pytest.raises(
+        DataError,
+        match=r"only one user/phone group \('u\d\d-p\d\d'\) to split by recording: "
+        r"test_fraction=0.1 would leave the test split empty",
+    ) as e:
         import_dataset("ujiindoorloc", path, test_fraction=0.1)
     assert e.value.field == "test_fraction" and e.value.file == str(path)
     assert list(import_dataset("ujiindoorloc", path, test_fraction=0.0).splits) == ["train"]

@@ -79,17 +79,26 @@ def test_check_ground_truth():
     xy = np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 1.0], [2.0, 3.0]])
     lines = np.array([10, 11, 12, 13])
     check_ground_truth(t, xy, lines, file="f.txt", field="WP", lo=[-1, -1], hi=[5, 5])  # repeats at one place: fine
-    with pytest.raises(DataError, match=r"lines 11 and 12: two WP points at the same time 1 with different positions "
-                                        r"\[1.0, 1.0\] and \[1.0, 2.0\]") as e:
+    with pytest.raises(
+        DataError,
+        match=r"lines 11 and 12: two WP points at the same time 1 with different positions "
+        r"\[1.0, 1.0\] and \[1.0, 2.0\]",
+    ) as e:
         check_ground_truth(t, np.r_[xy[:2], [[1.0, 2.0]], xy[3:]], lines, file="f.txt", field="WP")
     assert e.value.file == "f.txt" and e.value.field == "WP"
-    with pytest.raises(DataError, match=r"line 13: WP point \[2.0, 3.0\] lies outside \[-1, 5\], \[-1, 2\] m "
-                                        r"\(the box\)"):
+    with pytest.raises(
+        DataError,
+        match=r"line 13: WP point \[2.0, 3.0\] lies outside \[-1, 5\], \[-1, 2\] m "
+        r"\(the box\)",
+    ):
         check_ground_truth(t, xy, lines, file="f.txt", field="WP", lo=[-1, -1], hi=[5, 2], extent="the box")
     with pytest.raises(DataError, match=r"line 10: WP point \[nan, 0.0\]; expected finite metres"):
         check_ground_truth(t, np.r_[[[np.nan, 0.0]], xy[1:]], lines, file="f.txt", field="WP")
-    with pytest.raises(DataError, match=r"line 11: WP point \[-20000000.0, 1.0\]; expected finite metres with "
-                                        r"\|coordinate\| <= 1e\+07"):
+    with pytest.raises(
+        DataError,
+        match=r"line 11: WP point \[-20000000.0, 1.0\]; expected finite metres with "
+        r"\|coordinate\| <= 1e\+07",
+    ):
         check_ground_truth(t, np.r_[xy[:1], [[-2e7, 1.0]], xy[2:]], lines, file="f.txt", field="WP")
 
 
@@ -98,8 +107,11 @@ def test_check_log_span():
     check_log_span(ok, "f.txt", unit="ms")
     check_log_span({"A": (np.zeros(0), np.zeros(0, dtype=int))}, "f.txt")  # nothing to check
     bad = {"A": (np.array([1000.0, 2000.0, 3000.0]), np.array([3, 4, 6])), "B": (np.array([-9e9]), np.array([5]))}
-    with pytest.raises(DataError, match=r"records span 9e\+09 s, from line 5 \(B at -9000000000 s\) to line 6 "
-                                        r"\(A at 3000 s\); expected one walk of at most 86400 s") as e:
+    with pytest.raises(
+        DataError,
+        match=r"records span 9e\+09 s, from line 5 \(B at -9000000000 s\) to line 6 "
+        r"\(A at 3000 s\); expected one walk of at most 86400 s",
+    ) as e:
         check_log_span(bad, "f.txt")
     assert e.value.field == "B.timestamp"  # the record far from the others
 
@@ -118,8 +130,11 @@ def test_split_import_refuses_an_empty_side():
         recs = {f"r{i}": Recording(f"r{i}", np.arange(5.0)) for i in range(n)}
         return Dataset("d", recs)
 
-    with pytest.raises(DataError, match=r"only one log file \('r0'\) to split by recording: test_fraction=0.2 would "
-                                        "leave the test split empty") as e:
+    with pytest.raises(
+        DataError,
+        match=r"only one log file \('r0'\) to split by recording: test_fraction=0.2 would "
+        "leave the test split empty",
+    ) as e:
         split_import(ds(1), 0.2, 0, "src.txt", unit="log file")
     assert e.value.file == "src.txt" and e.value.field == "test_fraction"
     with pytest.raises(DataError, match="would leave the train split empty"):

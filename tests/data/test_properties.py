@@ -32,8 +32,12 @@ from omniloc.data.fingerprint import scan_matrix
 from omniloc.data.windows import wifi_windows
 
 FAST = settings(max_examples=150, deadline=None, derandomize=True)
-SLOW = settings(max_examples=40, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SLOW = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # ---------------------------------------------------------------------------------------------- strategies
 #: steps between samples: a repeated time (0), regular steps, irregular ones and a long gap
@@ -78,8 +82,17 @@ def brute_truth(t, position, orientation, floor, zone, q):
             rows.append((position[i], orientation[i], floor[i], zone[i], 0.0, i, i))
         elif not order or x < t[order[0]] or x > t[order[-1]]:
             end = order[0] if order and x < t[order[0]] else (order[-1] if order else None)
-            rows.append((np.full(3, np.nan), None if end is None else orientation[end],
-                         None if end is None else floor[end], None if end is None else zone[end], None, end, end))
+            rows.append(
+                (
+                    np.full(3, np.nan),
+                    None if end is None else orientation[end],
+                    None if end is None else floor[end],
+                    None if end is None else zone[end],
+                    None,
+                    end,
+                    end,
+                )
+            )
         else:
             i0 = [i for i in order if t[i] < x][-1]
             i1 = [i for i in order if t[i] > x][0]
@@ -132,8 +145,14 @@ def test_truth_at_reference_known_answer():
     """The reference itself, on the case the rule was written for: repeated times matched in order."""
     t = np.array([0.0, 1.0, 1.0, 2.0])
     pos = np.array([[0, 0, 0], [1, 0, 0], [5, 0, 0], [2, 0, 0]], dtype=float)
-    rows = brute_truth(t, pos, unit_quaternions(4, np.random.default_rng(0)), [0, 1, 2, 3], list("abcd"),
-                       np.array([1.0, 1.0, 1.0, 0.25, 3.0, 0.5]))
+    rows = brute_truth(
+        t,
+        pos,
+        unit_quaternions(4, np.random.default_rng(0)),
+        [0, 1, 2, 3],
+        list("abcd"),
+        np.array([1.0, 1.0, 1.0, 0.25, 3.0, 0.5]),
+    )
     assert [r[2] for r in rows] == [1, 2, 2, 0, 3, 1]  # 0.5: halfway, the later pose's floor
     np.testing.assert_allclose(rows[3][0], [0.25, 0, 0])
     assert np.isnan(rows[4][0]).all()
@@ -275,8 +294,13 @@ def test_scan_matrix_agrees_with_brute_force(data):
 
 # ---------------------------------------------------------------------------------------------- save / load
 LABEL = st.text(alphabet=string.ascii_letters + string.digits + "-_ é", max_size=6)
-JSON_VALUE = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False), LABEL,
-                       st.lists(st.integers(0, 9), max_size=3), st.none())
+JSON_VALUE = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    LABEL,
+    st.lists(st.integers(0, 9), max_size=3),
+    st.none(),
+)
 META = st.dictionaries(st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=5), JSON_VALUE, max_size=3)
 
 
@@ -288,25 +312,34 @@ def recordings(draw, name):
     streams = {"wifi": draw(wifi_streams(max_scans=8))}
     if draw(st.booleans()):
         m = draw(st.integers(0, 10))  # 0: an empty stream
-        streams["imu"] = Stream("imu", np.sort(rng.uniform(0, 5, m)), rng.normal(size=(m, 6)).astype(np.float32),
-                                meta=draw(META))
+        streams["imu"] = Stream(
+            "imu", np.sort(rng.uniform(0, 5, m)), rng.normal(size=(m, 6)).astype(np.float32), meta=draw(META)
+        )
     if draw(st.booleans()):
         m = draw(st.integers(0, 4))
         streams["cam"] = Stream("rgb", np.arange(m, dtype=float), rng.integers(0, 256, (m, 3, 2, 3), dtype=np.uint8))
     if draw(st.booleans()):
         k = draw(st.integers(0, 6))
-        streams["ble"] = Stream("vector", np.arange(k) * 0.5, np.where(rng.random((k, 2)) < 0.5, np.nan,
-                                                                       rng.normal(size=(k, 2))), ids=["u", "v"])
-    opt = draw(st.fixed_dictionaries({k: st.booleans() for k in ("position", "orientation", "floor", "building",
-                                                                  "zone")}))
+        streams["ble"] = Stream(
+            "vector",
+            np.arange(k) * 0.5,
+            np.where(rng.random((k, 2)) < 0.5, np.nan, rng.normal(size=(k, 2))),
+            ids=["u", "v"],
+        )
+    opt = draw(
+        st.fixed_dictionaries({k: st.booleans() for k in ("position", "orientation", "floor", "building", "zone")})
+    )
     return Recording(
-        name, t,
+        name,
+        t,
         position=rng.uniform(-1e6, 1e6, (n, 3)) if opt["position"] else None,
         orientation=unit_quaternions(n, rng) if opt["orientation"] else None,
         floor=rng.integers(-3, 9, n) if opt["floor"] else None,
         building=rng.integers(0, 3, n) if opt["building"] else None,
         zone=np.array(draw(st.lists(LABEL, min_size=n, max_size=n)), dtype=str) if opt["zone"] else None,
-        streams=streams, meta=draw(META))
+        streams=streams,
+        meta=draw(META),
+    )
 
 
 @st.composite

@@ -22,10 +22,22 @@ from omniloc.eval import (
 def truth():
     t = np.arange(5.0)
     recs = {
-        "a": Recording("a", t, position=np.c_[t, np.zeros(5), np.zeros(5)], orientation=quat_from_yaw(np.zeros(5)),
-                       floor=np.array([0, 0, 0, 1, 1]), building=np.zeros(5, int)),
-        "b": Recording("b", t, position=np.c_[np.zeros(5), t, np.zeros(5)], orientation=quat_from_yaw(np.zeros(5)),
-                       floor=np.zeros(5, int), building=np.ones(5, int)),
+        "a": Recording(
+            "a",
+            t,
+            position=np.c_[t, np.zeros(5), np.zeros(5)],
+            orientation=quat_from_yaw(np.zeros(5)),
+            floor=np.array([0, 0, 0, 1, 1]),
+            building=np.zeros(5, int),
+        ),
+        "b": Recording(
+            "b",
+            t,
+            position=np.c_[np.zeros(5), t, np.zeros(5)],
+            orientation=quat_from_yaw(np.zeros(5)),
+            floor=np.zeros(5, int),
+            building=np.ones(5, int),
+        ),
     }
     plan = FloorPlan("F0", [[[0, 0], [5, 0]]], zones={"z": [[0, 0], [5, 0], [5, 5], [0, 5]]})
     plan1 = FloorPlan("F1", [[[0, 0], [5, 0]]], floor=1)
@@ -35,9 +47,14 @@ def truth():
 def test_errors_and_hit_rates_known_values():
     ds = truth()
     # estimates interleaved across recordings, at non-pose times
-    est = Estimate(["b", "a", "a", "b"], [1.0, 0.5, 3.0, 4.0],
-                   [[3, 1, 0], [0.5, 4, 0], [3, 0, 7], [0, 4, 0]],
-                   orientation=quat_from_yaw(np.radians([0, 10, 20, 0])), floor=[0, 0, 1, 1], building=[1, 0, 0, 0])
+    est = Estimate(
+        ["b", "a", "a", "b"],
+        [1.0, 0.5, 3.0, 4.0],
+        [[3, 1, 0], [0.5, 4, 0], [3, 0, 7], [0, 4, 0]],
+        orientation=quat_from_yaw(np.radians([0, 10, 20, 0])),
+        floor=[0, 0, 1, 1],
+        building=[1, 0, 0, 0],
+    )
     gt = match_truth(est, ds)
     np.testing.assert_allclose(gt["position"], [[0, 1, 0], [0.5, 0, 0], [3, 0, 0], [0, 4, 0]])
     np.testing.assert_allclose(position_errors(est.position, gt["position"], 2), [3, 4, 0, 0])
@@ -67,10 +84,12 @@ def test_competition_score_and_cdf():
 
 def test_evaluate_writes_report_and_plots(tmp_path):
     ds = truth()
-    est = Estimate(["a"] * 5 + ["b"] * 5, np.r_[np.arange(5.0), np.arange(5.0)],
-                   np.r_[np.c_[np.arange(5.0), np.full(5, 0.3), np.zeros(5)],
-                         np.c_[np.zeros(5), np.arange(5.0), np.zeros(5)]],
-                   floor=np.r_[[0, 0, 0, 1, 1], np.zeros(5, int)])
+    est = Estimate(
+        ["a"] * 5 + ["b"] * 5,
+        np.r_[np.arange(5.0), np.arange(5.0)],
+        np.r_[np.c_[np.arange(5.0), np.full(5, 0.3), np.zeros(5)], np.c_[np.zeros(5), np.arange(5.0), np.zeros(5)]],
+        floor=np.r_[[0, 0, 0, 1, 1], np.zeros(5, int)],
+    )
     metrics = evaluate_estimates({"m": est}, ds, tmp_path, n_trajectories=2)
     assert json.loads((tmp_path / "metrics.json").read_text())["m"]["pos_err_mean_m"] == pytest.approx(0.15)
     assert metrics["m"]["floor_hit_rate"] == 1.0
@@ -97,10 +116,13 @@ def test_survey_distance_known_values():
 
     t = np.arange(2.0)
     # a 10 m track along x on floor 0 (two waypoints: densified in between), one point on floor 1
-    ref = Dataset("ref", {
-        "r0": Recording("r0", t, position=np.array([[0.0, 0, 0], [10, 0, 0]]), floor=np.array([0, 0])),
-        "r1": Recording("r1", t, position=np.array([[50.0, 50, 0], [50, 50, 0]]), floor=np.array([1, 1])),
-    })
+    ref = Dataset(
+        "ref",
+        {
+            "r0": Recording("r0", t, position=np.array([[0.0, 0, 0], [10, 0, 0]]), floor=np.array([0, 0])),
+            "r1": Recording("r1", t, position=np.array([[50.0, 50, 0], [50, 50, 0]]), floor=np.array([1, 1])),
+        },
+    )
     q = np.array([[5.0, 3, 0], [12, 0, 0], [50, 46, 0], [np.nan, 0, 0]])
     np.testing.assert_allclose(survey_distance(ref, q), [3.0, 2.0, 4.0, np.nan])
     # floor-aware: (5, 3) on floor 1 measures to (50, 50); a floor never surveyed is inf
@@ -118,8 +140,10 @@ def test_coverage_metrics_split_errors_by_survey_distance():
     from omniloc.eval import coverage_metrics
 
     ds = truth()  # "a" walks x = 0..4 on y = 0, "b" walks y = 0..4 on x = 0
-    ref = Dataset("ref", {"r": Recording("r", np.arange(2.0), position=np.array([[0.0, 0, 0], [4, 0, 0]]),
-                                         floor=np.array([0, 0]))})
+    ref = Dataset(
+        "ref",
+        {"r": Recording("r", np.arange(2.0), position=np.array([[0.0, 0, 0], [4, 0, 0]]), floor=np.array([0, 0]))},
+    )
     # estimates on "b" at y = 1 (1 m from the surveyed x axis) and y = 4 (4 m away), errors 2 m and 6 m
     est = Estimate(["b", "b"], [1.0, 4.0], [[2, 1, 0], [6, 4, 0]], floor=[0, 0])
     m = coverage_metrics(est, ds, ref, covered_m=3.0)

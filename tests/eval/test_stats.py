@@ -18,8 +18,8 @@ from omniloc.eval.stats import (
 def test_error_stats_one_run_and_pooled_runs():
     st = error_stats([1.0, 2.0, 3.0, 4.0, np.nan])
     assert st["mean_m"] == pytest.approx(2.5) and st["median_m"] == pytest.approx(2.5)
-    assert st["std_m"] == pytest.approx(np.sqrt(1.25))              # population std of 1..4
-    assert st["p90_m"] == pytest.approx(3.7) and st["n"] == 4          # numpy's linear percentile
+    assert st["std_m"] == pytest.approx(np.sqrt(1.25))  # population std of 1..4
+    assert st["p90_m"] == pytest.approx(3.7) and st["n"] == 4  # numpy's linear percentile
     pooled = error_stats(np.array([[1.0, 3.0, np.nan], [2.0, 2.0, 2.0]]))
     assert pooled["mean_m"] == pytest.approx(2.0) and pooled["n"] == 3 and pooled["n_runs"] == 2
     assert pooled["seed_means_m"] == pytest.approx([2.0, 2.0])
@@ -31,12 +31,12 @@ def test_error_stats_one_run_and_pooled_runs():
 
 
 def test_bootstrap_ci_known_answers():
-    assert bootstrap_ci([2.0, 2.0, np.nan, 2.0], n_boot=50) == (2.0, 2.0)     # no spread, no interval
+    assert bootstrap_ci([2.0, 2.0, np.nan, 2.0], n_boot=50) == (2.0, 2.0)  # no spread, no interval
     v = np.r_[np.zeros(50), np.ones(50)]
     lo, hi = bootstrap_ci(v, n_boot=4000, seed=1)
     # mean of 100 Bernoulli(0.5) draws: standard error 0.05, so about 0.5 -/+ 0.098
     assert lo == pytest.approx(0.402, abs=0.02) and hi == pytest.approx(0.598, abs=0.02)
-    assert bootstrap_ci(v, n_boot=4000, seed=1) == (lo, hi)                    # seeded
+    assert bootstrap_ci(v, n_boot=4000, seed=1) == (lo, hi)  # seeded
     # two groups of 50 identical values: resampling groups gives 0, 0.5 or 1 only
     groups = np.r_[np.zeros(50), np.ones(50)]
     glo, ghi = bootstrap_ci(v, groups=groups, n_boot=4000, seed=1)
@@ -81,9 +81,10 @@ def test_seed_summary_student_t_interval():
     assert s["ci"] == pytest.approx([2.0 - 2.484138, 2.0 + 2.484138], abs=1e-5)
     one = seed_summary([4.0])
     assert one["mean"] == 4.0 and one["ci"] is None and one["std"] == 0.0
-    agg = aggregate_over_seeds([{"pos_err_mean_m": 1.0, "n_test": 10, "flag": True},
-                                {"pos_err_mean_m": 3.0, "n_test": 10, "flag": False}])
-    assert list(agg) == ["pos_err_mean_m", "n_test"]                 # bools are not aggregated
+    agg = aggregate_over_seeds(
+        [{"pos_err_mean_m": 1.0, "n_test": 10, "flag": True}, {"pos_err_mean_m": 3.0, "n_test": 10, "flag": False}]
+    )
+    assert list(agg) == ["pos_err_mean_m", "n_test"]  # bools are not aggregated
     assert agg["pos_err_mean_m"]["mean"] == 2.0 and agg["n_test"]["ci"] == pytest.approx([10.0, 10.0])
     assert aggregate_over_seeds([]) == {}
 

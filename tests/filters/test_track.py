@@ -35,11 +35,11 @@ def test_noisy_fixes_are_averaged_and_an_outlier_loses_its_weight():
     step_t, step_xy, truth = _walk(-1.2)
     node_t = np.r_[0.0, step_t]
     fix_xy = truth + rng.normal(0, 3.0, truth.shape)
-    fix_xy[30] += [40.0, 0.0]                                  # a fix in another corridor
+    fix_xy[30] += [40.0, 0.0]  # a fix in another corridor
     raw = np.linalg.norm(fix_xy - truth, axis=1).mean()
     tr = smooth_track(node_t, fix_xy, step_t, step_xy, sigma_fix_m=3.0, sigma_step_m=0.1, huber_m=5.0)
     err = np.linalg.norm(tr.at(node_t) - truth, axis=1)
-    assert err.mean() < 0.25 * raw                             # ~0.6 m against ~4 m
+    assert err.mean() < 0.25 * raw  # ~0.6 m against ~4 m
     assert tr.fix_weight[30] < 0.2 and tr.rotation_rad == pytest.approx(-1.2, abs=0.15)
     plain = smooth_track(node_t, fix_xy, step_t, step_xy, sigma_fix_m=3.0, sigma_step_m=0.1, huber_m=None)
     assert np.linalg.norm(plain.at(node_t) - truth, axis=1).mean() > err.mean()

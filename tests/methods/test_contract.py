@@ -41,8 +41,11 @@ def _digest(ds) -> str:
             if v is not None:
                 h.update(key.encode() + np.ascontiguousarray(v).tobytes())
         for name, s in sorted(rec.streams.items()):
-            h.update(name.encode() + np.ascontiguousarray(s.t).tobytes()
-                     + np.ascontiguousarray(np.asarray(s.load())).tobytes())
+            h.update(
+                name.encode()
+                + np.ascontiguousarray(s.t).tobytes()
+                + np.ascontiguousarray(np.asarray(s.load())).tobytes()
+            )
     return h.hexdigest()
 
 
@@ -82,7 +85,7 @@ def test_fit_is_deterministic_and_predict_stacks(name, fitted, sim_office):
     est = a.predict(test)
     assert isinstance(est, Estimate) and len(est) > 0
     assert np.isfinite(est.position).all(axis=1).mean() > 0.5
-    _same_estimates(est, b.predict(test))                        # same seed, same predictions
+    _same_estimates(est, b.predict(test))  # same seed, same predictions
     _same_estimates(est, Estimate.concat([a.predict(r) for r in test]))
 
 
@@ -119,7 +122,7 @@ def test_presets_construct_and_conf_keys_are_documented(name):
     with pytest.raises(RuntimeError, match="not fitted"):
         loc.predict(Recording("r", np.zeros(1)))
     for preset in cls.presets:
-        methods.create(name, preset=preset)                     # every preset is a valid configuration
+        methods.create(name, preset=preset)  # every preset is a valid configuration
     doc = cls.__doc__ or ""
 
     def keys(conf, prefix=""):

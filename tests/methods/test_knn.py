@@ -21,10 +21,14 @@ def fingerprints(name, rss, pos, ids, floor=None, building=None, t=None):
     pos = np.asarray(pos, dtype=float)
     if pos.shape[1] == 2:
         pos = np.c_[pos, np.zeros(n)]
-    return Recording(name, t, position=pos,
-                     floor=np.zeros(n, dtype=np.int64) if floor is None else np.asarray(floor, dtype=np.int64),
-                     building=np.zeros(n, dtype=np.int64) if building is None else np.asarray(building, dtype=np.int64),
-                     streams={"wifi": Stream("wifi", t, rss, ids=list(ids))})
+    return Recording(
+        name,
+        t,
+        position=pos,
+        floor=np.zeros(n, dtype=np.int64) if floor is None else np.asarray(floor, dtype=np.int64),
+        building=np.zeros(n, dtype=np.int64) if building is None else np.asarray(building, dtype=np.int64),
+        streams={"wifi": Stream("wifi", t, rss, ids=list(ids))},
+    )
 
 
 def dataset(*recs):
@@ -86,8 +90,9 @@ def test_weighted_k_averaging_known_answer():
     np.testing.assert_allclose(loc.predict(q).position[0], [10, 0, 0])
 
 
-@pytest.mark.parametrize("metric,sk", [("euclidean", "euclidean"), ("manhattan", "manhattan"),
-                                       ("sorensen", "braycurtis")])
+@pytest.mark.parametrize(
+    "metric,sk", [("euclidean", "euclidean"), ("manhattan", "manhattan"), ("sorensen", "braycurtis")]
+)
 @pytest.mark.parametrize("rep", ["dbm", "positive", "exponential", "powed"])
 def test_distances_match_scikit_learn(metric, sk, rep):
     from sklearn.metrics import pairwise_distances
@@ -98,12 +103,14 @@ def test_distances_match_scikit_learn(metric, sk, rep):
     rss[:, 0] = -60  # every scan hears one AP
     ids = [f"ap{i}" for i in range(a)]
     loc = KNNLocalizer({"representation": rep, "metric": metric}).fit(
-        dataset(fingerprints("ref", rss[:n], rng.uniform(0, 50, (n, 2)), ids)))
+        dataset(fingerprints("ref", rss[:n], rng.uniform(0, 50, (n, 2)), ids))
+    )
     X = loc._features(rss[:n])
     Q = loc._features(rss[n:])
     D = loc._distances(Q)
-    np.testing.assert_allclose(D, pairwise_distances(Q.astype(np.float64), X.astype(np.float64), metric=sk),
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        D, pairwise_distances(Q.astype(np.float64), X.astype(np.float64), metric=sk), rtol=1e-9, atol=1e-9
+    )
 
 
 def test_nan_means_not_heard_and_unknown_aps_are_ignored(three):
@@ -188,8 +195,18 @@ def atrium():
 def test_logistic_floor_model_reads_the_floor_aps():
     refs, ids = atrium()
     # floor 2 in area A, where floor 2 was never surveyed; then floor 1 in both areas, floor 2 in area B
-    q = fingerprints("q", [[-50, -60, -80, NAN, -60], [-52, -62, -82, NAN, -63], [-50, -60, -80, -60, NAN],
-                           [-80, -60, -50, -60, NAN], [-80, -60, -50, NAN, -60]], np.zeros((5, 2)), ids)
+    q = fingerprints(
+        "q",
+        [
+            [-50, -60, -80, NAN, -60],
+            [-52, -62, -82, NAN, -63],
+            [-50, -60, -80, -60, NAN],
+            [-80, -60, -50, -60, NAN],
+            [-80, -60, -50, NAN, -60],
+        ],
+        np.zeros((5, 2)),
+        ids,
+    )
     truth = [2, 2, 1, 1, 2]
     for k in (1, 3, 11):
         base = {"k": k, "weights": "uniform"}
@@ -262,9 +279,20 @@ def test_vote_ties_go_to_the_nearest_neighbour():
 
 def test_ground_truth_interpolated_at_scan_times():
     t = np.arange(11.0)
-    rec = Recording("walk", t, position=np.c_[t, np.zeros(11), np.zeros(11)], floor=np.zeros(11, dtype=np.int64),
-                    streams={"wifi": Stream("wifi", [2.5, 7.0, 20.0], np.array([[-50, NAN], [NAN, -60], [-70, -70]],
-                                                                                dtype=np.float32), ids=["a", "b"])})
+    rec = Recording(
+        "walk",
+        t,
+        position=np.c_[t, np.zeros(11), np.zeros(11)],
+        floor=np.zeros(11, dtype=np.int64),
+        streams={
+            "wifi": Stream(
+                "wifi",
+                [2.5, 7.0, 20.0],
+                np.array([[-50, NAN], [NAN, -60], [-70, -70]], dtype=np.float32),
+                ids=["a", "b"],
+            )
+        },
+    )
     loc = KNNLocalizer({"k": 1}).fit(dataset(rec))
     np.testing.assert_allclose(loc.positions_[:, 0], [2.5, 7.0])  # the scan after the last pose is dropped
     est = loc.predict_recording(rec)
@@ -282,9 +310,15 @@ def test_predict_at_uses_the_latest_recent_scan(three):
     assert est.floor.tolist() == [-1, 0, -1, 0, -1]
 
 
-@pytest.mark.parametrize("conf", [{}, {"cascade": True, "metric": "euclidean", "representation": "powed"},
-                                  {"metric": "manhattan", "representation": "dbm", "weights": 2, "floor_model": "knn"},
-                                  {"floor_model": "knn", "cascade": True}])
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {},
+        {"cascade": True, "metric": "euclidean", "representation": "powed"},
+        {"metric": "manhattan", "representation": "dbm", "weights": 2, "floor_model": "knn"},
+        {"floor_model": "knn", "cascade": True},
+    ],
+)
 def test_save_load_round_trip(tmp_path, conf):
     refs, ids = two_buildings()
     rng = np.random.default_rng(1)
@@ -313,7 +347,7 @@ def test_models_saved_without_a_floor_model_keep_the_vote(tmp_path):
     meta = json.loads((tmp_path / "m" / "method.json").read_text())  # as written before floor_model existed
     for key in ("floor_model", "floor_c"):
         meta["conf"].pop(key)
-    meta.pop("arrays", None)                                        # not written then either
+    meta.pop("arrays", None)  # not written then either
     (tmp_path / "m" / "method.json").write_text(json.dumps(meta))
     with np.load(tmp_path / "m" / "state.npz") as z:
         state = {k: z[k] for k in z.files if not k.startswith("floor_")}
@@ -323,7 +357,7 @@ def test_models_saved_without_a_floor_model_keep_the_vote(tmp_path):
     q = fingerprints("q", [[-50, -60, -80, NAN, -60]], [[0, 0]], ids)
     assert back.predict(q).floor.tolist() == loc.predict(q).floor.tolist() == [1]
     conf = dict(back.conf)
-    back.save(tmp_path / "again")                                   # save and load leave the conf alone
+    back.save(tmp_path / "again")  # save and load leave the conf alone
     assert back.conf == conf and methods.load(tmp_path / "again").conf == conf
     # a logistic model whose floor arrays are missing is damaged, not silently a vote
     meta["conf"]["floor_model"] = "logistic"
@@ -333,9 +367,19 @@ def test_models_saved_without_a_floor_model_keep_the_vote(tmp_path):
 
 
 def test_conf_is_checked_and_presets_are_valid():
-    for bad in [{"representation": "raw"}, {"metric": "cosine"}, {"k": 0}, {"k": 2.5}, {"weights": "gauss"},
-                {"min_detected": -1}, {"min_rss": 3}, {"k_vote": 0}, {"floor_model": "forest"}, {"floor_c": 0},
-                {"floor_c": True}]:
+    for bad in [
+        {"representation": "raw"},
+        {"metric": "cosine"},
+        {"k": 0},
+        {"k": 2.5},
+        {"weights": "gauss"},
+        {"min_detected": -1},
+        {"min_rss": 3},
+        {"k_vote": 0},
+        {"floor_model": "forest"},
+        {"floor_c": 0},
+        {"floor_c": True},
+    ]:
         with pytest.raises(ConfigError):
             KNNLocalizer(bad)
     for preset in KNNLocalizer.presets:
@@ -379,4 +423,4 @@ def test_every_conf_key_is_documented_and_weights_take_a_name_or_a_power():
     assert KNNLocalizer({"weights": 2}).conf["weights"] == 2 and KNNLocalizer({"weights": 0.5}).conf["weights"] == 0.5
     with pytest.raises(ConfigError, match="weights"):
         KNNLocalizer({"weights": [1.0]})
-    assert KNNLocalizer(preset=["paper", "fast"]).conf["metric"] == "euclidean"   # presets applied in order
+    assert KNNLocalizer(preset=["paper", "fast"]).conf["metric"] == "euclidean"  # presets applied in order

@@ -32,8 +32,12 @@ def office():
     each and its train and test splits are on different floors)."""
     from omniloc.sim import simulate
 
-    return simulate("office", seed=0, preset="quick",
-                    conf={"n_recordings": 10, "duration_s": 40.0, "sensors": ["imu", "magnetometer", "wifi"]})
+    return simulate(
+        "office",
+        seed=0,
+        preset="quick",
+        conf={"n_recordings": 10, "duration_s": 40.0, "sensors": ["imu", "magnetometer", "wifi"]},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +54,15 @@ def _toy_recording(with_mag=True) -> Recording:
     mag = np.c_[np.full_like(tm, 20.0), np.zeros_like(tm), np.full_like(tm, -40.0)]
     nan = np.nan
     wifi = np.array([[-50.0, -60.0, nan], [nan, -70.0, nan], [-55.0, nan, -80.0]], dtype=np.float32)
-    streams = {"imu": Stream("imu", t, imu),
-               "wifi": Stream("wifi", [0.5, 2.5, 4.5], wifi, ids=np.array(["a", "b", "c"]))}
+    streams = {
+        "imu": Stream("imu", t, imu),
+        "wifi": Stream("wifi", [0.5, 2.5, 4.5], wifi, ids=np.array(["a", "b", "c"])),
+    }
     if with_mag:
         streams["magnetometer"] = Stream("magnetometer", tm, mag)
-    return Recording("toy", t=[0.0, 2.0, 4.0], position=[[0, 0, 1], [2, 0, 1], [2, 4, 4]], floor=[0, 0, 1],
-                     streams=streams)
+    return Recording(
+        "toy", t=[0.0, 2.0, 4.0], position=[[0, 0, 1], [2, 0, 1], [2, 4, 4]], floor=[0, 0, 1], streams=streams
+    )
 
 
 # ---------------------------------------------------------------------------------------------- windows
@@ -80,7 +87,7 @@ def test_windows_count_end_times_and_resampled_values():
     np.testing.assert_allclose(w.imu[k, :, 2], np.arange(1.1, 2.05, 0.1), atol=1e-5)
     np.testing.assert_allclose(w.imu[k, :, 0], 3.0)
     mag_w, ok = sensor_windows(rec.streams["imu"], [2.0], "magnitude")
-    np.testing.assert_allclose(mag_w[0, :, 1], np.arange(1.1, 2.05, 0.1), atol=1e-5)      # |gyro| = t
+    np.testing.assert_allclose(mag_w[0, :, 1], np.arange(1.1, 2.05, 0.1), atol=1e-5)  # |gyro| = t
     np.testing.assert_allclose(mag_w[0, :, 0], np.sqrt(25 + np.arange(1.1, 2.05, 0.1) ** 2), atol=1e-5)
     assert ok.all()
 
@@ -94,7 +101,7 @@ def test_window_masks_for_gaps_and_absent_streams():
     w = extract_windows(rec, ["a"], ends)
     np.testing.assert_array_equal(w.present[:, 1], [True, False, False, True])
     assert w.present[:, 0].all()
-    assert not w.magnetometer[1].any()                         # zeros where missing
+    assert not w.magnetometer[1].any()  # zeros where missing
     no_mag = extract_windows(_toy_recording(with_mag=False), ["a"], ends)
     assert not no_mag.present[:, 1].any() and no_mag.magnetometer.shape == (4, 10, 3)
     only_wifi = extract_windows(rec, ["a"], ends, branches=["wifi"])
@@ -124,7 +131,7 @@ def test_stream_choice_among_several_of_one_kind():
     rec = _toy_recording()
     ble = Stream("wifi", [0.0], np.zeros((1, 1), np.float32), ids=["beacon"])
     both = Recording(rec.name, rec.t, rec.position, streams=dict(rec.streams, ble=ble))
-    assert both.find_stream("wifi") is rec.streams["wifi"]           # named like its kind
+    assert both.find_stream("wifi") is rec.streams["wifi"]  # named like its kind
     assert both.find_stream("wifi", "ble") is ble
     odd = Recording(rec.name, rec.t, rec.position, streams={"scan_a": rec.streams["wifi"], "ble": ble})
     with pytest.raises(DataError, match="several wifi streams"):
@@ -137,7 +144,7 @@ def test_window_labels_interpolate_waypoints():
     lab = window_labels(_toy_recording(), [1.0, 3.0, 4.5])
     np.testing.assert_allclose(lab["position"][:2], [[1, 0, 1], [2, 2, 2.5]])
     np.testing.assert_array_equal(lab["inside"], [True, True, False])
-    np.testing.assert_array_equal(lab["floor"][:2], [0, 1])            # nearest waypoint (t = 3 is halfway: later)
+    np.testing.assert_array_equal(lab["floor"][:2], [0, 1])  # nearest waypoint (t = 3 is halfway: later)
     assert np.isnan(lab["position"][2]).all()
 
 
@@ -156,7 +163,7 @@ def test_drop_windows_and_fraction_subsets():
     present[:4, 2] = False
     out = drop_windows(present, {2: 0.5, 0: 1.0}, np.random.default_rng(0))
     assert out[:, 2].sum() == 3 and not out[:, 0].any() and out[:, 1].all()
-    assert present.sum() == 26                                 # input untouched
+    assert present.sum() == 26  # input untouched
     ds = Dataset("d", {f"r{i}": Recording(f"r{i}", t=[0.0]) for i in range(8)})
     small, half = nested_fraction(ds, 0.125, seed=1), nested_fraction(ds, 0.5, seed=1)
     assert len(small) == 1 and len(half) == 4 and set(small.recordings) <= set(half.recordings)
@@ -176,8 +183,15 @@ def test_parameter_count_against_the_paper():
     rows, text = methods.create("mtloc").parameter_table(n_access_points=750, n_floor_classes=2)
     assert sum(r[2] for r in rows) == 396_548 and "inputs differ" in text
     rows, _ = methods.create("mtloc", preset="wifi-only").parameter_table(10, 1)
-    assert [r[0] for r in rows] == ["input (wifi)", "FC 1 (wifi)", "FC 2 (wifi)", "missing embedding (wifi)",
-                                    "fusion (concat)", "FC fusion", "FC position"]
+    assert [r[0] for r in rows] == [
+        "input (wifi)",
+        "FC 1 (wifi)",
+        "FC 2 (wifi)",
+        "missing embedding (wifi)",
+        "fusion (concat)",
+        "FC fusion",
+        "FC position",
+    ]
 
 
 def test_fit_predict_beats_the_mean_position_and_finds_floors(office, fitted):
@@ -188,9 +202,9 @@ def test_fit_predict_beats_the_mean_position_and_finds_floors(office, fitted):
     lab = np.concatenate([window_labels(r, est.for_recording(r.name).t)["position"] for r in test])
     baseline = np.nanmean(np.linalg.norm(lab[:, :2] - mean_xy, axis=1))
     assert m["coverage"] == 1.0 and np.isfinite(est.position).all()
-    assert m["pos_err_mean_m"] < 0.35 * baseline                        # ~1.8 m vs ~10 m
-    assert m["floor_hit_rate"] > 0.9                                    # two floors: chance is 0.5
-    np.testing.assert_allclose(np.diff(est.t), 0.1, atol=1e-9)           # one estimate per 0.1 s
+    assert m["pos_err_mean_m"] < 0.35 * baseline  # ~1.8 m vs ~10 m
+    assert m["floor_hit_rate"] > 0.9  # two floors: chance is 0.5
+    np.testing.assert_allclose(np.diff(est.t), 0.1, atol=1e-9)  # one estimate per 0.1 s
     assert fitted.branches_ == list(BRANCHES) and len(fitted.ap_ids_) == 16
     np.testing.assert_array_equal(fitted.floor_classes_[:, 1], [0, 1])
     assert fitted.train_log_.shape == (12, 3) and np.isfinite(fitted.train_log_).all()
@@ -247,8 +261,9 @@ def test_single_branch_baseline_and_bad_configurations(office):
 
 def test_warm_start_from_the_wifi_branch_is_never_worse_on_validation(office):
     train, val = office.split("train"), office.split("val")
-    loc = methods.create("mtloc", {**QUICK, "epochs": 4, "warm_start": "wifi", "wifi_ap_dropout": 0.2},
-                         preset="quick").fit(train, val)
+    loc = methods.create(
+        "mtloc", {**QUICK, "epochs": 4, "warm_start": "wifi", "wifi_ap_dropout": 0.2}, preset="quick"
+    ).fit(train, val)
     assert np.isfinite(loc.warm_start_val_pos_err_m_)
     assert loc.best_val_pos_err_m_ <= loc.warm_start_val_pos_err_m_ + 1e-9
     assert np.isfinite(loc.predict(office.split("test")).position).all()
@@ -263,7 +278,7 @@ def test_warm_start_from_the_wifi_branch_is_never_worse_on_validation(office):
 def source_imu(tmp_path_factory):
     from omniloc.sim import simulate
 
-    source = simulate("office", seed=1, preset="quick", conf={"sensors": ["imu"]})      # another building
+    source = simulate("office", seed=1, preset="quick", conf={"sensors": ["imu"]})  # another building
     path = tmp_path_factory.mktemp("pretrained") / "imu.pt"
     state = pretrain_imu_lstm(source.split("train"), QUICK, preset="quick", val=source.split("val"), path=path)
     return path, state
@@ -290,13 +305,13 @@ def test_frozen_and_fine_tuned_transfer(office, source_imu, tmp_path):
         torch.testing.assert_close(frozen._net.branches["imu"].encoder.state_dict()[k], v, rtol=0, atol=0)
     changed = [not torch.equal(tuned._net.branches["imu"].encoder.state_dict()[k], v) for k, v in state["lstm"].items()]
     assert all(changed)
-    np.testing.assert_array_equal(frozen.imu_mean_, state["imu_mean"].numpy())     # source normalisation kept
+    np.testing.assert_array_equal(frozen.imu_mean_, state["imu_mean"].numpy())  # source normalisation kept
     assert frozen.imu_transfer_info_["trainable"] is False and tuned.imu_transfer_info_["trainable"] is True
     # the in-memory state works too, and saving records where it came from
     mem = methods.create("mtloc", {**conf, "imu_transfer": state, "imu_trainable": False}, preset="quick").fit(train)
     before = mem.conf
     mem.save(tmp_path / "mem")
-    assert mem.conf is before and isinstance(mem.conf["imu_transfer"], dict)       # save left the conf alone
+    assert mem.conf is before and isinstance(mem.conf["imu_transfer"], dict)  # save left the conf alone
     assert "pretrained IMU-LSTM" in methods.load(tmp_path / "mem").conf["imu_transfer"]
     with pytest.raises(ConfigError, match="hidden"):
         methods.create("mtloc", {**conf, "lstm_hidden": 16}, preset="quick").fit(train)
@@ -319,9 +334,22 @@ def test_fit_keeps_the_callers_random_state_and_is_deterministic(office):
 
 def test_missing_branch_is_dropped_with_a_warning(office):
     recs = [office[n] for n in list(office.splits["train"])[:2]]
-    no_mag = Dataset("no-mag", {r.name: Recording(r.name, r.t, r.position, r.orientation, r.floor, r.building, r.zone,
-                                                  streams={k: v for k, v in r.streams.items() if k != "magnetometer"})
-                                for r in recs})
+    no_mag = Dataset(
+        "no-mag",
+        {
+            r.name: Recording(
+                r.name,
+                r.t,
+                r.position,
+                r.orientation,
+                r.floor,
+                r.building,
+                r.zone,
+                streams={k: v for k, v in r.streams.items() if k != "magnetometer"},
+            )
+            for r in recs
+        },
+    )
     with pytest.warns(UserWarning, match=r"branch \['magnetometer'\] dropped.*fuses \['imu', 'wifi'\]"):
         loc = methods.create("mtloc", {**QUICK, "epochs": 1}, preset="quick").fit(no_mag)
     assert loc.branches_ == ["imu", "wifi"]
@@ -336,7 +364,7 @@ def test_checkpoint_resume_and_determinism(office, tmp_path, caplog):
     first = methods.create("mtloc", {"epochs": 2, "trainer": ckpt}, preset="quick").fit(train)
     assert all((tmp_path / "ck" / stage / "last.ckpt").exists() for stage in ("mtloc", "mtloc-wifi"))
     plain = methods.create("mtloc", {"epochs": 2, **QUICK}, preset="quick").fit(train)
-    np.testing.assert_array_equal(plain.predict(test).position, first.predict(test).position)     # deterministic
+    np.testing.assert_array_equal(plain.predict(test).position, first.predict(test).position)  # deterministic
     # the same fit again: the finished run is resumed (and says so), not retrained
     with caplog.at_level(logging.WARNING, logger="omniloc.nn.training"):
         resumed = methods.create("mtloc", {"epochs": 2, "trainer": ckpt}, preset="quick").fit(train)
@@ -360,8 +388,11 @@ def test_stale_checkpoint_on_other_data_is_refused_not_returned(office, tmp_path
     a, b = office.split("train").subset(names[:2]), office.split("train").subset(names[2:4])
     ckpt = {"progress": False, "checkpoint_dir": str(tmp_path / "ck")}
     methods.create("mtloc", {"epochs": 1, "trainer": ckpt}, preset="quick").fit(a)
-    with pytest.raises(ConfigError, match=r"ck/mtloc-wifi/last\.ckpt was written by a fit with other training "
-                                          r"data; refusing to resume it: set trainer.resume='never'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"ck/mtloc-wifi/last\.ckpt was written by a fit with other training "
+        r"data; refusing to resume it: set trainer.resume='never'",
+    ):
         methods.create("mtloc", {"epochs": 1, "trainer": ckpt}, preset="quick").fit(b)
     fresh = methods.create("mtloc", {"epochs": 1, "trainer": {**ckpt, "resume": "never"}}, preset="quick").fit(b)
     plain = methods.create("mtloc", {**QUICK, "epochs": 1}, preset="quick").fit(b)
@@ -374,8 +405,16 @@ def test_stale_checkpoint_on_other_data_is_refused_not_returned(office, tmp_path
 
 def test_two_process_ddp_on_cpu(office):
     train, val = office.split("train"), office.split("val")
-    conf = {"epochs": 2, "trainer": {"progress": False, "strategy": "ddp_spawn", "devices": 2,
-                                     "accelerator": "cpu", "process_group_backend": "gloo"}}
+    conf = {
+        "epochs": 2,
+        "trainer": {
+            "progress": False,
+            "strategy": "ddp_spawn",
+            "devices": 2,
+            "accelerator": "cpu",
+            "process_group_backend": "gloo",
+        },
+    }
     loc = methods.create("mtloc", conf, preset="quick").fit(train.subset(list(train.recordings)[:2]), val)
     est = loc.predict(office.split("test"))
     assert len(est) > 100 and np.isfinite(est.position).all()

@@ -30,9 +30,16 @@ def _toy_recording() -> Recording:
     imu = np.c_[np.full_like(t, 3.0), np.full_like(t, 4.0), t, np.zeros_like(t), np.zeros_like(t), t]
     nan = np.nan
     wifi = np.array([[-50.0, -60.0, nan], [nan, -70.0, nan], [-55.0, nan, -80.0]], dtype=np.float32)
-    return Recording("toy", t=[0.0, 2.0, 4.0], position=[[0, 0, 1], [2, 0, 1], [2, 4, 1]], floor=[0, 0, 0],
-                     streams={"imu": Stream("imu", t, imu),
-                              "wifi": Stream("wifi", [0.5, 2.5, 4.5], wifi, ids=np.array(["a", "b", "c"]))})
+    return Recording(
+        "toy",
+        t=[0.0, 2.0, 4.0],
+        position=[[0, 0, 1], [2, 0, 1], [2, 4, 1]],
+        floor=[0, 0, 0],
+        streams={
+            "imu": Stream("imu", t, imu),
+            "wifi": Stream("wifi", [0.5, 2.5, 4.5], wifi, ids=np.array(["a", "b", "c"])),
+        },
+    )
 
 
 def _fingerprints(n_points=12, scans=4, seed=0, name="fp") -> Dataset:
@@ -45,8 +52,13 @@ def _fingerprints(n_points=12, scans=4, seed=0, name="fp") -> Dataset:
     d = np.linalg.norm(pos[:, None, :] - aps[None], axis=2)
     rss = (-40.0 - 25.0 * np.log10(np.maximum(d, 0.5)) + rng.normal(0, 1.0, d.shape)).astype(np.float32)
     t = np.arange(len(pos), dtype=np.float64)
-    rec = Recording(name, t, position=np.c_[pos, np.zeros(len(pos))], floor=np.zeros(len(pos), np.int64),
-                    streams={"wifi": Stream("wifi", t.copy(), rss, ids=np.array(["ap0", "ap1", "ap2"]))})
+    rec = Recording(
+        name,
+        t,
+        position=np.c_[pos, np.zeros(len(pos))],
+        floor=np.zeros(len(pos), np.int64),
+        streams={"wifi": Stream("wifi", t.copy(), rss, ids=np.array(["ap0", "ap1", "ap2"]))},
+    )
     return Dataset(name, {name: rec}, splits={"train": [name]})
 
 
@@ -55,9 +67,12 @@ def office():
     """The quick office with WiFi only, a scan every 0.5 s (enough scans for WiFi-only windows)."""
     from omniloc.sim import simulate
 
-    return simulate("office", seed=0, preset="quick",
-                    conf={"n_recordings": 8, "duration_s": 40.0, "sensors": ["wifi"],
-                          "wifi": {"scan_interval_s": [0.5, 0.5]}})
+    return simulate(
+        "office",
+        seed=0,
+        preset="quick",
+        conf={"n_recordings": 8, "duration_s": 40.0, "sensors": ["wifi"], "wifi": {"scan_interval_s": [0.5, 0.5]}},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +80,17 @@ def source(tmp_path_factory):
     """Another simulated building (seed 1) and a WiFi-DNN pretrained there (quick preset: hidden 32, 32)."""
     from omniloc.sim import simulate
 
-    ds = simulate("office", seed=1, preset="quick",
-                  conf={"n_recordings": 6, "duration_s": 40.0, "sensors": ["wifi"],
-                        "wifi": {"scan_interval_s": [0.5, 0.5], "aps_per_floor": 5}})
+    ds = simulate(
+        "office",
+        seed=1,
+        preset="quick",
+        conf={
+            "n_recordings": 6,
+            "duration_s": 40.0,
+            "sensors": ["wifi"],
+            "wifi": {"scan_interval_s": [0.5, 0.5], "aps_per_floor": 5},
+        },
+    )
     path = tmp_path_factory.mktemp("pretrained") / "wifi-dnn.pt"
     state = pretrain_wifi_dnn(ds.split("train"), WIFI, preset="quick", val=ds.split("val"), path=path)
     return ds, path, state
@@ -78,14 +101,14 @@ def test_window_ends_are_the_scan_times():
     rec = _toy_recording()
     w = extract_windows(rec, ["a", "b", "c"], branches=["wifi"], window_times="wifi", wifi_max_age_s=1.0)
     np.testing.assert_array_equal(w.t, [0.5, 2.5, 4.5])
-    np.testing.assert_array_equal(w.scan_index, [0, 1, 2])           # each window holds its own scan
+    np.testing.assert_array_equal(w.scan_index, [0, 1, 2])  # each window holds its own scan
     assert w.present[:, 2].all() and not w.present[:, :2].any()
     # with the IMU too: IMU windows end at the scan times (1-s window ending at 2.5 s: 10 Hz samples 1.6 .. 2.5 s)
     wi = extract_windows(rec, ["a"], branches=["imu", "wifi"], window_times="wifi")
     np.testing.assert_array_equal(wi.t, [0.5, 2.5, 4.5])
     np.testing.assert_allclose(wi.imu[1, :, 2], np.arange(1.6, 2.55, 0.1), atol=1e-5)
-    np.testing.assert_array_equal(wi.present[:, 0], [False, True, True])   # before 0 s the IMU is missing
-    np.testing.assert_array_equal(wi.present[:, 2], [True, False, True])   # scan at 2.5 s hears no 'a'
+    np.testing.assert_array_equal(wi.present[:, 0], [False, True, True])  # before 0 s the IMU is missing
+    np.testing.assert_array_equal(wi.present[:, 2], [True, False, True])  # scan at 2.5 s hears no 'a'
     # an IMU-only model still uses the WiFi stream's times; a recording without WiFi has no windows
     np.testing.assert_array_equal(extract_windows(rec, branches=["imu"], window_times="wifi").t, [0.5, 2.5, 4.5])
     no_wifi = Recording("n", rec.t, rec.position, streams={"imu": rec.streams["imu"]})
@@ -104,7 +127,7 @@ def test_wifi_windows_label_each_scan_with_its_own_reference_point():
     loc = MTLocLocalizer({**WIFI})
     lab = loc._labelled(ds, ["wifi"], np.array(["ap0", "ap1", "ap2"]))
     np.testing.assert_array_equal(lab["t"], rec.t)
-    np.testing.assert_array_equal(lab["position"], rec.position)     # exact reference points
+    np.testing.assert_array_equal(lab["position"], rec.position)  # exact reference points
     np.testing.assert_array_equal(lab["scan_index"], np.arange(len(rec)))
     # the hop windows of the same data (0.1 s, latest scan up to 4 s old) label scans between two points
     hop = MTLocLocalizer({**WIFI, "window_times": "hop"})._labelled(ds, ["wifi"], np.array(["ap0", "ap1", "ap2"]))
@@ -114,14 +137,16 @@ def test_wifi_windows_label_each_scan_with_its_own_reference_point():
 
 
 def test_fit_predict_with_wifi_windows(office):
-    loc = methods.create("mtloc", {**WIFI, "epochs": 30}, preset="quick").fit(office.split("train"),
-                                                                            office.split("val"))
+    loc = methods.create("mtloc", {**WIFI, "epochs": 30}, preset="quick").fit(
+        office.split("train"), office.split("val")
+    )
     test = office.split("test")
     est = loc.predict(test)
     scans = np.concatenate([r.streams["wifi"].t for r in test])
-    np.testing.assert_array_equal(est.t, scans)                       # one estimate per scan, at the scan time
-    assert loc.branches_ == ["wifi"] and loc.n_train_windows_ == sum(len(r.streams["wifi"].t)
-                                                                     for r in office.split("train"))
+    np.testing.assert_array_equal(est.t, scans)  # one estimate per scan, at the scan time
+    assert loc.branches_ == ["wifi"] and loc.n_train_windows_ == sum(
+        len(r.streams["wifi"].t) for r in office.split("train")
+    )
     err = compute_metrics(est, test, 2)["pos_err_mean_m"]
     # better than always answering the mean training position at the same scans
     gt = np.concatenate([truth_at(r, r.streams["wifi"].t)["position"] for r in test])
@@ -135,7 +160,7 @@ def test_wifi_transfer_layers_are_after_the_first_linear():
     mlp = MLP(10, 4, [8, 6])
     tail = wifi_transfer_layers(mlp)
     assert sorted(tail.state_dict()) == ["2.bias", "2.weight", "4.bias", "4.weight"]
-    assert tail[1] is mlp.net[2]                                      # a view: shares the encoder's modules
+    assert tail[1] is mlp.net[2]  # a view: shares the encoder's modules
     x = torch.randn(3, 10)
     torch.testing.assert_close(tail(mlp.net[0](x)), mlp(x))
     with pytest.raises(TypeError, match="MLP"):
@@ -167,12 +192,12 @@ def test_frozen_and_fine_tuned_wifi_transfer(office, source, tmp_path):
     scratch = methods.create("mtloc", {**WIFI, "epochs": 3}, preset="quick").fit(train)
     enc = frozen._net.branches["wifi"].encoder
     for k, v in wifi_transfer_layers(enc).state_dict().items():
-        torch.testing.assert_close(v, state["layers"][k], rtol=0, atol=0)            # frozen: unchanged by fit
+        torch.testing.assert_close(v, state["layers"][k], rtol=0, atol=0)  # frozen: unchanged by fit
     assert not any(p.requires_grad for p in wifi_transfer_layers(enc).parameters())
-    assert enc.net[0].weight.shape == (32, 2 * len(frozen.ap_ids_))                 # new first layer, target APs
-    assert enc.net[0].weight.requires_grad and enc.net[0].bias.requires_grad           # ... and trained
+    assert enc.net[0].weight.shape == (32, 2 * len(frozen.ap_ids_))  # new first layer, target APs
+    assert enc.net[0].weight.requires_grad and enc.net[0].bias.requires_grad  # ... and trained
     tuned_tail = wifi_transfer_layers(tuned._net.branches["wifi"].encoder).state_dict()
-    assert all(not torch.equal(tuned_tail[k], v) for k, v in state["layers"].items())   # fine-tuned: moved
+    assert all(not torch.equal(tuned_tail[k], v) for k, v in state["layers"].items())  # fine-tuned: moved
     assert frozen.wifi_transfer_info_["trainable"] is False and tuned.wifi_transfer_info_["trainable"] is True
     assert frozen.wifi_transfer_info_["parameters"] == 32 * 32 + 32 and scratch.wifi_transfer_info_ == {}
     # all three predict the test scans
@@ -180,13 +205,15 @@ def test_frozen_and_fine_tuned_wifi_transfer(office, source, tmp_path):
         assert np.isfinite(loc.predict(office.split("test")).position).all()
     # the in-memory dict works too, and saving records where it came from; the saved model predicts the same
     mem = methods.create("mtloc", {**conf, "wifi_transfer": state, "wifi_trainable": False}, preset="quick").fit(train)
-    np.testing.assert_array_equal(mem.predict(office.split("test")).position,
-                                  frozen.predict(office.split("test")).position)
+    np.testing.assert_array_equal(
+        mem.predict(office.split("test")).position, frozen.predict(office.split("test")).position
+    )
     mem.save(tmp_path / "mem")
     back = methods.load(tmp_path / "mem")
     assert "pretrained WiFi-DNN" in back.conf["wifi_transfer"]
-    np.testing.assert_array_equal(back.predict(office.split("test")).position,
-                                  mem.predict(office.split("test")).position)
+    np.testing.assert_array_equal(
+        back.predict(office.split("test")).position, mem.predict(office.split("test")).position
+    )
 
 
 def test_wifi_transfer_with_a_warm_started_fused_model(source):
@@ -195,9 +222,18 @@ def test_wifi_transfer_with_a_warm_started_fused_model(source):
 
     _, path, state = source
     ds = simulate("office", seed=0, preset="quick", conf={"sensors": ["imu", "wifi"]})
-    loc = methods.create("mtloc", {**QUICK, "branches": ["imu", "wifi"], "epochs": 2, "warm_start": "wifi",
-                                   "wifi_transfer": str(path), "wifi_trainable": False},
-                         preset="quick").fit(ds.split("train"), ds.split("val"))
+    loc = methods.create(
+        "mtloc",
+        {
+            **QUICK,
+            "branches": ["imu", "wifi"],
+            "epochs": 2,
+            "warm_start": "wifi",
+            "wifi_transfer": str(path),
+            "wifi_trainable": False,
+        },
+        preset="quick",
+    ).fit(ds.split("train"), ds.split("val"))
     for k, v in wifi_transfer_layers(loc._net.branches["wifi"].encoder).state_dict().items():
         torch.testing.assert_close(v, state["layers"][k], rtol=0, atol=0)
 

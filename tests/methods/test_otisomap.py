@@ -13,8 +13,9 @@ QUICK = {"metric": {"epochs": 3}, "embedding": {"steps": 200}, "trainer": {"prog
 def maze():
     from omniloc.sim import simulate
 
-    return simulate("maze", seed=0, conf={"n_recordings": 24, "maze": {"size_px": 16},
-                                          "splits": {"train": 0.8, "test": 0.2}})
+    return simulate(
+        "maze", seed=0, conf={"n_recordings": 24, "maze": {"size_px": 16}, "splits": {"train": 0.8, "test": 0.2}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def test_geodesic_refinement_improves_on_algorithm_1(maze, fitted):
     assert plain.refine_info_ == {}
     with pytest.raises(ConfigError, match="embedding.refine"):
         methods.create("otisomap", deep_update(QUICK, {"embedding": {"refine": "icp"}}), preset="maze").fit(
-            maze.split("train"))
+            maze.split("train")
+        )
 
 
 def test_fit_is_deterministic(maze, fitted):
@@ -59,10 +61,17 @@ def test_fit_is_deterministic(maze, fitted):
     np.testing.assert_allclose(again.predict(test).position, fitted.predict(test).position, atol=1e-5)
 
 
-@pytest.mark.parametrize("over", [{"embedding": {"transport": False}}, {"prototypes": {"distance": "euclidean"}},
-                                  {"metric": {"enabled": False}}, {"embedding": {"zone_penalty": 1.0}},
-                                  {"embedding": {"batch_prototypes": 16, "target_relax": 0.1}},
-                                  {"embedding": {"parametric": False, "n_init": 2}}])
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"embedding": {"transport": False}},
+        {"prototypes": {"distance": "euclidean"}},
+        {"metric": {"enabled": False}},
+        {"embedding": {"zone_penalty": 1.0}},
+        {"embedding": {"batch_prototypes": 16, "target_relax": 0.1}},
+        {"embedding": {"parametric": False, "n_init": 2}},
+    ],
+)
 def test_ablations_and_options_run(maze, over):
     from omniloc._conf import deep_update
 
@@ -92,7 +101,7 @@ def test_checkpoints_resume(maze, fitted, tmp_path):
     for stage in ("metric", "embedding-0", "refine-regression"):
         assert (tmp_path / "ckpt" / stage / "last.ckpt").exists(), stage
     test = maze.split("test")
-    np.testing.assert_array_equal(a.predict(test).position, fitted.predict(test).position)   # same as without
+    np.testing.assert_array_equal(a.predict(test).position, fitted.predict(test).position)  # same as without
     # a second fit resumes every stage from its last checkpoint (already complete: no new steps)
     b = methods.create("otisomap", conf, preset="maze").fit(maze.split("train"))
     np.testing.assert_array_equal(a.predict(test).position, b.predict(test).position)
@@ -109,13 +118,16 @@ def test_fit_leaves_the_callers_random_state_and_checks_the_conf(maze):
 
     torch.manual_seed(11)
     state = torch.random.get_rng_state()
-    loc = methods.create("otisomap", {**QUICK, "metric": {"epochs": 1}, "embedding": {"steps": 20, "refine": None}},
-                         preset="maze")
+    loc = methods.create(
+        "otisomap", {**QUICK, "metric": {"epochs": 1}, "embedding": {"steps": 20, "refine": None}}, preset="maze"
+    )
     assert loc._check_conf() is None
     loc.fit(maze.split("train"))
     assert torch.equal(torch.random.get_rng_state(), state)
-    for bad, key in (({"prototypes": {"distance": "cosine"}}, "prototypes.distance"),
-                     ({"embedding": {"target_mass": "points"}}, "embedding.target_mass"),
-                     ({"trainer": {"resume": "always"}}, "trainer.resume")):
+    for bad, key in (
+        ({"prototypes": {"distance": "cosine"}}, "prototypes.distance"),
+        ({"embedding": {"target_mass": "points"}}, "embedding.target_mass"),
+        ({"trainer": {"resume": "always"}}, "trainer.resume"),
+    ):
         with pytest.raises(ConfigError, match=key):
             methods.create("otisomap", bad)._check_conf()

@@ -32,10 +32,29 @@ def amplitude_for(step_length, k=K_DEFAULT):
     return 0.5 * (step_length / k) ** 4
 
 
-def synth_walk(*, still_before=2.0, walk=10.0, still_after=1.0, step_hz=2.0, step_length=0.7, amp=None,
-               yaw0_deg=30.0, turn_deg=0.0, turn_span=None, tilt=(1.0, 0.0, 0.0, 0.0), fs=100.0,
-               acc_noise=0.05, gyro_noise=0.005, gyro_bias=(0.0, 0.0, 0.0), start=(3.0, -2.0, 1.2), floor=1,
-               pause=None, seed=0, name="walk", pose_hz=10.0):
+def synth_walk(
+    *,
+    still_before=2.0,
+    walk=10.0,
+    still_after=1.0,
+    step_hz=2.0,
+    step_length=0.7,
+    amp=None,
+    yaw0_deg=30.0,
+    turn_deg=0.0,
+    turn_span=None,
+    tilt=(1.0, 0.0, 0.0, 0.0),
+    fs=100.0,
+    acc_noise=0.05,
+    gyro_noise=0.005,
+    gyro_bias=(0.0, 0.0, 0.0),
+    start=(3.0, -2.0, 1.2),
+    floor=1,
+    pause=None,
+    seed=0,
+    name="walk",
+    pose_hz=10.0,
+):
     """A Recording with an ``imu`` stream and ground truth; returns (recording, info dict)."""
     rng = np.random.default_rng(seed)
     amp = amplitude_for(step_length) if amp is None else amp
@@ -73,11 +92,24 @@ def synth_walk(*, still_before=2.0, walk=10.0, still_after=1.0, step_hz=2.0, ste
     # pose timeline at pose_hz
     idx = np.arange(0, len(t), int(round(fs / pose_hz)))
     pos = np.concatenate([xy[idx], np.full((len(idx), 1), start[2])], 1)
-    rec = Recording(name, t[idx], position=pos, orientation=q[idx], floor=np.full(len(idx), floor),
-                    streams={"imu": Stream("imu", t, np.concatenate([f_dev, w_dev], 1).astype(np.float32))})
+    rec = Recording(
+        name,
+        t[idx],
+        position=pos,
+        orientation=q[idx],
+        floor=np.full(len(idx), floor),
+        streams={"imu": Stream("imu", t, np.concatenate([f_dev, w_dev], 1).astype(np.float32))},
+    )
     rec.validate()
-    info = {"t": t, "xy": xy, "heading": h, "n_steps": int(round(walk * step_hz)), "end_xy": xy[-1],
-            "start": np.asarray(start, dtype=float), "path_length": step_length * step_hz * walk}
+    info = {
+        "t": t,
+        "xy": xy,
+        "heading": h,
+        "n_steps": int(round(walk * step_hz)),
+        "end_xy": xy[-1],
+        "start": np.asarray(start, dtype=float),
+        "path_length": step_length * step_hz * walk,
+    }
     return rec, info
 
 
@@ -142,8 +174,9 @@ def test_turn_without_bias_correction_drifts():
 def test_gyro_bias_from_a_pause_is_causal_and_ignores_turning_on_the_spot():
     # no still start; a 6-s pause in which the walker turns 90 deg on the spot (2 s at 45 deg/s)
     bias = (0.004, -0.006, 0.02)
-    rec, info = synth_walk(still_before=0.3, walk=14.0, pause=(4.0, 10.0), turn_deg=90.0, turn_span=(6.5, 8.5),
-                           gyro_bias=bias, seed=16)
+    rec, info = synth_walk(
+        still_before=0.3, walk=14.0, pause=(4.0, 10.0), turn_deg=90.0, turn_span=(6.5, 8.5), gyro_bias=bias, seed=16
+    )
     tr = fitted().trace(rec)
     assert not tr.still[(tr.grid_t > 6.6) & (tr.grid_t < 9.4)].any()  # the turn on the spot is not still
     assert tr.still[(tr.grid_t > 5.5) & (tr.grid_t < 6.4)].all() and tr.still[tr.grid_t > 9.6].any()
@@ -189,8 +222,7 @@ def test_tilted_phone_steps_and_heading_about_gravity():
 
 def test_no_movement_no_steps():
     tilt = quat_axis_angle([1, 1, 0], np.radians(30))
-    rec, info = synth_walk(still_before=5.0, walk=0.0, still_after=5.0, tilt=tilt, gyro_bias=(0.01, 0.0, -0.01),
-                           seed=4)
+    rec, info = synth_walk(still_before=5.0, walk=0.0, still_after=5.0, tilt=tilt, gyro_bias=(0.01, 0.0, -0.01), seed=4)
     loc = fitted()
     assert len(loc.trace(rec).step_t) == 0
     est = loc.predict(rec)

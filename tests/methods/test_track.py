@@ -12,8 +12,9 @@ from omniloc.eval import compute_metrics
 def office():
     from omniloc.sim import simulate
 
-    return simulate("office", seed=0, preset="quick",
-                    conf={"n_recordings": 8, "duration_s": 60.0, "sensors": ["imu", "wifi"]})
+    return simulate(
+        "office", seed=0, preset="quick", conf={"n_recordings": 8, "duration_s": 60.0, "sensors": ["imu", "wifi"]}
+    )
 
 
 def test_smoothing_knn_fixes_with_steps_lowers_the_error(office):
@@ -21,12 +22,12 @@ def test_smoothing_knn_fixes_with_steps_lowers_the_error(office):
     base = methods.create("knn").fit(train)
     track = methods.create("track").fit_smoother(train, base)
     est_base, est = base.predict(test), track.predict(test)
-    np.testing.assert_array_equal(est.t, est_base.t)                  # same times, one to one
+    np.testing.assert_array_equal(est.t, est_base.t)  # same times, one to one
     m_base, m = compute_metrics(est_base, test), compute_metrics(est, test)
     # kNN's errors here are mostly a position-dependent bias, which no smoothing removes (~10 %)
     assert m["pos_err_mean_m"] < 0.95 * m_base["pos_err_mean_m"]
     assert m["floor_hit_rate"] >= m_base["floor_hit_rate"]
-    assert 0.2 < track.step_length_k_ < 1.0                           # Weinberg K calibrated on the walks
+    assert 0.2 < track.step_length_k_ < 1.0  # Weinberg K calibrated on the walks
 
 
 class _NoisyTruth:
@@ -39,8 +40,14 @@ class _NoisyTruth:
 
         gt = match_truth(est, truth)["position"]
         rng = np.random.default_rng(seed)
-        self.est = Estimate(est.recording, est.t, gt + np.c_[rng.normal(0, 3.0, (len(gt), 2)), np.zeros(len(gt))],
-                            None, est.floor, est.building)
+        self.est = Estimate(
+            est.recording,
+            est.t,
+            gt + np.c_[rng.normal(0, 3.0, (len(gt), 2)), np.zeros(len(gt))],
+            None,
+            est.floor,
+            est.building,
+        )
 
     def predict(self, rec):
         m = self.est.recording == rec.name
@@ -53,8 +60,8 @@ def test_independent_fix_noise_is_averaged_out_along_the_steps(office):
     noisy = _NoisyTruth(base.predict(test), test)
     track = methods.create("track", {"sigma_fix_m": 3.0}).fit_smoother(train, base)
     track.base_ = noisy
-    raw = compute_metrics(noisy.est, test)["pos_err_mean_m"]          # ~3 m
-    assert compute_metrics(track.predict(test), test)["pos_err_mean_m"] < 0.5 * raw   # ~1.1 m
+    raw = compute_metrics(noisy.est, test)["pos_err_mean_m"]  # ~3 m
+    assert compute_metrics(track.predict(test), test)["pos_err_mean_m"] < 0.5 * raw  # ~1.1 m
 
 
 def test_fit_trains_the_base_and_round_trips(office, tmp_path):

@@ -26,7 +26,7 @@ def test_pushforward_distance_eq6_known_answer():
 
 def test_pushforward_uses_the_pseudo_inverse_of_rank_deficient_covariances():
     protos = np.array([[0.0, 0.0], [0.0, 3.0], [1.0, 0.0]])
-    flat = np.diag([1.0, 0.0])            # no variance along y: the pseudo-inverse ignores that direction
+    flat = np.diag([1.0, 0.0])  # no variance along y: the pseudo-inverse ignores that direction
     cov = np.array([flat, flat, flat])
     d = pushforward_distances(protos, cov, np.array([[0, 1], [0, 2]]))
     np.testing.assert_allclose(d, [0.0, 1.0])
@@ -76,7 +76,7 @@ def test_geodesics_follow_a_u_shaped_corridor_where_euclidean_short_circuits():
 def test_disconnected_graphs_raise_or_are_joined_and_reported():
     pts = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [11.0, 0.0]])
     pairs = np.array([[0, 1], [2, 3]])
-    lengths = np.array([2.0, 2.0])                       # twice the Euclidean length
+    lengths = np.array([2.0, 2.0])  # twice the Euclidean length
     with pytest.raises(ValueError, match="2 disconnected components"):
         geodesic_distances(4, pairs, lengths)
     d, info = geodesic_distances(4, pairs, lengths, points=pts)
@@ -115,10 +115,10 @@ def test_triplets_respect_the_temporal_windows():
     a, p, n = tri.T
     assert (a != p).all()
     assert (np.abs(t[a] - t[p]) <= 2.0).all() and (group[a] == group[p]).all()
-    long = group[a] == 0                                   # the long walk has negatives in its own window
+    long = group[a] == 0  # the long walk has negatives in its own window
     dn = np.abs(t[a] - t[n])[long]
     assert ((dn >= 10.0) & (dn <= 30.0)).all() and (group[n][long] == 0).all()
-    assert (group[n][~long] == 0).all()                    # the short walk borrows them from another one
+    assert (group[n][~long] == 0).all()  # the short walk borrows them from another one
     with pytest.raises(ValueError, match="pos_max < neg_min"):
         sample_triplets(t, group, 1, 5.0, 2.0, 3.0, rng)
 
@@ -128,11 +128,11 @@ def test_free_space_geodesics_walk_around_a_wall():
     xs, ys = np.meshgrid(np.arange(5.0) + 0.5, np.arange(4.0) + 0.5)
     pts = np.c_[xs.ravel(), ys.ravel()]
     walls = np.array([[[2.0, 0.0], [2.0, 2.5]]])
-    d = free_space_geodesics(pts, walls, radius=1.01)        # 4-neighbour links
+    d = free_space_geodesics(pts, walls, radius=1.01)  # 4-neighbour links
     a = int(np.flatnonzero((pts == [1.5, 0.5]).all(1))[0])
     b = int(np.flatnonzero((pts == [2.5, 0.5]).all(1))[0])
     assert np.linalg.norm(pts[a] - pts[b]) == pytest.approx(1.0)
-    assert d[a, b] == pytest.approx(3 + 1 + 3)                 # up three rows, across, down three
+    assert d[a, b] == pytest.approx(3 + 1 + 3)  # up three rows, across, down three
     np.testing.assert_allclose(d, d.T)
     # sources pick rows; a walled-off point is unreachable (inf), never silently finite
     walls_closed = np.vstack([walls, [[[2.0, 2.5], [2.0, 4.0]]]])
@@ -147,7 +147,7 @@ def test_local_stress_refine_restores_a_displaced_point_and_respects_forbidden_t
     truth = np.array([2, 3, 4, 5, 6])
     d_s = d_t[np.ix_(truth, truth)]
     start = truth.copy()
-    start[2] = 9                                              # one point thrown to the far end
+    start[2] = 9  # one point thrown to the far end
     a, sweeps = local_stress_refine(start, d_s, d_t, power=2.0, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(a, truth)
     assert 1 < sweeps <= 20

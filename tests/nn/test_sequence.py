@@ -37,7 +37,7 @@ def test_lstm_encoder_shape_gradients_and_pytorch_parameter_count():
     _check_forward_backward(enc, torch.randn(5, 10, 6), (5, 16))
     # Keras: 4 * (H * (C + H) + H); PyTorch has b_ih and b_hh: 4 * H more
     assert sum(p.numel() for p in enc.parameters()) == 4 * (16 * (6 + 16) + 16) + 4 * 16
-    assert sum(p.numel() for p in LSTMEncoder(2, 128).parameters()) == 67_072 + 512   # Table I IMU-LSTM + b_hh
+    assert sum(p.numel() for p in LSTMEncoder(2, 128).parameters()) == 67_072 + 512  # Table I IMU-LSTM + b_hh
 
 
 def test_lstm_encoder_is_the_last_hidden_state():
@@ -74,7 +74,7 @@ def test_masked_branch_output_does_not_depend_on_masked_inputs():
 def test_modality_dropout_statistics():
     torch.manual_seed(0)
     present = torch.ones(20_000, 3, dtype=torch.bool)
-    present[:5000, 1] = False                                  # absent stays absent
+    present[:5000, 1] = False  # absent stays absent
     out = modality_dropout(present, [0.1, 0.5, 0.0])
     assert not out[:5000, 1].any()
     assert abs(1 - out[:, 0].float().mean().item() - 0.1) < 0.01
@@ -87,8 +87,11 @@ def test_modality_dropout_statistics():
 
 
 def _net(n_floor=3):
-    return MultimodalRegressor({"imu": LSTMEncoder(6, 8), "magnetometer": LSTMEncoder(3, 8),
-                                "wifi": MLP(10, 8, (8,))}, fusion_hidden=8, n_floor_classes=n_floor)
+    return MultimodalRegressor(
+        {"imu": LSTMEncoder(6, 8), "magnetometer": LSTMEncoder(3, 8), "wifi": MLP(10, 8, (8,))},
+        fusion_hidden=8,
+        n_floor_classes=n_floor,
+    )
 
 
 def test_multimodal_regressor_shapes_and_gradients_to_every_parameter():
@@ -127,11 +130,11 @@ def test_imu_regressor_gradients():
 
 def test_access_point_dropout_hides_every_column_of_an_access_point():
     g = torch.Generator().manual_seed(0)
-    x = torch.arange(1.0, 1.0 + 2 * 2 * 500).reshape(2, 1000)     # 2 samples, 500 APs, two groups (RSS, mask)
+    x = torch.arange(1.0, 1.0 + 2 * 2 * 500).reshape(2, 1000)  # 2 samples, 500 APs, two groups (RSS, mask)
     y = access_point_dropout(x, 0.3, 500, generator=g)
     rss_kept, mask_kept = y[:, :500] != 0, y[:, 500:] != 0
-    assert torch.equal(rss_kept, mask_kept)                           # an AP is hidden in both groups at once
-    assert torch.equal(y[rss_kept.repeat(1, 2)], x[rss_kept.repeat(1, 2)])   # the others are untouched
+    assert torch.equal(rss_kept, mask_kept)  # an AP is hidden in both groups at once
+    assert torch.equal(y[rss_kept.repeat(1, 2)], x[rss_kept.repeat(1, 2)])  # the others are untouched
     assert abs(float((~rss_kept).float().mean()) - 0.3) < 0.05
     assert access_point_dropout(x, 0.0, 500) is x
     with pytest.raises(ValueError, match="multiple"):
@@ -147,14 +150,15 @@ def test_access_point_dropout_hides_every_column_of_an_access_point():
 def test_warm_start_fusion_reproduces_the_partial_model_then_trains_all_branches():
     torch.manual_seed(0)
     partial = MultimodalRegressor({"wifi": MLP(12, 8, (8,))}, fusion_hidden=16, n_floor_classes=3)
-    fused = MultimodalRegressor({"imu": LSTMEncoder(6, 8), "wifi": MLP(12, 8, (8,))}, fusion_hidden=16,
-                                n_floor_classes=3)
+    fused = MultimodalRegressor(
+        {"imu": LSTMEncoder(6, 8), "wifi": MLP(12, 8, (8,))}, fusion_hidden=16, n_floor_classes=3
+    )
     warm_start_fusion(fused, partial)
     inputs = {"imu": torch.randn(5, 10, 6), "wifi": torch.randn(5, 12)}
     present = torch.tensor([[True, True], [False, True], [True, False], [True, True], [False, False]])
     out_p, out_f = partial({"wifi": inputs["wifi"], "present": present[:, 1:]}), fused({**inputs, "present": present})
     pos_p, logit_p, pos_f, logit_f = out_p["position"], out_p["floor_logits"], out_f["position"], out_f["floor_logits"]
-    torch.testing.assert_close(pos_f, pos_p)                  # the IMU features have zero weight so far
+    torch.testing.assert_close(pos_f, pos_p)  # the IMU features have zero weight so far
     torch.testing.assert_close(logit_f, logit_p)
     (pos_f.square().sum() + logit_f.square().sum()).backward()
     assert fused.fusion[0].weight.grad[:, :8].abs().sum() > 0  # ... but the IMU columns get gradients
@@ -166,8 +170,9 @@ def test_multimodal_regressor_factory_picks_encoders_by_shape():
     from omniloc.nn.sequence import keras_comparison, multimodal_regressor
 
     torch.manual_seed(0)
-    net = multimodal_regressor({"imu": (10, 6), "wifi": (12,)}, lstm_hidden=8, mlp_hidden=(16, 8), fusion_hidden=8,
-                               n_floor_classes=2)
+    net = multimodal_regressor(
+        {"imu": (10, 6), "wifi": (12,)}, lstm_hidden=8, mlp_hidden=(16, 8), fusion_hidden=8, n_floor_classes=2
+    )
     assert isinstance(net.branches["imu"].encoder, LSTMEncoder) and net.branches["imu"].encoder.out_dim == 8
     wifi = net.branches["wifi"].encoder
     assert isinstance(wifi, MLP) and [m.out_features for m in wifi.net if isinstance(m, torch.nn.Linear)] == [16, 8]

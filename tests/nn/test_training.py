@@ -52,16 +52,22 @@ def _data(n=64, shift=0.0):
 
 
 def _loader(n=64, shuffle=True):
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n)), batch_size=16,
-                                       shuffle=shuffle)
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n)), batch_size=16, shuffle=shuffle)
 
 
 def _fit(tmp=None, seed=0, shift=0.0, epochs=3, resume="auto", conf_extra=None, lr=0.1, **kw):
     conf = dict(QUIET, checkpoint_dir=None if tmp is None else str(tmp), resume=resume)
     with seeded(seed):
         module = _Line(*_data(shift=shift), lr=lr, **kw)
-        fit_lightning(module, _loader(), conf, "line", max_epochs=epochs, log_every_n_steps=4,
-                      fingerprint_conf={"lr": lr, "seed": seed, **(conf_extra or {})})
+        fit_lightning(
+            module,
+            _loader(),
+            conf,
+            "line",
+            max_epochs=epochs,
+            log_every_n_steps=4,
+            fingerprint_conf={"lr": lr, "seed": seed, **(conf_extra or {})},
+        )
     return module
 
 
@@ -70,18 +76,28 @@ def test_fingerprint_is_stable_and_sensitive():
     a = {"b": [1, 2.5, None, "x"], "a": np.arange(4, dtype=np.float32), "t": torch.ones(2, 3)}
     b = {"t": torch.ones(2, 3), "a": np.arange(4, dtype=np.float32), "b": [1, 2.5, None, "x"]}
     assert fingerprint(a) == fingerprint(b) and len(fingerprint(a)) == 64
-    changed = [dict(a, a=np.arange(4, dtype=np.float64)), dict(a, a=np.arange(4, dtype=np.float32).reshape(2, 2)),
-               dict(a, t=torch.ones(2, 3).index_put((torch.tensor([1]),), torch.tensor([2.0]))),
-               dict(a, b=[1, 2.5, None, "y"]), dict(a, b=[1, 2.5, 0, "x"]), dict(a, b=[True, 2.5, None, "x"])]
+    changed = [
+        dict(a, a=np.arange(4, dtype=np.float64)),
+        dict(a, a=np.arange(4, dtype=np.float32).reshape(2, 2)),
+        dict(a, t=torch.ones(2, 3).index_put((torch.tensor([1]),), torch.tensor([2.0]))),
+        dict(a, b=[1, 2.5, None, "y"]),
+        dict(a, b=[1, 2.5, 0, "x"]),
+        dict(a, b=[True, 2.5, None, "x"]),
+    ]
     assert len({fingerprint(a)} | {fingerprint(c) for c in changed}) == 1 + len(changed)
 
 
 def test_training_conf_drops_progress_paths_and_ignored_keys():
-    conf = {"epochs": 5, "lr": 0.1, "pretrain": {"epochs": 2, "lr": 0.5}, "predict": {"batch_size": 3},
-            "trainer": {"progress": True, "checkpoint_dir": "/x", "resume": "auto", "devices": 2}}
+    conf = {
+        "epochs": 5,
+        "lr": 0.1,
+        "pretrain": {"epochs": 2, "lr": 0.5},
+        "predict": {"batch_size": 3},
+        "trainer": {"progress": True, "checkpoint_dir": "/x", "resume": "auto", "devices": 2},
+    }
     out = training_conf(conf, ("predict", "epochs", "pretrain.epochs", "no.such"))
     assert out == {"lr": 0.1, "pretrain": {"lr": 0.5}, "trainer": {"devices": 2}}
-    assert conf["pretrain"] == {"epochs": 2, "lr": 0.5} and conf["trainer"]["progress"] is True    # untouched
+    assert conf["pretrain"] == {"epochs": 2, "lr": 0.5} and conf["trainer"]["progress"] is True  # untouched
 
 
 # ---------------------------------------------------------------------------------------------- RNG
@@ -96,7 +112,7 @@ def test_seeded_forks_the_generator_and_fits_leave_global_state_alone():
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     deterministic = torch.are_deterministic_algorithms_enabled()
     first, second = _fit(seed=3), _fit(seed=3)
-    assert torch.equal(torch.random.get_rng_state(), state)               # untouched by two fits
+    assert torch.equal(torch.random.get_rng_state(), state)  # untouched by two fits
     assert torch.are_deterministic_algorithms_enabled() == deterministic  # restored after the fits
     for k, v in first.net.state_dict().items():
         torch.testing.assert_close(second.net.state_dict()[k], v, rtol=0, atol=0)
@@ -105,14 +121,15 @@ def test_seeded_forks_the_generator_and_fits_leave_global_state_alone():
 
 
 # ---------------------------------------------------------------------------------------------- module
-@pytest.mark.parametrize("name, cls", [("adam", torch.optim.Adam), ("rmsprop", torch.optim.RMSprop),
-                                       ("sgd", torch.optim.SGD)])
+@pytest.mark.parametrize(
+    "name, cls", [("adam", torch.optim.Adam), ("rmsprop", torch.optim.RMSprop), ("sgd", torch.optim.SGD)]
+)
 def test_optimiser_choice_trains_towards_the_line(name, cls):
     m = _fit(optimizer=name, epochs=30, lr=0.05)
     opt = m.configure_optimizers()
     assert type(opt) is cls and opt.param_groups[0]["lr"] == 0.05
     assert abs(m.net.weight.item() - 2.0) < 0.2 and abs(m.net.bias.item() - 1.0) < 0.2
-    assert len(m.history) == 30 and m.history[-1][1] < m.history[0][1]          # mean loss per epoch falls
+    assert len(m.history) == 30 and m.history[-1][1] < m.history[0][1]  # mean loss per epoch falls
     with pytest.raises(ConfigError, match="optimizer"):
         _Line(*_data(), optimizer="lbfgs")
 
@@ -131,12 +148,20 @@ def test_validation_keeps_the_best_epoch():
     xv, yv = _data(16, shift=0.0)
     with seeded(0):
         m = _Line(x, y, xv, yv, lr=0.5, optimizer="sgd", momentum=0.0)
-        fit_lightning(m, _loader(), QUIET, "line", max_epochs=6, val_dataloader=_loader(16, False),
-                      monitor="val_mae", log_every_n_steps=4)
+        fit_lightning(
+            m,
+            _loader(),
+            QUIET,
+            "line",
+            max_epochs=6,
+            val_dataloader=_loader(16, False),
+            monitor="val_mae",
+            log_every_n_steps=4,
+        )
     vals = [h[2] for h in m.history]
     assert len(vals) == 6 and np.isfinite(vals).all()
     assert m.best_val == pytest.approx(min(vals))
-    torch.testing.assert_close(m.net.weight.detach(), m.best_state["weight"], rtol=0, atol=0)   # best loaded back
+    torch.testing.assert_close(m.net.weight.detach(), m.best_state["weight"], rtol=0, atol=0)  # best loaded back
     assert m.score([[torch.arange(16)]]) == pytest.approx(m.best_val, rel=1e-5)
 
 
@@ -146,20 +171,23 @@ def test_resume_matching_fit_and_refuse_other_data_or_conf(tmp_path, caplog):
     ckpt = torch.load(tmp_path / "line" / "last.ckpt", weights_only=False)
     assert set(ckpt["omniloc_fingerprint"]) == {"conf", "data"} and ckpt["epoch"] == 2
     with caplog.at_level(logging.WARNING, logger="omniloc.nn.training"):
-        again = _fit(tmp_path, epochs=2)                               # same conf and data: resumed, complete
+        again = _fit(tmp_path, epochs=2)  # same conf and data: resumed, complete
     resumed = [r.getMessage() for r in caplog.records if "resumed from" in r.getMessage()]
     assert resumed == [f"resumed from {tmp_path / 'line' / 'last.ckpt'} at epoch 2 (step 8)"]
     torch.testing.assert_close(again.net.weight, first.net.weight, rtol=0, atol=0)
     np.testing.assert_array_equal(again.history, first.history)
-    longer = _fit(tmp_path, epochs=3)                                  # continues: two old epochs + one
+    longer = _fit(tmp_path, epochs=3)  # continues: two old epochs + one
     assert len(longer.history) == 3
     np.testing.assert_array_equal(longer.history[:2], first.history)
     # every attempt kept its CSV log
     logs = sorted(p.parent.name for p in (tmp_path / "line").glob("version_*/metrics.csv"))
-    assert logs == ["version_0", "version_2"]          # version_1 resumed a finished fit: nothing to log
+    assert logs == ["version_0", "version_2"]  # version_1 resumed a finished fit: nothing to log
     assert (tmp_path / "line" / "version_1").is_dir()
-    with pytest.raises(ConfigError, match=r"last\.ckpt was written by a fit with other training data; .*"
-                                          r"trainer\.resume='never'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"last\.ckpt was written by a fit with other training data; .*"
+        r"trainer\.resume='never'",
+    ):
         _fit(tmp_path, shift=1.0)
     with pytest.raises(ConfigError, match="other method conf;"):
         _fit(tmp_path, conf_extra={"hidden": 3})
@@ -217,8 +245,14 @@ def test_lightning_advice_does_not_leak_and_filters_are_restored(tmp_path, caplo
         _fit(tmp_path, epochs=1)
         _fit(tmp_path / "other", epochs=1)
     texts = [str(w.message) for w in seen] + [r.getMessage() for r in caplog.records]
-    for advice in ("many workers", "log_every_n_steps", "exists and is not empty", "GPU available", "LeafSpec",
-                   "eval mode"):
+    for advice in (
+        "many workers",
+        "log_every_n_steps",
+        "exists and is not empty",
+        "GPU available",
+        "LeafSpec",
+        "eval mode",
+    ):
         assert not [t for t in texts if advice in t], advice
     assert warnings.filters == filters
     assert logging.getLogger("lightning.pytorch.utilities.rank_zero").level == level

@@ -46,7 +46,7 @@ def test_sinkhorn_plan_has_the_marginals_and_matches_pot():
 
 def test_semi_relaxed_keeps_the_source_marginal_and_leaves_unneeded_targets_empty():
     x, y, a, _ = _problem()
-    y = torch.cat([y, y + 10.0])                           # a far copy no source needs
+    y = torch.cat([y, y + 10.0])  # a far copy no source needs
     b = torch.full((len(y),), 1.0 / len(y), dtype=torch.float64)
     c = pairwise_distances(x, y, squared=True)
     plan, _, _ = semi_relaxed_sinkhorn(c, a, b, 0.01, relax=0.05, max_iter=2000, tol=1e-10)
@@ -54,7 +54,7 @@ def test_semi_relaxed_keeps_the_source_marginal_and_leaves_unneeded_targets_empt
     assert plan[:, 20:].sum() < 1e-6
     with pytest.warns(UserWarning, match="did not converge"):
         balanced, _, _ = sinkhorn_plan(c, a, b, 0.01, max_iter=2000, tol=1e-10)
-    assert float(balanced[:, 20:].sum()) > 0.45          # balanced OT must still fill the far copy
+    assert float(balanced[:, 20:].sum()) > 0.45  # balanced OT must still fill the far copy
 
 
 def test_sinkhorn_loss_gradient_is_the_envelope_gradient():
@@ -71,8 +71,10 @@ def test_sinkhorn_loss_gradient_is_the_envelope_gradient():
             xp, xm = x.detach().clone(), x.detach().clone()
             xp[i, k] += h
             xm[i, k] -= h
-            num[i, k] = (_entropic_value(pairwise_distances(xp, y, squared=True), a, b, reg)
-                         - _entropic_value(pairwise_distances(xm, y, squared=True), a, b, reg)) / (2 * h)
+            num[i, k] = (
+                _entropic_value(pairwise_distances(xp, y, squared=True), a, b, reg)
+                - _entropic_value(pairwise_distances(xm, y, squared=True), a, b, reg)
+            ) / (2 * h)
     torch.testing.assert_close(x.grad, num, atol=1e-6, rtol=1e-5)
 
 
@@ -80,7 +82,7 @@ def test_sinkhorn_loss_warm_start_and_minibatch_sources():
     x, y, a, b = _problem(30, 40)
     c = pairwise_distances(x, y, squared=True)
     loss = SinkhornLoss(a, b, max_iter=3, tol=1e-12, relax=1.0)
-    for _ in range(200):                                   # 3 iterations per call, warm started
+    for _ in range(200):  # 3 iterations per call, warm started
         val = loss(c, 0.05)
     plan, _, _ = semi_relaxed_sinkhorn(c, a, b, 0.05, 1.0, max_iter=5000, tol=1e-13)
     torch.testing.assert_close(loss.last_plan, plan, atol=1e-9, rtol=1e-6)

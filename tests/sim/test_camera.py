@@ -81,14 +81,14 @@ def test_shapes_dtypes_and_single_pose():
 @pytest.mark.parametrize("size", [64, 65])
 def test_known_answer_square_room(size):
     """Centre of a 4-m room, facing +x: the facing wall is at z-depth 2 everywhere it is seen."""
-    plan = room(side=4.0, height=2.8, elevation=3.0)           # an upper floor: camera z is building-frame
+    plan = room(side=4.0, height=2.8, elevation=3.0)  # an upper floor: camera z is building-frame
     rgb, depth = render_rgbd(plan, np.array([[0.0, 0.0, 3.0 + H_CAM]]), level(0.0), width=size, height=size)
     d = depth[0]
     K = camera_intrinsics(size, size, 90.0)
     f, c = K[0, 0], K[0, 2]
     mid = size // 2
-    np.testing.assert_allclose(d[mid, mid], 2.0, rtol=1e-5)     # centre column at the horizon
-    np.testing.assert_allclose(d[mid, 0], 2.0, rtol=1e-5)       # side columns: same z-depth
+    np.testing.assert_allclose(d[mid, mid], 2.0, rtol=1e-5)  # centre column at the horizon
+    np.testing.assert_allclose(d[mid, 0], 2.0, rtol=1e-5)  # side columns: same z-depth
     np.testing.assert_allclose(d[mid, -1], 2.0, rtol=1e-5)
     # rows that see the facing wall at every column: between the wall's bottom and top edges
     rows = [r for r in range(size) if -H_CAM <= -(r - c) / f * 2.0 <= 2.8 - H_CAM]
@@ -121,8 +121,8 @@ def test_wall_style_none_derives_styles():
 def test_nothing_in_range_gives_zero_depth():
     big = room(side=100.0)
     _, depth = render_rgbd(big, np.array([[0.0, 0.0, H_CAM]]), level(0.0), max_range_m=30.0)
-    assert np.all(depth[0, 31:33] == 0)     # horizon rows: wall at 50 m, floor and ceiling beyond 30 m
-    assert np.all(depth[0, -1] > 0) and np.all(depth[0, -1] <= 30)   # the floor nearby is measured
+    assert np.all(depth[0, 31:33] == 0)  # horizon rows: wall at 50 m, floor and ceiling beyond 30 m
+    assert np.all(depth[0, -1] > 0) and np.all(depth[0, -1] <= 30)  # the floor nearby is measured
     empty = FloorPlan("empty", np.zeros((0, 2, 2)), bounds=np.array([-5.0, -5, 5, 5]))
     rgb, depth = render_rgbd(empty, np.array([[0.0, 0.0, H_CAM]]), level(0.0))
     assert np.all(depth[0, 31:33] == 0)
@@ -136,8 +136,10 @@ def test_chunking_is_identical():
     n = 9
     pos = np.c_[rng.uniform(1, 29, n), rng.uniform(1, 15, n), rng.uniform(1.2, 1.8, n)]
     yaw = rng.uniform(-np.pi, np.pi, n)
-    for quat in (level(yaw), np.array([tilt(r, p, y) for r, p, y in zip(rng.normal(0, 0.05, n),
-                                                                        rng.normal(0, 0.05, n), yaw)])):
+    for quat in (
+        level(yaw),
+        np.array([tilt(r, p, y) for r, p, y in zip(rng.normal(0, 0.05, n), rng.normal(0, 0.05, n), yaw)]),
+    ):
         rgb, depth = render_rgbd(plan, pos, quat, conf={"max_elements": 1 << 24})
         rgb2, depth2 = render_rgbd(plan, pos, quat, conf={"chunk_frames": 2, "wall_chunk": 7})
         np.testing.assert_array_equal(rgb, rgb2)
@@ -175,9 +177,10 @@ def test_tilted_camera_geometry():
     z = pts[..., 2]
     dist_wall = point_segment_distance(pts[..., :2].reshape(-1, 2), plan.walls).min(axis=1).reshape(z.shape)
     err = np.minimum(np.minimum(np.abs(z), np.abs(z - plan.height_m)), dist_wall)
-    assert np.median(err) < 1e-4 and err.max() < 0.02          # inexact only near wall ends
+    assert np.median(err) < 1e-4 and err.max() < 0.02  # inexact only near wall ends
     # pitched down: the horizon moves up, the image sees more floor than the level camera
     _, d_level = render_rgbd(plan, pos[:1], level(0.5))
+
     def floor_rows(d, p, q):
         return (np.abs(backproject_depth(d, K, p, q)[0, :, 32, 2]) < 1e-3).sum()
 
@@ -196,8 +199,9 @@ def test_split_walls_look_like_one_wall():
 
 def test_floor_carries_position_information():
     empty = FloorPlan("empty", np.zeros((0, 2, 2)), bounds=np.array([-20.0, -20, 20, 20]))
-    rgb, _ = render_rgbd(empty, np.array([[0.0, 0.0, H_CAM], [3.3, 1.7, H_CAM], [0.0, 0.0, H_CAM]]),
-                         level([0.0, 0.0, 0.0]))
+    rgb, _ = render_rgbd(
+        empty, np.array([[0.0, 0.0, H_CAM], [3.3, 1.7, H_CAM], [0.0, 0.0, H_CAM]]), level([0.0, 0.0, 0.0])
+    )
     floor = rgb[:, 40:].astype(int)
     assert np.abs(floor[0] - floor[1]).mean() > 5
     np.testing.assert_array_equal(rgb[0], rgb[2])

@@ -34,8 +34,8 @@ def test_maze_is_perfect(size, seed):
     # outer ring (and the extra last row/col of an even size) is wall
     assert r[0].all() and r[:, 0].all() and r[-1].all() and r[:, -1].all()
     n_free, n_edges, n_comp = free_graph_counts(r)
-    assert n_comp == 1                      # connected
-    assert n_edges == n_free - 1            # ... and a tree: exactly one path between any two places
+    assert n_comp == 1  # connected
+    assert n_edges == n_free - 1  # ... and a tree: exactly one path between any two places
     cells = maze_cells(plan)
     n_rows, n_cols = (h - 1) // 2, (w - 1) // 2
     assert len(cells) == n_rows * n_cols
@@ -71,7 +71,7 @@ def test_maze_walls_are_raster_boundaries():
     assert np.all((walls[:, 0, 0] == walls[:, 1, 0]) | (walls[:, 0, 1] == walls[:, 1, 1]))
     np.testing.assert_allclose(walls, np.round(walls))
     # every face has wall on one side and free space on the other, all along
-    for (a, b) in walls:
+    for a, b in walls:
         d = (b - a) / np.linalg.norm(b - a)
         n = np.array([-d[1], d[0]])
         u = np.linspace(0.25, np.linalg.norm(b - a) - 0.25, 7)
@@ -127,8 +127,9 @@ def test_office_building_layout():
     assert not np.array_equal(plans[0].walls, plans[1].walls) or len(plans[0].walls) != len(plans[1].walls)
     # deterministic by seed, and the conf is merged, not mutated
     np.testing.assert_array_equal(office_floor_plan(1, 7).walls, plans[1].walls)
-    small = office_floor_plan(0, 0, {"length_m": 30.0, "depth_m": 18.0, "cross_corridor_width_m": 0.0,
-                                     "building": 2, "name": "annex"})
+    small = office_floor_plan(
+        0, 0, {"length_m": 30.0, "depth_m": 18.0, "cross_corridor_width_m": 0.0, "building": 2, "name": "annex"}
+    )
     assert small.name == "annex-F0" and small.building == 2 and "F0-corridor2" not in small.zones
     np.testing.assert_allclose(small.bounds, [0, 0, 30, 18])
 

@@ -66,14 +66,14 @@ def test_imu_tilted_device_sees_gravity_in_its_frame():
 
 def test_imu_constant_rate_turn_and_linear_acceleration():
     t = np.arange(300) * 0.01
-    rate = 0.8                                  # rad/s, counter-clockwise
+    rate = 0.8  # rad/s, counter-clockwise
     q = quat_from_yaw(rate * t)
     imu = imu_from_trajectory(t, np.zeros((300, 3)), q)
     np.testing.assert_allclose(imu[:, 5], rate, atol=1e-9)
     np.testing.assert_allclose(imu[:, 3:5], 0.0, atol=1e-9)
     # constant world acceleration along +x, device facing +y: reads -a on device y (y is left)
     a = 0.5
-    pos = np.c_[0.5 * a * t ** 2, np.zeros(300), np.zeros(300)]
+    pos = np.c_[0.5 * a * t**2, np.zeros(300), np.zeros(300)]
     q = quat_from_yaw(np.full(300, np.pi / 2))
     imu = imu_from_trajectory(t, pos, q, {"step_accel_ratio": [0, 0, 0]})
     np.testing.assert_allclose(imu[5:-5, :3], np.tile([0, -a, 9.81], (290, 1)), atol=1e-6)
@@ -81,7 +81,7 @@ def test_imu_constant_rate_turn_and_linear_acceleration():
 
 def test_imu_gait_oscillation_only_while_walking():
     t = np.arange(400) * 0.01
-    x = np.where(t < 2, 0.0, 1.2 * (t - 2))            # rest, then walk at 1.2 m/s (jump in speed at t=2)
+    x = np.where(t < 2, 0.0, 1.2 * (t - 2))  # rest, then walk at 1.2 m/s (jump in speed at t=2)
     pos = np.c_[x, np.zeros(400), np.full(400, 1.3)]
     imu = imu_from_trajectory(t, pos, quat_from_yaw(np.zeros(400)))
     rest, walk = imu[:150, 2], imu[250:, 2]
@@ -105,16 +105,17 @@ def test_wifi_rss_decreases_with_distance_in_free_space():
     rss = wifi_rss_mean(ap, [plan], pos, np.zeros(50, int), NO_SHADOW)[:, 0]
     assert np.all(np.diff(rss) < 0)
     d = np.linalg.norm(pos - ap.position[0], axis=1)
-    np.testing.assert_allclose(rss, -40.0 - 20.0 * np.log10(d))      # P0 - 10 n log10(d), n = 2
+    np.testing.assert_allclose(rss, -40.0 - 20.0 * np.log10(d))  # P0 - 10 n log10(d), n = 2
 
 
 def test_wifi_wall_and_floor_attenuation():
     ap = one_ap()
     pos = np.array([[15.0, 20.0, 1.3], [15.0, 21.0, 1.3]])
     free = wifi_rss_mean(ap, [open_plan()], pos, [0, 0], NO_SHADOW)[:, 0]
-    walled = wifi_rss_mean(ap, [open_plan([[[10, 0], [10, 40]], [[12, 0], [12, 40]]])], pos, [0, 0],
-                           {"wall_db": 4.0, **NO_SHADOW})[:, 0]
-    np.testing.assert_allclose(free - walled, 8.0)                     # two walls x 4 dB
+    walled = wifi_rss_mean(
+        ap, [open_plan([[[10, 0], [10, 40]], [[12, 0], [12, 40]]])], pos, [0, 0], {"wall_db": 4.0, **NO_SHADOW}
+    )[:, 0]
+    np.testing.assert_allclose(free - walled, 8.0)  # two walls x 4 dB
     # a wall not on the line of sight changes nothing
     aside = wifi_rss_mean(ap, [open_plan([[[30, 0], [30, 40]]])], pos, [0, 0], NO_SHADOW)[:, 0]
     np.testing.assert_allclose(aside, free)
@@ -139,19 +140,30 @@ def test_wifi_sensitivity_noise_and_device_profile():
     heard = mean >= -70.0
     assert heard.any() and (~heard).any()
     np.testing.assert_allclose(ref.values[heard, 0], mean[heard], atol=1e-4)
-    assert np.all(np.isnan(ref.values[~heard, 0]))                    # NaN below sensitivity
+    assert np.all(np.isnan(ref.values[~heard, 0]))  # NaN below sensitivity
     # device response: gain * rss + offset
     dev = {"rss_gain": 0.9, "rss_offset_db": -4.0, "noise_scale": 0.0}
-    b = simulate_wifi(ap, [plan], t, pos, floor, np.random.default_rng(0), dict(quiet, sensitivity_dbm=-200.0), dev,
-                      scan_times=scans)
+    b = simulate_wifi(
+        ap, [plan], t, pos, floor, np.random.default_rng(0), dict(quiet, sensitivity_dbm=-200.0), dev, scan_times=scans
+    )
     np.testing.assert_allclose(b.values[:, 0], 0.9 * mean - 4.0, atol=1e-4)
     phone_b = DEVICE_PROFILES["phone-b"]
-    c = simulate_wifi(ap, [plan], t, pos, floor, np.random.default_rng(0), dict(quiet, sensitivity_dbm=-200.0),
-                      dict(phone_b, noise_scale=0.0), scan_times=scans)
+    c = simulate_wifi(
+        ap,
+        [plan],
+        t,
+        pos,
+        floor,
+        np.random.default_rng(0),
+        dict(quiet, sensitivity_dbm=-200.0),
+        dict(phone_b, noise_scale=0.0),
+        scan_times=scans,
+    )
     np.testing.assert_allclose(c.values[:, 0], phone_b["rss_gain"] * mean + phone_b["rss_offset_db"], atol=1e-4)
     # noise: per-scan Gaussian around the mean, integer dBm by default
-    d = simulate_wifi(ap, [plan], t, pos, floor, np.random.default_rng(1), {"sensitivity_dbm": -200.0}, "phone-a",
-                      scan_times=scans)
+    d = simulate_wifi(
+        ap, [plan], t, pos, floor, np.random.default_rng(1), {"sensitivity_dbm": -200.0}, "phone-a", scan_times=scans
+    )
     resid = d.values[:, 0] - mean
     assert 1.5 < resid.std() < 2.6 and abs(resid.mean()) < 0.5
     np.testing.assert_array_equal(d.values, np.round(d.values))
@@ -168,9 +180,9 @@ def test_wifi_shadowing_is_fixed_in_space():
     pos = np.c_[rng.uniform(8, 38, 500), rng.uniform(2, 38, 500), np.full(500, 1.3)]
     a = wifi_rss_mean(ap, [plan], pos, np.zeros(500, int))[:, 0]
     b = wifi_rss_mean(ap, [plan], pos[::-1], np.zeros(500, int))[::-1, 0]
-    np.testing.assert_array_equal(a, b)                                 # same place, same value
+    np.testing.assert_array_equal(a, b)  # same place, same value
     shadow = a - wifi_rss_mean(ap, [plan], pos, np.zeros(500, int), NO_SHADOW)[:, 0]
-    assert 2.5 < shadow.std() < 6.0                                     # about shadowing_db
+    assert 2.5 < shadow.std() < 6.0  # about shadowing_db
     # smooth: 5 cm apart is nearly the same, 20 m apart is not correlated
     near = wifi_rss_mean(ap, [plan], pos + [0.05, 0, 0], np.zeros(500, int))[:, 0] - a
     assert np.abs(near).max() < 1.0
@@ -204,7 +216,7 @@ def test_magnetometer_field_and_rotation():
     b = magnetic_field(model, pos, np.zeros(2000, int))
     norm = np.linalg.norm(b, axis=1)
     assert abs(np.median(norm) - 45.0) < 5.0 and norm.min() > 15 and norm.max() < 85
-    assert 2.0 < np.std(b[:, 0]) < 15.0                               # anomalies are there
+    assert 2.0 < np.std(b[:, 0]) < 15.0  # anomalies are there
     # without anomalies: the earth field, 45 uT at 60 deg inclination, pointing north and down
     flat = make_magnetic_model(plans, np.random.default_rng(0), {"anomaly_ut": 0.0, "wall_anomaly_ut": 0.0})
     b0 = magnetic_field(flat, pos[:3], np.zeros(3, int))
@@ -214,16 +226,26 @@ def test_magnetometer_field_and_rotation():
     # device frame: facing north (yaw 90 deg) the horizontal field is along device +x
     t = np.arange(10) * 0.02
     q = quat_from_yaw(np.full(10, np.pi / 2))
-    s = simulate_magnetometer(flat, t, np.tile(pos[0], (10, 1)), q, np.zeros(10, int), rng, device="ideal",
-                              sample_times=t)
+    s = simulate_magnetometer(
+        flat, t, np.tile(pos[0], (10, 1)), q, np.zeros(10, int), rng, device="ideal", sample_times=t
+    )
     np.testing.assert_allclose(s.values, np.tile([22.5, 0, -38.97114], (10, 1)), atol=1e-4)
     s.validate("magnetometer")
-    biased = simulate_magnetometer(flat, t, np.tile(pos[0], (10, 1)), q, None, rng,
-                                   device={"noise_scale": 0.0, "mag_bias_ut": [1.0, 2.0, 3.0]}, sample_times=t)
+    biased = simulate_magnetometer(
+        flat,
+        t,
+        np.tile(pos[0], (10, 1)),
+        q,
+        None,
+        rng,
+        device={"noise_scale": 0.0, "mag_bias_ut": [1.0, 2.0, 3.0]},
+        sample_times=t,
+    )
     np.testing.assert_allclose(biased.values - s.values, np.tile([1, 2, 3], (10, 1)), atol=1e-4)
     # default rate
-    s50 = simulate_magnetometer(model, np.arange(101) * 0.01, np.tile(pos[0], (101, 1)), quat_from_yaw(np.zeros(101)),
-                                np.zeros(101, int), rng)
+    s50 = simulate_magnetometer(
+        model, np.arange(101) * 0.01, np.tile(pos[0], (101, 1)), quat_from_yaw(np.zeros(101)), np.zeros(101, int), rng
+    )
     assert len(s50) == 51 and abs(s50.rate_hz - 50.0) < 1e-6
 
 
@@ -236,8 +258,8 @@ def test_topdown_patch():
     assert p.shape == (4, 7, 7) and p.dtype == np.float32
     big = np.pad(plan.raster, 3, constant_values=1)
     for k, (r, c) in enumerate(zip(rr, cc)):
-        np.testing.assert_array_equal(p[k], big[r:r + 7, c:c + 7])    # centred window, outside = wall
-    assert np.all(p[:, 3, 3] == 0)                                     # the agent stands on a free cell
+        np.testing.assert_array_equal(p[k], big[r : r + 7, c : c + 7])  # centred window, outside = wall
+    assert np.all(p[:, 3, 3] == 0)  # the agent stands on a free cell
     # between pixel centres: bilinear blend of the two neighbours
     half = topdown_patch(plan, pos[:1] + [0.5, 0, 0], 7)
     np.testing.assert_allclose(half[0], 0.5 * (big[1:8, 1:8] + big[1:8, 2:9]))
@@ -250,8 +272,14 @@ def test_device_profiles():
     assert {"ideal", "phone-a", "phone-b", "phone-c", "tablet-a"} <= set(DEVICE_PROFILES)
     for name in DEVICE_PROFILES:
         p = device_profile(name)
-        assert p["name"] == name and set(p) == {"name", "rss_gain", "rss_offset_db", "noise_scale", "imu_bias_scale",
-                                                "mag_bias_ut"}
+        assert p["name"] == name and set(p) == {
+            "name",
+            "rss_gain",
+            "rss_offset_db",
+            "noise_scale",
+            "imu_bias_scale",
+            "mag_bias_ut",
+        }
     custom = device_profile({"rss_offset_db": 2.0, "name": "mine"})
     assert custom["rss_offset_db"] == 2.0 and custom["rss_gain"] == 1.0 and custom["name"] == "mine"
     with pytest.raises(ConfigError):

@@ -54,7 +54,7 @@ def test_office_walk_speeds_and_heading(walk):
     a = np.abs(np.gradient(v, dt))
     cruise = (v > 0.05) & (a < 0.05)
     assert cruise.mean() > 0.4
-    assert np.all(v[cruise] >= 0.8 - 0.01)             # (finite differences on curves read a bit low)
+    assert np.all(v[cruise] >= 0.8 - 0.01)  # (finite differences on curves read a bit low)
     # paused or turning in place part of the time
     assert (v < 0.01).mean() > 0.02
     # heading: smooth (no jumps), bounded rate, along the velocity while walking
@@ -74,15 +74,19 @@ def test_office_walk_speeds_and_heading(walk):
 
 @pytest.mark.parametrize("mode", ["stairs", "elevator"])
 def test_office_walk_floor_changes(building, mode):
-    conf = {"floor_change_prob": 1.0, "elevator_prob": 1.0 if mode == "elevator" else 0.0, "start_floor": 0,
-            "rate_hz": 50.0}
+    conf = {
+        "floor_change_prob": 1.0,
+        "elevator_prob": 1.0 if mode == "elevator" else 0.0,
+        "start_floor": 0,
+        "rate_hz": 50.0,
+    }
     rec = office_walk(building, 60.0, np.random.default_rng(2), conf)
     changes = rec.meta["floor_changes"]
     assert changes and changes[0][1:] == [0, 1, mode]
     z = rec.position[:, 2]
     dz = np.gradient(z, rec.t)
     assert np.abs(dz).max() < (1.01 if mode == "elevator" else 0.8)
-    assert np.abs(np.gradient(dz, rec.t)).max() < 3.0          # smooth: bounded vertical acceleration
+    assert np.abs(np.gradient(dz, rec.t)).max() < 3.0  # smooth: bounded vertical acceleration
     assert set(np.unique(rec.floor)) == {0, 1}
     # floor label follows the height; during the change the walker is in the stairs/elevator zone
     moving_z = np.abs(dz) > 1e-3
@@ -118,7 +122,7 @@ def test_maze_walk():
         np.testing.assert_allclose(np.linalg.norm(np.diff(xy, axis=0), axis=1), 1.0)
         np.testing.assert_allclose(np.diff(rec.t), 1.0)
         assert plan.is_free(xy).all()
-        assert len(np.unique(np.round(xy, 6), axis=0)) == len(xy)   # the unique path never revisits a place
+        assert len(np.unique(np.round(xy, 6), axis=0)) == len(xy)  # the unique path never revisits a place
         assert rec.meta["path_px"] == len(xy) >= 7
         assert set(rec.zone) <= set(plan.zones)
     # sub-pixel steps and a chosen start/end

@@ -24,12 +24,17 @@ def test_office_dataset(office):
     assert sorted(ds.floor_plans) == ["office-F0", "office-F1"]
     assert sorted(ds.splits) == ["test", "train", "val"]
     names = sum(ds.splits.values(), [])
-    assert sorted(names) == sorted(ds.recordings) and len(set(names)) == len(names)   # by recording
+    assert sorted(names) == sorted(ds.recordings) and len(set(names)) == len(names)  # by recording
     for rec in ds:
         assert rec.meta["device"] in ("phone-a", "phone-b")
         assert set(rec.streams) == {"imu", "magnetometer", "wifi", "rgb", "depth"}
-        assert {k: s.kind for k, s in rec.streams.items()} == {"imu": "imu", "magnetometer": "magnetometer",
-                                                                "wifi": "wifi", "rgb": "rgb", "depth": "depth"}
+        assert {k: s.kind for k, s in rec.streams.items()} == {
+            "imu": "imu",
+            "magnetometer": "magnetometer",
+            "wifi": "wifi",
+            "rgb": "rgb",
+            "depth": "depth",
+        }
         np.testing.assert_array_equal(rec.streams["imu"].t, rec.t)
         assert abs(rec.streams["magnetometer"].rate_hz - 25.0) < 1e-6
         assert rec.streams["rgb"].shape[1:] == (32, 32, 3)
@@ -51,7 +56,7 @@ def test_maze_dataset(maze):
     for rec in ds:
         patch = rec.streams["patch"]
         assert patch.kind == "image" and patch.shape == (len(rec), 7, 7)
-        np.testing.assert_array_equal(patch.values[:, 3, 3], 0.0)       # always standing on free space
+        np.testing.assert_array_equal(patch.values[:, 3, 3], 0.0)  # always standing on free space
         assert set(rec.zone) <= set(plan.zones)
 
 
@@ -117,9 +122,17 @@ def test_conf_merging_and_errors():
 
 
 def test_office_sensor_subset_devices_and_splits():
-    ds = simulate("office", seed=2, preset="quick",
-                  conf={"n_recordings": 3, "sensors": ["wifi", "imu"], "devices": ["tablet-a"],
-                        "building": {"n_floors": 1, "building": 1}})
+    ds = simulate(
+        "office",
+        seed=2,
+        preset="quick",
+        conf={
+            "n_recordings": 3,
+            "sensors": ["wifi", "imu"],
+            "devices": ["tablet-a"],
+            "building": {"n_floors": 1, "building": 1},
+        },
+    )
     ds.validate()
     assert len(ds.floor_plans) == 1 and all(set(r.streams) == {"wifi", "imu"} for r in ds)
     assert all(r.meta["device"] == "tablet-a" for r in ds)
@@ -129,12 +142,13 @@ def test_office_sensor_subset_devices_and_splits():
 
 
 def test_maze_with_more_sensors():
-    ds = simulate("maze", seed=0, preset="quick", conf={"n_recordings": 2,
-                                                        "sensors": ["patch", "wifi", "magnetometer", "camera"]})
+    ds = simulate(
+        "maze", seed=0, preset="quick", conf={"n_recordings": 2, "sensors": ["patch", "wifi", "magnetometer", "camera"]}
+    )
     ds.validate()
     rec = ds["maze-000"]
     assert set(rec.streams) == {"patch", "wifi", "magnetometer", "rgb", "depth"}
-    assert {k: len(v) for k, v in ds.splits.items()} == {"train": 1, "test": 1}   # too few for a val split
+    assert {k: len(v) for k, v in ds.splits.items()} == {"train": 1, "test": 1}  # too few for a val split
     with pytest.raises(ConfigError):
         simulate("maze", conf={"sensors": ["imu"]})
 

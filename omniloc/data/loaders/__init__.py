@@ -27,8 +27,16 @@ from .ipin2023 import import_ipin2023, load_ipin2023
 from .sodindoorloc import import_sodindoorloc, load_sodindoorloc
 from .ujiindoorloc import import_ujiindoorloc, load_ujiindoorloc
 
-__all__ = ["LOADERS", "import_dataset", "available", "load_ujiindoorloc", "load_sodindoorloc",
-           "load_indoor_competition", "load_ipin2023", "split_by_groups"]
+__all__ = [
+    "LOADERS",
+    "import_dataset",
+    "available",
+    "load_ujiindoorloc",
+    "load_sodindoorloc",
+    "load_indoor_competition",
+    "load_ipin2023",
+    "split_by_groups",
+]
 
 #: kind -> importer ``f(src, **opts) -> Dataset``
 LOADERS: dict[str, Callable[..., Dataset]] = {

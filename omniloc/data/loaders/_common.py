@@ -78,12 +78,17 @@ def split_import(ds: Dataset, test_fraction: float, seed: int, src=None, unit: s
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ConfigError(f"test_fraction must be a number in [0, 1] (the share of samples held out as 'test'), "
-                          f"got {test_fraction!r}")
+        raise ConfigError(
+            f"test_fraction must be a number in [0, 1] (the share of samples held out as 'test'), got {test_fraction!r}"
+        )
     if len(ds) == 1 and 0.0 < float(test_fraction) < 1.0:
         only = next(iter(ds.recordings))
         empty = "test" if test_fraction < 0.5 else "train"
-        raise DataError(f"only one {unit} ({only!r}) to split by recording: test_fraction={test_fraction:g} would "
-                        f"leave the {empty} split empty; expected at least two recordings, or test_fraction 0 "
-                        "(everything in train) or 1 (everything in test)", file=src, field="test_fraction")
+        raise DataError(
+            f"only one {unit} ({only!r}) to split by recording: test_fraction={test_fraction:g} would "
+            f"leave the {empty} split empty; expected at least two recordings, or test_fraction 0 "
+            "(everything in train) or 1 (everything in test)",
+            file=src,
+            field="test_fraction",
+        )
     return split_by_groups(ds, test_fraction=test_fraction, seed=seed)

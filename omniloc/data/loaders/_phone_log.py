@@ -64,9 +64,13 @@ def check_log_span(times: dict, file, unit: str = "s", max_span_s: float = MAX_L
     line_lo, line_hi = int(lo[2][np.argmin(lo[1])]), int(hi[2][np.argmax(hi[1])])
     median = np.median(np.concatenate([p[1] for p in parts]))
     odd = lo if median - t_lo > t_hi - median else hi
-    raise DataError(f"records span {(t_hi - t_lo) / scale:.6g} s, from line {line_lo} ({lo[0]} at {t_lo:.16g} {unit}) "
-                    f"to line {line_hi} ({hi[0]} at {t_hi:.16g} {unit}); expected one walk of at most "
-                    f"{max_span_s:g} s (a broken timestamp?)", file=file, field=f"{odd[0]}.timestamp")
+    raise DataError(
+        f"records span {(t_hi - t_lo) / scale:.6g} s, from line {line_lo} ({lo[0]} at {t_lo:.16g} {unit}) "
+        f"to line {line_hi} ({hi[0]} at {t_hi:.16g} {unit}); expected one walk of at most "
+        f"{max_span_s:g} s (a broken timestamp?)",
+        file=file,
+        field=f"{odd[0]}.timestamp",
+    )
 
 
 def check_ground_truth(t, xy, lines, *, file, field: str, lo=None, hi=None, extent: str = "") -> None:
@@ -100,8 +104,12 @@ def check_ground_truth(t, xy, lines, *, file, field: str, lo=None, hi=None, exte
     bad = ~np.all(np.isfinite(xy), axis=1) | np.any(np.abs(xy) > MAX_COORDINATE_M, axis=1)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
-        raise DataError(f"line {lines[j]}: {field} point {xy[j].tolist()}; expected finite metres with |coordinate| <= "
-                        f"{MAX_COORDINATE_M:g}", file=file, field=field)
+        raise DataError(
+            f"line {lines[j]}: {field} point {xy[j].tolist()}; expected finite metres with |coordinate| <= "
+            f"{MAX_COORDINATE_M:g}",
+            file=file,
+            field=field,
+        )
     if lo is not None or hi is not None:
         d = xy.shape[1]
         lo = np.full(d, -np.inf) if lo is None else np.where(np.isnan(lo), -np.inf, np.asarray(lo, dtype=np.float64))
@@ -110,17 +118,24 @@ def check_ground_truth(t, xy, lines, *, file, field: str, lo=None, hi=None, exte
         if out.any():
             j = int(np.flatnonzero(out)[0])
             box = ", ".join(f"[{a:g}, {b:g}]" for a, b in zip(lo, hi))
-            raise DataError(f"line {lines[j]}: {field} point {xy[j].tolist()} lies outside {box} m"
-                            f"{' (' + extent + ')' if extent else ''}; expected a ground-truth point on the site",
-                            file=file, field=field)
+            raise DataError(
+                f"line {lines[j]}: {field} point {xy[j].tolist()} lies outside {box} m"
+                f"{' (' + extent + ')' if extent else ''}; expected a ground-truth point on the site",
+                file=file,
+                field=field,
+            )
     order = np.argsort(t, kind="stable")
     ts, ps = t[order], xy[order]
     same = np.flatnonzero((ts[1:] == ts[:-1]) & np.any(ps[1:] != ps[:-1], axis=1))
     if len(same):
         a, b = order[same[0]], order[same[0] + 1]
-        raise DataError(f"lines {lines[a]} and {lines[b]}: two {field} points at the same time {t[a]:.16g} with "
-                        f"different positions {xy[a].tolist()} and {xy[b].tolist()}; expected one position per "
-                        "ground-truth time", file=file, field=field)
+        raise DataError(
+            f"lines {lines[a]} and {lines[b]}: two {field} points at the same time {t[a]:.16g} with "
+            f"different positions {xy[a].tolist()} and {xy[b].tolist()}; expected one position per "
+            "ground-truth time",
+            file=file,
+            field=field,
+        )
 
 
 def imu_values(acc_t, acc, gyr_t, gyr) -> tuple[np.ndarray, bool, int]:

@@ -117,9 +117,18 @@ from ..stream import Stream
 from ._common import ImportWarnings, split_import
 from ._phone_log import check_ground_truth, check_log_span, imu_values, rotation_quaternions
 
-__all__ = ["Trace", "parse_trace", "floor_index", "read_floor_plan", "load_indoor_competition",
-           "import_indoor_competition", "DEFAULT_MAX_WIFI_AGE_S", "KNOWN_RECORD_TYPES", "OPTIONAL_FIELDS",
-           "WAYPOINT_MARGIN"]
+__all__ = [
+    "Trace",
+    "parse_trace",
+    "floor_index",
+    "read_floor_plan",
+    "load_indoor_competition",
+    "import_indoor_competition",
+    "DEFAULT_MAX_WIFI_AGE_S",
+    "KNOWN_RECORD_TYPES",
+    "OPTIONAL_FIELDS",
+    "WAYPOINT_MARGIN",
+]
 
 #: Default WiFi cache rule: rows whose ``last_seen`` is older than the scan time by more than this are dropped.
 DEFAULT_MAX_WIFI_AGE_S = 2.4
@@ -140,13 +149,19 @@ _TEXT_FIELDS = ("ssid", "bssid", "uuid", "mac")
 _INT_FIELDS = ("last_seen", "major", "minor")
 #: Value fields no stream uses: an odd value there (``Infinity``, text) becomes NaN and is counted.
 OPTIONAL_FIELDS = {"TYPE_WIFI": ("freq",), "TYPE_BEACON": ("tx_power", "distance")}
-_VALUE_FIELDS = {**{k: v[1] for k, v in _NUMERIC_TYPES.items()}, "TYPE_WIFI": _WIFI_FIELDS,
-                 "TYPE_BEACON": _BEACON_FIELDS}
+_VALUE_FIELDS = {
+    **{k: v[1] for k, v in _NUMERIC_TYPES.items()},
+    "TYPE_WIFI": _WIFI_FIELDS,
+    "TYPE_BEACON": _BEACON_FIELDS,
+}
 #: The record types :func:`parse_trace` imports; everything else is counted and skipped.
 KNOWN_RECORD_TYPES = tuple(_VALUE_FIELDS)
 #: Documented types that are deliberately not imported (anything else is "unknown").
-_DOCUMENTED_SKIPPED = ("TYPE_ACCELEROMETER_UNCALIBRATED", "TYPE_GYROSCOPE_UNCALIBRATED",
-                       "TYPE_MAGNETIC_FIELD_UNCALIBRATED")
+_DOCUMENTED_SKIPPED = (
+    "TYPE_ACCELEROMETER_UNCALIBRATED",
+    "TYPE_GYROSCOPE_UNCALIBRATED",
+    "TYPE_MAGNETIC_FIELD_UNCALIBRATED",
+)
 _BEACON_IDS = ("uuid:major:minor:mac", "uuid:major:minor")
 _SITE_RE = re.compile(r"^site(\d+)$")
 _TRACE_SUFFIXES = (".txt", ".txt.xz")
@@ -158,7 +173,7 @@ _SOURCE = {
     "dataset": "Microsoft Indoor Location Competition 2.0 (sample data)",
     "origin": "GitHub location-competition/indoor-location-competition-20, folder data/",
     "citation": "Microsoft Research & XYZ10, Indoor Location Competition 2.0 (Sample Data and Code), 2020; "
-                "full data: Kaggle 'Indoor Location & Navigation' competition, 2021",
+    "full data: Kaggle 'Indoor Location & Navigation' competition, 2021",
     "licence": "MIT (Copyright (c) 2017-2020 XYZ10, Inc.)",
 }
 
@@ -224,9 +239,19 @@ class Trace:
     warnings: dict = field(default_factory=dict)
 
 
-_HEADER_KEYS = {"startTime": "start_time_ms", "endTime": "end_time_ms", "SiteID": "site_id", "SiteName": "site_name",
-                "FloorId": "floor_id", "FloorName": "floor_name", "Brand": "brand", "Model": "model",
-                "AndroidName": "android", "APILevel": "api_level", "VersionName": "app_version"}
+_HEADER_KEYS = {
+    "startTime": "start_time_ms",
+    "endTime": "end_time_ms",
+    "SiteID": "site_id",
+    "SiteName": "site_name",
+    "FloorId": "floor_id",
+    "FloorName": "floor_name",
+    "Brand": "brand",
+    "Model": "model",
+    "AndroidName": "android",
+    "APILevel": "api_level",
+    "VersionName": "app_version",
+}
 
 
 class _Reader:
@@ -243,8 +268,9 @@ class _Reader:
         if not self.skip:
             raise DataError(f"line {lineno} ({rtype}): {message}", file=self.path, field=f"{rtype}.{fld}")
 
-    def column(self, rows: list, linenos: list, col: int, rtype: str, fld: str, dtype, expected: str,
-               mode: str = "required"):
+    def column(
+        self, rows: list, linenos: list, col: int, rtype: str, fld: str, dtype, expected: str, mode: str = "required"
+    ):
         """Column ``col`` of ``rows`` as ``dtype``; returns (values, ok) with ``ok`` False on rows to drop.
 
         ``mode``: ``"required"`` (a bad value raises, or drops the row with ``on_malformed="skip"``),
@@ -362,8 +388,12 @@ def parse_trace(path, *, on_malformed: str = "raise", beacons: bool = True) -> T
                 parts = line.rstrip("\r\n").split("\t")
                 if len(parts) < 2:
                     if line.strip():
-                        reader.bad(lineno, "?", "type", f"{line.strip()[:60]!r} has no record type; expected "
-                                   "'unix_ms <TAB> TYPE <TAB> values...'")
+                        reader.bad(
+                            lineno,
+                            "?",
+                            "type",
+                            f"{line.strip()[:60]!r} has no record type; expected 'unix_ms <TAB> TYPE <TAB> values...'",
+                        )
                         reader.malformed["?"] += 1
                     continue
                 rtype = parts[1]
@@ -376,19 +406,27 @@ def parse_trace(path, *, on_malformed: str = "raise", beacons: bool = True) -> T
                     reader.warnings["TYPE_BEACON row with too few fields dropped (beacons not imported)"] += 1
                     continue
                 if len(parts) < 2 + len(need):
-                    reader.bad(lineno, rtype, need[len(parts) - 2] if len(parts) >= 2 else "timestamp",
-                               f"{len(parts)} tab-separated fields; expected at least {2 + len(need)}: "
-                               f"unix_ms, {rtype}, {', '.join(need)}")
+                    reader.bad(
+                        lineno,
+                        rtype,
+                        need[len(parts) - 2] if len(parts) >= 2 else "timestamp",
+                        f"{len(parts)} tab-separated fields; expected at least {2 + len(need)}: "
+                        f"unix_ms, {rtype}, {', '.join(need)}",
+                    )
                     reader.malformed[rtype] += 1
                     continue
                 bucket.append(parts)
                 linenos[rtype].append(lineno)
     except (EOFError, lzma.LZMAError) as e:
-        raise DataError(f"truncated or corrupted xz stream after line {lineno} ({type(e).__name__}: {e}); "
-                        "expected a complete .xz file", file=path) from None
+        raise DataError(
+            f"truncated or corrupted xz stream after line {lineno} ({type(e).__name__}: {e}); "
+            "expected a complete .xz file",
+            file=path,
+        ) from None
     except UnicodeDecodeError as e:
-        raise DataError(f"not UTF-8 text after line {lineno} ({e}); expected a tab-separated trace",
-                        file=path) from None
+        raise DataError(
+            f"not UTF-8 text after line {lineno} ({e}); expected a tab-separated trace", file=path
+        ) from None
     except OSError as e:
         raise DataError(f"could not read the file ({type(e).__name__}: {e})", file=path) from None
 
@@ -402,8 +440,11 @@ def parse_trace(path, *, on_malformed: str = "raise", beacons: bool = True) -> T
         for j, fld in enumerate(_VALUE_FIELDS[rtype]):
             if fld not in _TEXT_FIELDS:
                 dtype = np.int64 if fld in _INT_FIELDS else np.float64
-                what = "Unix milliseconds (an integer)" if fld == "last_seen" else (
-                    "an integer" if dtype == np.int64 else "a number")
+                what = (
+                    "Unix milliseconds (an integer)"
+                    if fld == "last_seen"
+                    else ("an integer" if dtype == np.int64 else "a number")
+                )
                 fmode = "optional" if fld in OPTIONAL_FIELDS.get(rtype, ()) else mode
                 cols[fld], ok_j = reader.column(rr, ln, 2 + j, rtype, fld, dtype, what, fmode)
                 ok &= ok_j
@@ -411,8 +452,9 @@ def parse_trace(path, *, on_malformed: str = "raise", beacons: bool = True) -> T
                 cols[fld] = np.array([r[2 + j] for r in rr], dtype=str)
         if not ok.all():
             if mode == "tolerant":
-                reader.warnings[f"{rtype} row with a bad timestamp, rssi, major or minor dropped (beacons not "
-                                "imported)"] += int(np.count_nonzero(~ok))
+                reader.warnings[
+                    f"{rtype} row with a bad timestamp, rssi, major or minor dropped (beacons not imported)"
+                ] += int(np.count_nonzero(~ok))
             else:
                 reader.malformed[rtype] += int(np.count_nonzero(~ok))
             cols = {k: v[ok] for k, v in cols.items()}
@@ -422,8 +464,11 @@ def parse_trace(path, *, on_malformed: str = "raise", beacons: bool = True) -> T
 
     firsts = [int(tab["unix_ms"][0]) for tab in tables.values() if len(tab["unix_ms"])]
     if not firsts:
-        raise DataError(f"no data record of the imported types {list(KNOWN_RECORD_TYPES)} in {lineno} lines; "
-                        "expected a trace with 'unix_ms <TAB> TYPE <TAB> values' lines", file=path)
+        raise DataError(
+            f"no data record of the imported types {list(KNOWN_RECORD_TYPES)} in {lineno} lines; "
+            "expected a trace with 'unix_ms <TAB> TYPE <TAB> values' lines",
+            file=path,
+        )
     t0 = min(firsts)
 
     def sec(ms):
@@ -436,14 +481,35 @@ def parse_trace(path, *, on_malformed: str = "raise", beacons: bool = True) -> T
 
     w, b = tables["TYPE_WIFI"], tables["TYPE_BEACON"]
     return Trace(
-        path=str(path), meta=meta, t0_unix_ms=t0,
-        waypoint=xyz("TYPE_WAYPOINT"), accelerometer=xyz("TYPE_ACCELEROMETER"), gyroscope=xyz("TYPE_GYROSCOPE"),
-        magnetometer=xyz("TYPE_MAGNETIC_FIELD"), rotation_vector=xyz("TYPE_ROTATION_VECTOR"),
-        wifi={"t": sec(w["unix_ms"]), "ssid": w["ssid"], "bssid": w["bssid"], "rssi": w["rssi"], "freq": w["freq"],
-              "last_seen": sec(w["last_seen"])},
-        beacon={"t": sec(b["unix_ms"]), "uuid": b["uuid"], "major": b["major"], "minor": b["minor"],
-                "tx_power": b["tx_power"], "rssi": b["rssi"], "distance": b["distance"], "mac": b["mac"]},
-        skipped=dict(sorted(skipped.items())), malformed=dict(sorted(reader.malformed.items())), n_lines=lineno,
+        path=str(path),
+        meta=meta,
+        t0_unix_ms=t0,
+        waypoint=xyz("TYPE_WAYPOINT"),
+        accelerometer=xyz("TYPE_ACCELEROMETER"),
+        gyroscope=xyz("TYPE_GYROSCOPE"),
+        magnetometer=xyz("TYPE_MAGNETIC_FIELD"),
+        rotation_vector=xyz("TYPE_ROTATION_VECTOR"),
+        wifi={
+            "t": sec(w["unix_ms"]),
+            "ssid": w["ssid"],
+            "bssid": w["bssid"],
+            "rssi": w["rssi"],
+            "freq": w["freq"],
+            "last_seen": sec(w["last_seen"]),
+        },
+        beacon={
+            "t": sec(b["unix_ms"]),
+            "uuid": b["uuid"],
+            "major": b["major"],
+            "minor": b["minor"],
+            "tx_power": b["tx_power"],
+            "rssi": b["rssi"],
+            "distance": b["distance"],
+            "mac": b["mac"],
+        },
+        skipped=dict(sorted(skipped.items())),
+        malformed=dict(sorted(reader.malformed.items())),
+        n_lines=lineno,
         lines={ty: tab["line"] for ty, tab in tables.items()},
         warnings={k: int(v) for k, v in sorted(reader.warnings.items()) if v},
     )
@@ -458,26 +524,49 @@ def _wifi_stream(trace: Trace, max_wifi_age_s: float | None) -> tuple[Stream, di
     else:  # both times are whole milliseconds: compare in ms so that the threshold is exact
         fresh = np.rint((w["t"] - w["last_seen"]) * 1000.0) <= max_wifi_age_s * 1000.0 + 1e-6
     n_scans_all = len(np.unique(w["t"]))
-    times, values, ids, merged = scan_matrix(w["t"][fresh], w["bssid"][fresh], w["rssi"][fresh],
-                                             w["last_seen"][fresh])
-    stats = {"rows": n_rows, "cached_rows_dropped": int(n_rows - fresh.sum()), "duplicate_rows_merged": merged,
-             "scans": n_scans_all, "stale_scans_dropped": int(n_scans_all - len(times))}
-    meta = {"unit": "dBm", "not_heard": "NaN", "ids": "BSSID", "source": "TYPE_WIFI",
-            "scan_time": "system time at scan completion (the rows of one scan share it)",
-            "max_wifi_age_s": max_wifi_age_s, **stats}
+    times, values, ids, merged = scan_matrix(w["t"][fresh], w["bssid"][fresh], w["rssi"][fresh], w["last_seen"][fresh])
+    stats = {
+        "rows": n_rows,
+        "cached_rows_dropped": int(n_rows - fresh.sum()),
+        "duplicate_rows_merged": merged,
+        "scans": n_scans_all,
+        "stale_scans_dropped": int(n_scans_all - len(times)),
+    }
+    meta = {
+        "unit": "dBm",
+        "not_heard": "NaN",
+        "ids": "BSSID",
+        "source": "TYPE_WIFI",
+        "scan_time": "system time at scan completion (the rows of one scan share it)",
+        "max_wifi_age_s": max_wifi_age_s,
+        **stats,
+    }
     return Stream("wifi", times, values, ids=ids, meta=meta), stats
 
 
 def _beacon_stream(trace: Trace, beacon_id: str) -> Stream:
     b = trace.beacon
-    ids = np.char.add(np.char.add(np.char.add(b["uuid"].astype(str), ":"), b["major"].astype(str)),
-                      np.char.add(":", b["minor"].astype(str)))
+    ids = np.char.add(
+        np.char.add(np.char.add(b["uuid"].astype(str), ":"), b["major"].astype(str)),
+        np.char.add(":", b["minor"].astype(str)),
+    )
     if beacon_id == "uuid:major:minor:mac":
         ids = np.char.add(np.char.add(ids, ":"), b["mac"].astype(str))
     times, values, uid, merged = scan_matrix(b["t"], ids, b["rssi"])
-    return Stream("wifi", times, values, ids=uid,
-                  meta={"unit": "dBm", "not_heard": "NaN", "ids": beacon_id, "source": "TYPE_BEACON",
-                        "rows": int(len(ids)), "duplicate_rows_merged": merged})
+    return Stream(
+        "wifi",
+        times,
+        values,
+        ids=uid,
+        meta={
+            "unit": "dBm",
+            "not_heard": "NaN",
+            "ids": beacon_id,
+            "source": "TYPE_BEACON",
+            "rows": int(len(ids)),
+            "duplicate_rows_merged": merged,
+        },
+    )
 
 
 def _imu_stream(trace: Trace) -> tuple[Stream | None, str]:
@@ -485,19 +574,39 @@ def _imu_stream(trace: Trace) -> tuple[Stream | None, str]:
     if len(acc) == 0 or len(gyr) == 0:
         return None, f"no imu stream: {len(acc)} accelerometer and {len(gyr)} gyroscope samples"
     values, same, _ = imu_values(acc[:, 0], acc[:, 1:], gyr[:, 0], gyr[:, 1:])
-    timing = ("same timestamps as the accelerometer" if same else
-              "linearly interpolated onto the accelerometer timestamps (held constant beyond its ends)")
-    return Stream("imu", acc[:, 0], values, ids=np.array(["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]),
-                  meta={"unit": "m/s^2 (accelerometer), rad/s (gyroscope)", "frame": "Android device frame",
-                        "source": "TYPE_ACCELEROMETER + TYPE_GYROSCOPE", "gyroscope_timing": timing}), timing
+    timing = (
+        "same timestamps as the accelerometer"
+        if same
+        else "linearly interpolated onto the accelerometer timestamps (held constant beyond its ends)"
+    )
+    return Stream(
+        "imu",
+        acc[:, 0],
+        values,
+        ids=np.array(["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]),
+        meta={
+            "unit": "m/s^2 (accelerometer), rad/s (gyroscope)",
+            "frame": "Android device frame",
+            "source": "TYPE_ACCELEROMETER + TYPE_GYROSCOPE",
+            "gyroscope_timing": timing,
+        },
+    ), timing
 
 
 def _rotation_stream(trace: Trace) -> Stream:
     rv = trace.rotation_vector
-    return Stream("vector", rv[:, 0], rotation_quaternions(rv[:, 1:4]), ids=np.array(["w", "x", "y", "z"]),
-                  meta={"unit": "unit quaternion (w, x, y, z)", "source": "TYPE_ROTATION_VECTOR (x, y, z)",
-                        "w": "sqrt(1 - |v|^2), then renormalised",
-                        "frame": "rotates the Android device frame into Android's east-north-up world frame"})
+    return Stream(
+        "vector",
+        rv[:, 0],
+        rotation_quaternions(rv[:, 1:4]),
+        ids=np.array(["w", "x", "y", "z"]),
+        meta={
+            "unit": "unit quaternion (w, x, y, z)",
+            "source": "TYPE_ROTATION_VECTOR (x, y, z)",
+            "w": "sqrt(1 - |v|^2), then renormalised",
+            "frame": "rotates the Android device frame into Android's east-north-up world frame",
+        },
+    )
 
 
 def _check_waypoints(trace: Trace, extent_m) -> None:
@@ -510,17 +619,39 @@ def _check_waypoints(trace: Trace, extent_m) -> None:
         lo = np.array([-WAYPOINT_MARGIN * w, -WAYPOINT_MARGIN * h])
         hi = np.array([(1 + WAYPOINT_MARGIN) * w, (1 + WAYPOINT_MARGIN) * h])
         what = f"the floor extent {w:g} x {h:g} m of floor_info.json, widened by {WAYPOINT_MARGIN:g} times its size"
-    check_ground_truth(wp[:, 0], wp[:, 1:3], trace.lines.get("TYPE_WAYPOINT", np.zeros(len(wp), dtype=np.int64)),
-                       file=trace.path, field="TYPE_WAYPOINT", lo=lo, hi=hi, extent=what)
+    check_ground_truth(
+        wp[:, 0],
+        wp[:, 1:3],
+        trace.lines.get("TYPE_WAYPOINT", np.zeros(len(wp), dtype=np.int64)),
+        file=trace.path,
+        field="TYPE_WAYPOINT",
+        lo=lo,
+        hi=hi,
+        extent=what,
+    )
 
 
-def _recording(trace: Trace, name: str, *, floor: int, building: int, floor_name: str, site: str,
-               floor_height_m: float, max_wifi_age_s: float | None, include_beacons: bool,
-               beacon_id: str, extent_m=None) -> tuple[Recording, dict]:
+def _recording(
+    trace: Trace,
+    name: str,
+    *,
+    floor: int,
+    building: int,
+    floor_name: str,
+    site: str,
+    floor_height_m: float,
+    max_wifi_age_s: float | None,
+    include_beacons: bool,
+    beacon_id: str,
+    extent_m=None,
+) -> tuple[Recording, dict]:
     wp = trace.waypoint
     if len(wp) == 0:
-        raise DataError("no TYPE_WAYPOINT line; expected at least one ground-truth waypoint per path",
-                        file=trace.path, field="TYPE_WAYPOINT")
+        raise DataError(
+            "no TYPE_WAYPOINT line; expected at least one ground-truth waypoint per path",
+            file=trace.path,
+            field="TYPE_WAYPOINT",
+        )
     _check_waypoints(trace, extent_m)
     n = len(wp)
     streams: dict[str, Stream] = {}
@@ -528,10 +659,12 @@ def _recording(trace: Trace, name: str, *, floor: int, building: int, floor_name
     if imu is not None:
         streams["imu"] = imu
     if len(trace.magnetometer):
-        streams["magnetometer"] = Stream("magnetometer", trace.magnetometer[:, 0],
-                                         trace.magnetometer[:, 1:].astype(np.float32),
-                                         meta={"unit": "uT", "frame": "Android device frame (calibrated)",
-                                               "source": "TYPE_MAGNETIC_FIELD"})
+        streams["magnetometer"] = Stream(
+            "magnetometer",
+            trace.magnetometer[:, 0],
+            trace.magnetometer[:, 1:].astype(np.float32),
+            meta={"unit": "uT", "frame": "Android device frame (calibrated)", "source": "TYPE_MAGNETIC_FIELD"},
+        )
     if len(trace.rotation_vector):
         streams["rotation_vector"] = _rotation_stream(trace)
     wifi, wifi_stats = _wifi_stream(trace, max_wifi_age_s)
@@ -540,7 +673,9 @@ def _recording(trace: Trace, name: str, *, floor: int, building: int, floor_name
         streams["beacon"] = _beacon_stream(trace, beacon_id)
     m = trace.meta
     meta = {
-        "site": site, "path_id": Path(trace.path).name.split(".")[0], "floor_name": floor_name,
+        "site": site,
+        "path_id": Path(trace.path).name.split(".")[0],
+        "floor_name": floor_name,
         "source_file": f"{site}/{floor_name}/path_data_files/{Path(trace.path).name}",
         "t0_unix_ms": int(trace.t0_unix_ms),
         "pose_source": "waypoints (linear interpolation in time between taps)",
@@ -548,12 +683,18 @@ def _recording(trace: Trace, name: str, *, floor: int, building: int, floor_name
         "evaluation_note": "ground truth only covers waypoint_span_s; sensor samples outside it have none",
         "device": " ".join(x for x in (m.get("brand"), m.get("model")) if x) or None,
         "imu": timing,
-        **{k: m[k] for k in ("site_id", "site_name", "floor_id", "android", "start_time_ms", "end_time_ms")
-           if k in m},
+        **{k: m[k] for k in ("site_id", "site_name", "floor_id", "android", "start_time_ms", "end_time_ms") if k in m},
     }
-    rec = Recording(name, wp[:, 0], position=np.column_stack([wp[:, 1], wp[:, 2], np.full(n, floor * floor_height_m)]),
-                    floor=np.full(n, floor, dtype=np.int64), building=np.full(n, building, dtype=np.int64),
-                    zone=np.full(n, floor_name), streams=streams, meta=meta)
+    rec = Recording(
+        name,
+        wp[:, 0],
+        position=np.column_stack([wp[:, 1], wp[:, 2], np.full(n, floor * floor_height_m)]),
+        floor=np.full(n, floor, dtype=np.int64),
+        building=np.full(n, building, dtype=np.int64),
+        zone=np.full(n, floor_name),
+        streams=streams,
+        meta=meta,
+    )
     return rec.validate(file=trace.path), wifi_stats
 
 
@@ -577,23 +718,29 @@ def floor_index(name: str, floor_map: dict | None = None) -> int:
     m = re.fullmatch(r"F(\d+)|(\d+)F|L(\d+)", name)
     if m:
         return int(next(g for g in m.groups() if g is not None)) - 1
-    raise DataError(f"unknown floor name {name!r}; expected B<n> (basement, -n), F<n>, <n>F or L<n> (n - 1), "
-                    "or pass floor_map={name: int}", field="FloorName")
+    raise DataError(
+        f"unknown floor name {name!r}; expected B<n> (basement, -n), F<n>, <n>F or L<n> (n - 1), "
+        "or pass floor_map={name: int}",
+        field="FloorName",
+    )
 
 
 def _floor_info(floor_dir: Path) -> tuple[float, float]:
     path = floor_dir / "floor_info.json"
     if not path.is_file():
-        raise DataError('file not found; expected {"map_info": {"width": W_m, "height": H_m}} (floor extent in metres)',
-                        file=path)
+        raise DataError(
+            'file not found; expected {"map_info": {"width": W_m, "height": H_m}} (floor extent in metres)', file=path
+        )
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"invalid JSON ({e}); expected {{\"map_info\": {{\"width\": W_m, \"height\": H_m}}}}",
-                        file=path) from None
+        raise DataError(
+            f'invalid JSON ({e}); expected {{"map_info": {{"width": W_m, "height": H_m}}}}', file=path
+        ) from None
     if not isinstance(info, dict) or not isinstance(info.get("map_info"), dict):
-        raise DataError("missing object; expected {\"map_info\": {\"width\": W_m, \"height\": H_m}}", file=path,
-                        field="map_info")
+        raise DataError(
+            'missing object; expected {"map_info": {"width": W_m, "height": H_m}}', file=path, field="map_info"
+        )
     out = []
     for key in ("width", "height"):
         val = info["map_info"].get(key)
@@ -603,9 +750,16 @@ def _floor_info(floor_dir: Path) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def read_floor_plan(floor_dir, *, name: str | None = None, floor: int | None = None, building: int = 0,
-                    floor_height_m: float = 0.0, max_raster_px: int = 2000,
-                    floor_map: dict | None = None) -> FloorPlan:
+def read_floor_plan(
+    floor_dir,
+    *,
+    name: str | None = None,
+    floor: int | None = None,
+    building: int = 0,
+    floor_height_m: float = 0.0,
+    max_raster_px: int = 2000,
+    floor_map: dict | None = None,
+) -> FloorPlan:
     """The :class:`FloorPlan` of one floor folder (``floor_info.json`` + ``floor_image.png``).
 
     Parameters
@@ -645,21 +799,24 @@ def read_floor_plan(floor_dir, *, name: str | None = None, floor: int | None = N
     name = name or f"{floor_dir.parent.name}-{floor_dir.name}"
     image = floor_dir / "floor_image.png"
     raster = transform = None
-    meta = {"source": str(floor_dir), "frame": "metres, origin at the bottom-left of floor_image.png, x right, y up",
-            "map_info_m": [width_m, height_m]}
+    meta = {
+        "source": str(floor_dir),
+        "frame": "metres, origin at the bottom-left of floor_image.png, x right, y up",
+        "map_info_m": [width_m, height_m],
+    }
     if image.is_file():
         try:
             with Image.open(image) as im:
                 im.load()
                 rgba = im.convert("RGBA")
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise DataError(f"not a readable image ({type(e).__name__}: {e}); expected a PNG floor map",
-                            file=image) from None
+            raise DataError(
+                f"not a readable image ({type(e).__name__}: {e}); expected a PNG floor map", file=image
+            ) from None
         meta["image_px"] = list(rgba.size)
         scale = max_raster_px / max(rgba.size)
         if scale < 1:
-            rgba = rgba.resize((max(1, round(rgba.size[0] * scale)), max(1, round(rgba.size[1] * scale))),
-                               Image.BOX)
+            rgba = rgba.resize((max(1, round(rgba.size[0] * scale)), max(1, round(rgba.size[1] * scale))), Image.BOX)
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         white.alpha_composite(rgba)
         raster = np.asarray(white.convert("RGB"), dtype=np.uint8)
@@ -669,9 +826,17 @@ def read_floor_plan(floor_dir, *, name: str | None = None, floor: int | None = N
         meta["raster_kind"] = "image (PNG on white: white = transparent = corridors and outside, light blue = shops)"
     else:
         meta["raster_kind"] = "none (floor_image.png not found)"
-    return FloorPlan(name, np.zeros((0, 2, 2)), floor=floor, building=building,
-                     bounds=np.array([0.0, 0.0, width_m, height_m]), elevation_m=floor * floor_height_m,
-                     raster=raster, pixel_to_metre=transform, meta=meta).validate(file=floor_dir / "floor_info.json")
+    return FloorPlan(
+        name,
+        np.zeros((0, 2, 2)),
+        floor=floor,
+        building=building,
+        bounds=np.array([0.0, 0.0, width_m, height_m]),
+        elevation_m=floor * floor_height_m,
+        raster=raster,
+        pixel_to_metre=transform,
+        meta=meta,
+    ).validate(file=floor_dir / "floor_info.json")
 
 
 # ============================================================================================== datasets
@@ -686,8 +851,11 @@ def _sites(src: Path) -> list[Path]:
         return [src]
     sites = sorted(d for d in src.iterdir() if not d.name.startswith(".") and _is_site(d)) if src.is_dir() else []
     if not sites:
-        raise DataError("no site found; expected SRC/<FLOOR>/path_data_files/*.txt[.xz] (a site folder) or "
-                        "SRC/<site>/<FLOOR>/path_data_files/... (a folder of sites)", file=src)
+        raise DataError(
+            "no site found; expected SRC/<FLOOR>/path_data_files/*.txt[.xz] (a site folder) or "
+            "SRC/<site>/<FLOOR>/path_data_files/... (a folder of sites)",
+            file=src,
+        )
     return sites
 
 
@@ -720,11 +888,21 @@ def _spread(n: int, k: int | None) -> list[int]:
     return [(i * n) // k for i in range(k)]
 
 
-def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor: int | None = None,
-                            max_wifi_age_s: float | None = DEFAULT_MAX_WIFI_AGE_S, floor_height_m: float = 0.0,
-                            floor_map: dict | None = None, include_beacons: bool = False,
-                            beacon_id: str = "uuid:major:minor:mac", on_malformed: str = "raise",
-                            max_raster_px: int = 2000, name: str | None = None) -> Dataset:
+def load_indoor_competition(
+    src,
+    floors=None,
+    *,
+    paths=None,
+    max_paths_per_floor: int | None = None,
+    max_wifi_age_s: float | None = DEFAULT_MAX_WIFI_AGE_S,
+    floor_height_m: float = 0.0,
+    floor_map: dict | None = None,
+    include_beacons: bool = False,
+    beacon_id: str = "uuid:major:minor:mac",
+    on_malformed: str = "raise",
+    max_raster_px: int = 2000,
+    name: str | None = None,
+) -> Dataset:
     """Read Indoor Location Competition 2.0 sites into a :class:`~omniloc.data.Dataset` (no splits).
 
     See the module docstring for the mapping of fields, units and frames.
@@ -803,12 +981,17 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
                 if wanted_floors is not None:  # asked for by name: the user must say its number
                     raise DataError(e.reason, file=fdir, field=e.field) from None
                 floor_errors.append(DataError(e.reason, file=fdir, field=e.field))
-                warnings.add(f"{site.name}/{fdir.name}", f"unknown floor name {fdir.name!r}: floor folder skipped "
-                             "(pass floor_map={name: number} to import it)", len(ids))
+                warnings.add(
+                    f"{site.name}/{fdir.name}",
+                    f"unknown floor name {fdir.name!r}: floor folder skipped "
+                    "(pass floor_map={name: number} to import it)",
+                    len(ids),
+                )
                 continue
             building = buildings[site.name]
-            plan = read_floor_plan(fdir, floor=floor, building=building, floor_height_m=floor_height_m,
-                                   max_raster_px=max_raster_px)
+            plan = read_floor_plan(
+                fdir, floor=floor, building=building, floor_height_m=floor_height_m, max_raster_px=max_raster_px
+            )
             plans[plan.name] = plan
             floor_numbers[plan.name] = floor
             extent = (float(plan.bounds[2] - plan.bounds[0]), float(plan.bounds[3] - plan.bounds[1]))
@@ -816,12 +999,25 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
                 trace = parse_trace(files[pid], on_malformed=on_malformed, beacons=include_beacons)
                 header_floor = trace.meta.get("floor_name")
                 if header_floor is not None and header_floor != fdir.name:
-                    raise DataError(f"header FloorName is {header_floor!r} but the file is in floor folder "
-                                    f"{fdir.name!r}; expected them to agree", file=files[pid], field="FloorName")
-                rec, wstats = _recording(trace, f"{site.name}-{fdir.name}-{pid}", floor=floor, building=building,
-                                         floor_name=fdir.name, site=site.name, floor_height_m=floor_height_m,
-                                         max_wifi_age_s=max_wifi_age_s, include_beacons=include_beacons,
-                                         beacon_id=beacon_id, extent_m=extent)
+                    raise DataError(
+                        f"header FloorName is {header_floor!r} but the file is in floor folder "
+                        f"{fdir.name!r}; expected them to agree",
+                        file=files[pid],
+                        field="FloorName",
+                    )
+                rec, wstats = _recording(
+                    trace,
+                    f"{site.name}-{fdir.name}-{pid}",
+                    floor=floor,
+                    building=building,
+                    floor_name=fdir.name,
+                    site=site.name,
+                    floor_height_m=floor_height_m,
+                    max_wifi_age_s=max_wifi_age_s,
+                    include_beacons=include_beacons,
+                    beacon_id=beacon_id,
+                    extent_m=extent,
+                )
                 recordings[rec.name] = rec
                 source_file = rec.meta["source_file"]
                 warnings.update(source_file, trace.warnings)
@@ -832,16 +1028,22 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
                 skipped.update(trace.skipped)
                 malformed.update(trace.malformed)
                 wifi_totals.update(wstats)
-                for rtype, arr in (("TYPE_WAYPOINT", trace.waypoint), ("TYPE_ACCELEROMETER", trace.accelerometer),
-                                   ("TYPE_GYROSCOPE", trace.gyroscope), ("TYPE_MAGNETIC_FIELD", trace.magnetometer),
-                                   ("TYPE_ROTATION_VECTOR", trace.rotation_vector),
-                                   ("TYPE_WIFI", trace.wifi["t"]), ("TYPE_BEACON", trace.beacon["t"])):
+                for rtype, arr in (
+                    ("TYPE_WAYPOINT", trace.waypoint),
+                    ("TYPE_ACCELEROMETER", trace.accelerometer),
+                    ("TYPE_GYROSCOPE", trace.gyroscope),
+                    ("TYPE_MAGNETIC_FIELD", trace.magnetometer),
+                    ("TYPE_ROTATION_VECTOR", trace.rotation_vector),
+                    ("TYPE_WIFI", trace.wifi["t"]),
+                    ("TYPE_BEACON", trace.beacon["t"]),
+                ):
                     record_counts[rtype] += len(arr)
     if wanted_floors is not None:
         unknown = sorted(set(wanted_floors) - seen_floors)
         if unknown:
-            raise DataError(f"no floor folder {unknown}; the source has {sorted(seen_floors)}", file=src,
-                            field="floors")
+            raise DataError(
+                f"no floor folder {unknown}; the source has {sorted(seen_floors)}", file=src, field="floors"
+            )
     if wanted_paths is not None:
         unknown = sorted(wanted_paths - seen_paths)
         if unknown and max_paths_per_floor is None:
@@ -859,9 +1061,12 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
         "files": n_files,
         "sites": {s.name: buildings[s.name] for s in sites},
         "floors": floor_numbers,
-        "selection": {"floors": wanted_floors, "paths": None if wanted_paths is None else sorted(wanted_paths),
-                      "max_paths_per_floor": max_paths_per_floor,
-                      "rule": "per floor: sorted path ids, indices floor(i n / k), i = 0..k-1"},
+        "selection": {
+            "floors": wanted_floors,
+            "paths": None if wanted_paths is None else sorted(wanted_paths),
+            "max_paths_per_floor": max_paths_per_floor,
+            "rule": "per floor: sorted path ids, indices floor(i n / k), i = 0..k-1",
+        },
         "record_counts": dict(sorted(record_counts.items())),
         "skipped_record_types": dict(sorted(skipped.items())),
         "unknown_record_types": sorted(t for t in skipped if t not in _DOCUMENTED_SKIPPED),
@@ -869,12 +1074,15 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
         "malformed_lines_total": int(sum(malformed.values())),
         "on_malformed": on_malformed,
         "import_warnings": warnings.to_json(),
-        "wifi": {"max_wifi_age_s": max_wifi_age_s, "rule": "row dropped when scan time - last_seen > max_wifi_age_s",
-                 **{k: int(v) for k, v in wifi_totals.items()}},
+        "wifi": {
+            "max_wifi_age_s": max_wifi_age_s,
+            "rule": "row dropped when scan time - last_seen > max_wifi_age_s",
+            **{k: int(v) for k, v in wifi_totals.items()},
+        },
         "cached_wifi_rows_dropped": int(wifi_totals["cached_rows_dropped"]),
         "beacons": {"included": include_beacons, "ids": beacon_id},
         "frame": "x, y metres in the floor-plan frame (origin bottom-left of floor_image.png, x right, y up); "
-                 f"z = floor * {float(floor_height_m):g} m",
+        f"z = floor * {float(floor_height_m):g} m",
         "floor_height_m": float(floor_height_m),
         "floor_numbering": "Kaggle: B<n> = -n, F<n> = n - 1 (B1 = -1, F1 = 0, F2 = 1)",
         "building": "siteN -> N - 1 (else the site's index among the sorted site folders)",
@@ -885,8 +1093,9 @@ def load_indoor_competition(src, floors=None, *, paths=None, max_paths_per_floor
     return Dataset(name, recordings, plans, {}, provenance)
 
 
-def import_indoor_competition(src, *, test_fraction: float = 0.1, seed: int = 0, name: str | None = None,
-                              **load_opts) -> Dataset:
+def import_indoor_competition(
+    src, *, test_fraction: float = 0.1, seed: int = 0, name: str | None = None, **load_opts
+) -> Dataset:
     """``omniloc import indoor-competition SRC``: read sites and split them by path.
 
     Parameters

@@ -125,10 +125,21 @@ from ..stream import Stream
 from ._common import ImportWarnings, split_import
 from ._phone_log import check_ground_truth, check_log_span, imu_values, rotation_quaternions
 
-__all__ = ["parse_log", "read_log_header", "IPINLog", "NEEDED_FIELDS", "latlon_to_local_m", "load_floor_plans",
-           "load_ipin2023",
-           "import_ipin2023", "find_logs", "DEFAULT_ORIGIN", "MAX_POSI_DISTANCE_M", "RECORD_FIELDS",
-           "IMPORTED_TYPES"]
+__all__ = [
+    "parse_log",
+    "read_log_header",
+    "IPINLog",
+    "NEEDED_FIELDS",
+    "latlon_to_local_m",
+    "load_floor_plans",
+    "load_ipin2023",
+    "import_ipin2023",
+    "find_logs",
+    "DEFAULT_ORIGIN",
+    "MAX_POSI_DISTANCE_M",
+    "RECORD_FIELDS",
+    "IMPORTED_TYPES",
+]
 
 #: Fixed local origin (latitude, longitude in WGS-84 degrees) of every IPIN 2023 import.
 DEFAULT_ORIGIN = (49.4611, 11.1111)
@@ -139,20 +150,62 @@ MAX_POSI_DISTANCE_M = 1000.0
 #: Record type -> its fields after the type, in file order: (name, kind) with kind ``f`` (float),
 #: ``i`` (integer) or ``s`` (text). From the header of the GetSensorData logs (version 2.21).
 RECORD_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    **{ty: (("app_t", "f"), ("sensor_t", "f"), ("x", "f"), ("y", "f"), ("z", "f"), ("accuracy", "i"))
-       for ty in ("ACCE", "GYRO", "MAGN")},
-    "AHRS": (("app_t", "f"), ("sensor_t", "f"), ("pitch_deg", "f"), ("roll_deg", "f"), ("yaw_deg", "f"),
-             ("q2", "f"), ("q3", "f"), ("q4", "f"), ("accuracy", "i")),
-    **{ty: (("app_t", "f"), ("sensor_t", "f"), (name, "f"), ("accuracy", "i"))
-       for ty, name in (("PRES", "pressure_mbar"), ("LIGH", "light_lux"), ("PROX", "proximity"),
-                        ("HUMI", "humidity_percent"), ("TEMP", "temperature_c"))},
+    **{
+        ty: (("app_t", "f"), ("sensor_t", "f"), ("x", "f"), ("y", "f"), ("z", "f"), ("accuracy", "i"))
+        for ty in ("ACCE", "GYRO", "MAGN")
+    },
+    "AHRS": (
+        ("app_t", "f"),
+        ("sensor_t", "f"),
+        ("pitch_deg", "f"),
+        ("roll_deg", "f"),
+        ("yaw_deg", "f"),
+        ("q2", "f"),
+        ("q3", "f"),
+        ("q4", "f"),
+        ("accuracy", "i"),
+    ),
+    **{
+        ty: (("app_t", "f"), ("sensor_t", "f"), (name, "f"), ("accuracy", "i"))
+        for ty, name in (
+            ("PRES", "pressure_mbar"),
+            ("LIGH", "light_lux"),
+            ("PROX", "proximity"),
+            ("HUMI", "humidity_percent"),
+            ("TEMP", "temperature_c"),
+        )
+    },
     "SOUN": (("app_t", "f"), ("rms", "f"), ("pressure_pa", "f"), ("spl_db", "f")),
-    "WIFI": (("app_t", "f"), ("sensor_t", "f"), ("ssid", "s"), ("bssid", "s"), ("frequency_mhz", "i"),
-             ("rss_dbm", "f")),
-    "BLE4": (("app_t", "f"), ("beacon_type", "s"), ("mac", "s"), ("rss_dbm", "f"), ("tx_power", "f"),
-             ("major", "i"), ("minor", "i"), ("uuid", "s")),
-    "GNSS": (("app_t", "f"), ("unix_t", "f"), ("lat", "f"), ("lon", "f"), ("altitude_m", "f"), ("bearing_deg", "f"),
-             ("accuracy_m", "f"), ("speed_mps", "f"), ("sats_in_view", "i"), ("sats_in_use", "i")),
+    "WIFI": (
+        ("app_t", "f"),
+        ("sensor_t", "f"),
+        ("ssid", "s"),
+        ("bssid", "s"),
+        ("frequency_mhz", "i"),
+        ("rss_dbm", "f"),
+    ),
+    "BLE4": (
+        ("app_t", "f"),
+        ("beacon_type", "s"),
+        ("mac", "s"),
+        ("rss_dbm", "f"),
+        ("tx_power", "f"),
+        ("major", "i"),
+        ("minor", "i"),
+        ("uuid", "s"),
+    ),
+    "GNSS": (
+        ("app_t", "f"),
+        ("unix_t", "f"),
+        ("lat", "f"),
+        ("lon", "f"),
+        ("altitude_m", "f"),
+        ("bearing_deg", "f"),
+        ("accuracy_m", "f"),
+        ("speed_mps", "f"),
+        ("sats_in_view", "i"),
+        ("sats_in_use", "i"),
+    ),
     "POSI": (("app_t", "f"), ("counter", "i"), ("lat", "f"), ("lon", "f"), ("floor", "i"), ("building", "i")),
 }
 #: Record types that become streams or ground truth of a :class:`Recording`.
@@ -173,8 +226,13 @@ NEEDED_FIELDS: dict[str, tuple[str, ...]] = {
 _MAY_BE_EMPTY = {"ssid"}
 _TYPE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
 _NAME_RE = re.compile(r"Trial(\d+)_repetition(\d+)", re.IGNORECASE)
-_HEADER_KEYS = {"manufacturer": "manufacturer", "model": "model", "api android version": "android_api",
-                "android version release": "android_release", "date of creation": "created"}
+_HEADER_KEYS = {
+    "manufacturer": "manufacturer",
+    "model": "model",
+    "api android version": "android_api",
+    "android version release": "android_release",
+    "date of creation": "created",
+}
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _SITE_BUILDING_ID = 100
 _WGS84_A = 6378137.0
@@ -185,9 +243,9 @@ _SOURCE = {
     "dataset": "IPIN 2023 competition Track 3 (smartphone-based, off-site), training logs",
     "origin": "Zenodo doi:10.5281/zenodo.8362205 (copy from GitHub Kenny5269/2023_IPIN_Competition_Track03)",
     "citation": "J. Torres-Sospedra, A. R. Jimenez, A. Perez-Navarro et al. Datasets and Supporting Materials for the "
-                "IPIN 2023 Competition Track 3 (Smartphone-based, off-site). Zenodo, 2023. doi:10.5281/zenodo.8362205",
+    "IPIN 2023 Competition Track 3 (Smartphone-based, off-site). Zenodo, 2023. doi:10.5281/zenodo.8362205",
     "licence": "research use with attribution (cite the Zenodo record); IPIN data on Zenodo is usually CC BY 4.0, "
-               "not confirmed for this record",
+    "not confirmed for this record",
 }
 
 
@@ -218,7 +276,7 @@ def latlon_to_local_m(lat, lon, origin: tuple[float, float] = DEFAULT_ORIGIN) ->
     lat0, lon0 = math.radians(float(origin[0])), float(origin[1])
     e2 = _WGS84_F * (2 - _WGS84_F)
     w = 1.0 - e2 * math.sin(lat0) ** 2
-    m = _WGS84_A * (1 - e2) / w ** 1.5
+    m = _WGS84_A * (1 - e2) / w**1.5
     n = _WGS84_A / math.sqrt(w)
     x = np.radians(lon - lon0) * n * math.cos(lat0)
     y = np.radians(lat - float(origin[0])) * m
@@ -295,8 +353,10 @@ def _decompress(path: Path, raw: bytes) -> bytes:
     try:
         return lzma.decompress(raw)
     except (lzma.LZMAError, EOFError) as e:
-        raise DataError(f"truncated or corrupted xz stream ({type(e).__name__}: {e}); expected a complete "
-                        ".xz-compressed log", file=path) from None
+        raise DataError(
+            f"truncated or corrupted xz stream ({type(e).__name__}: {e}); expected a complete .xz-compressed log",
+            file=path,
+        ) from None
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -304,8 +364,9 @@ def _decode(path: Path, data: bytes) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(f"line {line}: not UTF-8 text ({e.reason} at byte {e.start}); expected a text log",
-                        file=path) from None
+        raise DataError(
+            f"line {line}: not UTF-8 text ({e.reason} at byte {e.start}); expected a text log", file=path
+        ) from None
     return text.replace("\r\n", "\n") if "\r" in text else text
 
 
@@ -348,8 +409,12 @@ def _bad_record(path: Path, ty: str, lineno: int, line: str) -> DataError:
     parts = line.split(";")
     layout = ";".join([ty] + [n for n, _ in fields])
     if len(parts) != len(fields) + 1:
-        return DataError(f"line {lineno}: {ty} record has {len(parts)} fields; expected {len(fields) + 1} "
-                         f"({layout}); the line is {line[:120]!r}", file=path, field=ty)
+        return DataError(
+            f"line {lineno}: {ty} record has {len(parts)} fields; expected {len(fields) + 1} "
+            f"({layout}); the line is {line[:120]!r}",
+            file=path,
+            field=ty,
+        )
     for (name, kind), raw in zip(fields, parts[1:]):
         where = f"line {lineno}: {ty} field '{name}' holds {raw!r}"
         if kind == "s":
@@ -364,12 +429,14 @@ def _bad_record(path: Path, ty: str, lineno: int, line: str) -> DataError:
             return DataError(f"{where}; expected a finite number", file=path, field=f"{ty}/{name}")
         if kind == "i" and value != round(value):
             return DataError(f"{where}; expected an integer", file=path, field=f"{ty}/{name}")
-    return DataError(f"line {lineno}: {ty} record could not be read ({layout}); the line is {line[:120]!r}",
-                     file=path, field=ty)
+    return DataError(
+        f"line {lineno}: {ty} record could not be read ({layout}); the line is {line[:120]!r}", file=path, field=ty
+    )
 
 
-def _parse_type(path: Path, ty: str, lines: list[str], linenos: list[int],
-                warnings: Counter) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _parse_type(
+    path: Path, ty: str, lines: list[str], linenos: list[int], warnings: Counter
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Fast path: pandas' C parser over all records of one type; :func:`_bad_record` explains a failure.
 
     Returns the fields and the file lines of the records kept (records of a type that is not
@@ -388,14 +455,24 @@ def _parse_type(path: Path, ty: str, lines: list[str], linenos: list[int],
             lines = [ln for ln, g in zip(lines, good) if g]
             linenos = linenos[good]
         if not lines:
-            return {n: np.zeros(0, dtype=np.float64 if k == "f" else np.int64 if k == "i" else str)
-                    for n, k in fields}, linenos
+            return {
+                n: np.zeros(0, dtype=np.float64 if k == "f" else np.int64 if k == "i" else str) for n, k in fields
+            }, linenos
     names = ["type"] + [n for n, _ in fields]
     text_cols = {n: str for n, k in fields if k == "s"}
     try:
-        frame = pd.read_csv(io.StringIO("\n".join(lines)), sep=";", header=None, names=names,
-                            dtype={"type": str, **text_cols}, quoting=csv.QUOTE_NONE, keep_default_na=False,
-                            na_values=[""], skip_blank_lines=False, engine="c")
+        frame = pd.read_csv(
+            io.StringIO("\n".join(lines)),
+            sep=";",
+            header=None,
+            names=names,
+            dtype={"type": str, **text_cols},
+            quoting=csv.QUOTE_NONE,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+            engine="c",
+        )
     except pd.errors.ParserError as e:
         m = re.search(r"Expected \d+ fields in line (\d+)", str(e))
         k = int(m.group(1)) - 1 if m and int(m.group(1)) <= len(lines) else None
@@ -442,9 +519,12 @@ def _parse_type(path: Path, ty: str, lines: list[str], linenos: list[int],
     back = np.flatnonzero(np.diff(t) < 0)
     if len(back) and imported:
         j = int(back[0]) + 1
-        raise DataError(f"line {linenos[j]}: {ty} AppTimestamp {t[j]:g} s is earlier than the previous {ty} record's "
-                        f"{t[j - 1]:g} s (line {linenos[j - 1]}); expected non-decreasing AppTimestamps",
-                        file=path, field=f"{ty}/app_t")
+        raise DataError(
+            f"line {linenos[j]}: {ty} AppTimestamp {t[j]:g} s is earlier than the previous {ty} record's "
+            f"{t[j - 1]:g} s (line {linenos[j - 1]}); expected non-decreasing AppTimestamps",
+            file=path,
+            field=f"{ty}/app_t",
+        )
     if len(back):
         warnings[f"{ty} AppTimestamp earlier than the previous {ty} record (not imported; kept)"] += len(back)
     return out, linenos
@@ -500,8 +580,11 @@ def parse_log(path) -> IPINLog:
             if not line.strip():
                 continue
             if k <= 0 or not _TYPE_RE.match(ty):
-                raise DataError(f"line {i + 1}: not a record; expected 'TYPE;AppTimestamp;...' (TYPE like ACCE, "
-                                f"WIFI, POSI) or a '%' header line; the line is {line[:120]!r}", file=path)
+                raise DataError(
+                    f"line {i + 1}: not a record; expected 'TYPE;AppTimestamp;...' (TYPE like ACCE, "
+                    f"WIFI, POSI) or a '%' header line; the line is {line[:120]!r}",
+                    file=path,
+                )
             skipped[ty] += 1
             continue
         if line[-1] == ";":
@@ -521,37 +604,62 @@ def parse_log(path) -> IPINLog:
                 records[ty], lines[ty] = rec, ln
     check_log_span({ty: (rec["app_t"], lines[ty]) for ty, rec in records.items() if ty in IMPORTED_TYPES}, path)
     n_lines = len(all_lines) - (1 if text.endswith("\n") else 0)
-    return IPINLog(path, header, records, lines, dict(skipped), n_lines, hashlib.sha256(raw).hexdigest(),
-                   {k: int(v) for k, v in sorted(warnings.items())})
+    return IPINLog(
+        path,
+        header,
+        records,
+        lines,
+        dict(skipped),
+        n_lines,
+        hashlib.sha256(raw).hexdigest(),
+        {k: int(v) for k, v in sorted(warnings.items())},
+    )
 
 
 # ---------------------------------------------------------------------------------------------- streams
 def _imu_stream(log: IPINLog) -> Stream:
     acc, gyr = log.records["ACCE"], log.records["GYRO"]
     t = acc["app_t"]
-    values, _, outside = imu_values(t, np.c_[acc["x"], acc["y"], acc["z"]], gyr["app_t"],
-                                    np.c_[gyr["x"], gyr["y"], gyr["z"]])
+    values, _, outside = imu_values(
+        t, np.c_[acc["x"], acc["y"], acc["z"]], gyr["app_t"], np.c_[gyr["x"], gyr["y"], gyr["z"]]
+    )
 
     def rate(x):
         return round(float(1.0 / np.median(np.diff(x))), 2) if len(x) > 1 else float("nan")
 
-    return Stream("imu", t.copy(), values,
-                  ids=np.array(["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]),
-                  meta={"unit": "m/s^2 (acc_*), rad/s (gyr_*)", "frame": "device (Android sensor axes)",
-                        "timeline": "ACCE AppTimestamps",
-                        "gyro_resampling": "linear interpolation in time of each GYRO axis at the ACCE AppTimestamps; "
-                                           "ACCE samples outside the GYRO time span take the first/last GYRO sample",
-                        "acce_rate_hz": rate(t), "gyro_rate_hz": rate(gyr["app_t"]),
-                        "n_gyro_raw": int(len(gyr["app_t"])), "n_outside_gyro_span": outside})
+    return Stream(
+        "imu",
+        t.copy(),
+        values,
+        ids=np.array(["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]),
+        meta={
+            "unit": "m/s^2 (acc_*), rad/s (gyr_*)",
+            "frame": "device (Android sensor axes)",
+            "timeline": "ACCE AppTimestamps",
+            "gyro_resampling": "linear interpolation in time of each GYRO axis at the ACCE AppTimestamps; "
+            "ACCE samples outside the GYRO time span take the first/last GYRO sample",
+            "acce_rate_hz": rate(t),
+            "gyro_rate_hz": rate(gyr["app_t"]),
+            "n_gyro_raw": int(len(gyr["app_t"])),
+            "n_outside_gyro_span": outside,
+        },
+    )
 
 
 def _ahrs_stream(log: IPINLog) -> Stream:
     r = log.records["AHRS"]
     q = rotation_quaternions(np.c_[r["q2"], r["q3"], r["q4"]])
-    return Stream("vector", r["app_t"].copy(), q, ids=np.array(["qw", "qx", "qy", "qz"]),
-                  meta={"unit": "unit quaternion (w, x, y, z)",
-                        "frame": "world_from_device; world = Android's (x east, y magnetic north, z up)",
-                        "source": "AHRS Quat(2..4) = rotation-vector x, y, z; w = sqrt(1 - x^2 - y^2 - z^2)"})
+    return Stream(
+        "vector",
+        r["app_t"].copy(),
+        q,
+        ids=np.array(["qw", "qx", "qy", "qz"]),
+        meta={
+            "unit": "unit quaternion (w, x, y, z)",
+            "frame": "world_from_device; world = Android's (x east, y magnetic north, z up)",
+            "source": "AHRS Quat(2..4) = rotation-vector x, y, z; w = sqrt(1 - x^2 - y^2 - z^2)",
+        },
+    )
 
 
 def _radio_stream(log: IPINLog, ty: str, key: str, rss_range: tuple[float, float]) -> Stream:
@@ -563,22 +671,32 @@ def _radio_stream(log: IPINLog, ty: str, key: str, rss_range: tuple[float, float
     bad = (rss < lo) | (rss > hi)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
-        raise DataError(f"line {log.lines[ty][j]}: {ty} RSS {rss[j]:g} dBm outside [{lo:g}, {hi:g}]; expected a "
-                        "received signal strength in dBm", file=log.path, field=f"{ty}/rss_dbm")
+        raise DataError(
+            f"line {log.lines[ty][j]}: {ty} RSS {rss[j]:g} dBm outside [{lo:g}, {hi:g}]; expected a "
+            "received signal strength in dBm",
+            file=log.path,
+            field=f"{ty}/rss_dbm",
+        )
     # an id twice in one scan (not in these logs) keeps its strongest reading
     scan_t, values, ids, _ = scan_matrix(r["app_t"], r[key], rss)
     if ty == "WIFI":
-        meta = {"scan": "the WIFI rows sharing one AppTimestamp", "ids": "anonymised BSSIDs, the same access point "
-                "in every log"}
+        meta = {
+            "scan": "the WIFI rows sharing one AppTimestamp",
+            "ids": "anonymised BSSIDs, the same access point in every log",
+        }
     else:
-        meta = {"scan": "the iBeacon BLE4 rows sharing one AppTimestamp (usually one advertisement per row)",
-                "ids": "anonymised beacon MAC addresses"}
-    return Stream("wifi", scan_t, values, ids=ids, meta={"unit": "dBm", "not_heard": "NaN", **meta,
-                                                          "n_records": int(len(rss))})
+        meta = {
+            "scan": "the iBeacon BLE4 rows sharing one AppTimestamp (usually one advertisement per row)",
+            "ids": "anonymised beacon MAC addresses",
+        }
+    return Stream(
+        "wifi", scan_t, values, ids=ids, meta={"unit": "dBm", "not_heard": "NaN", **meta, "n_records": int(len(rss))}
+    )
 
 
-def _recording(name: str, log: IPINLog, origin, floor_height_m: float, rss_range,
-               max_distance_m: float = MAX_POSI_DISTANCE_M) -> Recording:
+def _recording(
+    name: str, log: IPINLog, origin, floor_height_m: float, rss_range, max_distance_m: float = MAX_POSI_DISTANCE_M
+) -> Recording:
     """One log as a :class:`Recording` (see the module docstring); radio ids are the log's own."""
     pose = _pose(log, origin, floor_height_m, max_distance_m)
     rec = log.records
@@ -587,53 +705,93 @@ def _recording(name: str, log: IPINLog, origin, floor_height_m: float, rss_range
         streams["imu"] = _imu_stream(log)
     if "MAGN" in rec:
         m = rec["MAGN"]
-        streams["magnetometer"] = Stream("magnetometer", m["app_t"].copy(),
-                                         np.c_[m["x"], m["y"], m["z"]].astype(np.float32),
-                                         ids=np.array(["mag_x", "mag_y", "mag_z"]),
-                                         meta={"unit": "uT", "frame": "device (Android sensor axes)"})
+        streams["magnetometer"] = Stream(
+            "magnetometer",
+            m["app_t"].copy(),
+            np.c_[m["x"], m["y"], m["z"]].astype(np.float32),
+            ids=np.array(["mag_x", "mag_y", "mag_z"]),
+            meta={"unit": "uT", "frame": "device (Android sensor axes)"},
+        )
     if "AHRS" in rec:
         streams["ahrs"] = _ahrs_stream(log)
     if "PRES" in rec:
         p = rec["PRES"]
-        streams["pressure"] = Stream("vector", p["app_t"].copy(), p["pressure_mbar"][:, None].astype(np.float32),
-                                     ids=np.array(["pressure_mbar"]), meta={"unit": "mbar"})
+        streams["pressure"] = Stream(
+            "vector",
+            p["app_t"].copy(),
+            p["pressure_mbar"][:, None].astype(np.float32),
+            ids=np.array(["pressure_mbar"]),
+            meta={"unit": "mbar"},
+        )
     if "WIFI" in rec:
         streams["wifi"] = _radio_stream(log, "WIFI", "bssid", rss_range)
     if "BLE4" in rec:
         streams["ble"] = _radio_stream(log, "BLE4", "mac", rss_range)
     trial, rep = _trial_rep(log.path)
-    meta = {"trial": trial, "repetition": rep, "phone_model": log.header.get("model"),
-            "manufacturer": log.header.get("manufacturer"), "android_release": log.header.get("android_release"),
-            "created": log.header.get("created"), "source_file": log.path.name,
-            "building_id_source": _SITE_BUILDING_ID, "record_counts": log.counts, "skipped_records": log.skipped,
-            "missing_types": [ty for ty in IMPORTED_TYPES if ty not in rec],
-            "pose_source": "POSI ground-truth points only (surveyed landmarks); positions between them are "
-                           "interpolated linearly in time by omniloc.data.align.truth_at"}
-    return Recording(name, pose["t"], position=pose["position"], floor=pose["floor"], building=pose["building"],
-                     zone=pose["zone"], streams=streams, meta=meta).validate(file=log.path)
+    meta = {
+        "trial": trial,
+        "repetition": rep,
+        "phone_model": log.header.get("model"),
+        "manufacturer": log.header.get("manufacturer"),
+        "android_release": log.header.get("android_release"),
+        "created": log.header.get("created"),
+        "source_file": log.path.name,
+        "building_id_source": _SITE_BUILDING_ID,
+        "record_counts": log.counts,
+        "skipped_records": log.skipped,
+        "missing_types": [ty for ty in IMPORTED_TYPES if ty not in rec],
+        "pose_source": "POSI ground-truth points only (surveyed landmarks); positions between them are "
+        "interpolated linearly in time by omniloc.data.align.truth_at",
+    }
+    return Recording(
+        name,
+        pose["t"],
+        position=pose["position"],
+        floor=pose["floor"],
+        building=pose["building"],
+        zone=pose["zone"],
+        streams=streams,
+        meta=meta,
+    ).validate(file=log.path)
 
 
 # ---------------------------------------------------------------------------------------------- floor plans
 def _read_calibration(path: Path) -> list[dict]:
     """The floors of a GUI_mapas calibration file: file, floor, building, lat, lon, rotation_deg, m_per_px."""
     try:
-        rows = [ln.split() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
-                if ln.strip() and not ln.lstrip().startswith("%")]
+        rows = [
+            ln.split()
+            for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if ln.strip() and not ln.lstrip().startswith("%")
+        ]
     except OSError as e:
         raise DataError(f"could not read the calibration file ({e})", file=path) from None
     keys = ("file", "floor", "building", "lat", "lon", "rotation_deg", "m_per_px")
     if len(rows) != len(keys) or len({len(r) for r in rows}) != 1:
-        raise DataError(f"expected {len(keys)} rows ({', '.join(keys)}) with one column per floor, got "
-                        f"{len(rows)} rows of {sorted({len(r) for r in rows})} columns", file=path)
+        raise DataError(
+            f"expected {len(keys)} rows ({', '.join(keys)}) with one column per floor, got "
+            f"{len(rows)} rows of {sorted({len(r) for r in rows})} columns",
+            file=path,
+        )
     out = []
     for j in range(len(rows[0])):
         try:
-            out.append({"file": rows[0][j], "floor": int(rows[1][j]), "building": int(rows[2][j]),
-                        "lat": float(rows[3][j]), "lon": float(rows[4][j]), "rotation_deg": float(rows[5][j]),
-                        "m_per_px": float(rows[6][j])})
+            out.append(
+                {
+                    "file": rows[0][j],
+                    "floor": int(rows[1][j]),
+                    "building": int(rows[2][j]),
+                    "lat": float(rows[3][j]),
+                    "lon": float(rows[4][j]),
+                    "rotation_deg": float(rows[5][j]),
+                    "m_per_px": float(rows[6][j]),
+                }
+            )
         except ValueError as e:
-            raise DataError(f"column {j + 1}: {e}; expected integers (floor, building) and numbers (lat, lon, "
-                            "rotation, scale)", file=path) from None
+            raise DataError(
+                f"column {j + 1}: {e}; expected integers (floor, building) and numbers (lat, lon, rotation, scale)",
+                file=path,
+            ) from None
     return out
 
 
@@ -678,8 +836,13 @@ def _read_map(png: Path, downsample: int) -> tuple[np.ndarray | None, tuple[int,
     return np.asarray(Image.alpha_composite(white, small).convert("RGB")), size
 
 
-def load_floor_plans(supplementary, origin: tuple[float, float] = DEFAULT_ORIGIN, *, raster_downsample: int = 8,
-                     floor_height_m: float = 0.0) -> dict[str, FloorPlan]:
+def load_floor_plans(
+    supplementary,
+    origin: tuple[float, float] = DEFAULT_ORIGIN,
+    *,
+    raster_downsample: int = 8,
+    floor_height_m: float = 0.0,
+) -> dict[str, FloorPlan]:
     """The floor plans of the IPIN 2023 site from ``calib_mapa_Nuremberg.cal`` and the map bitmaps beside it.
 
     One plan per floor of the calibration file, named ``"F{floor}"``, building 0; see the module
@@ -706,8 +869,9 @@ def load_floor_plans(supplementary, origin: tuple[float, float] = DEFAULT_ORIGIN
     folder = Path(supplementary)
     cal_path = folder / _CAL_FILE
     if not cal_path.is_file():
-        raise DataError(f"calibration file {_CAL_FILE} not found; expected the IPIN 2023 supplementary folder",
-                        file=cal_path)
+        raise DataError(
+            f"calibration file {_CAL_FILE} not found; expected the IPIN 2023 supplementary folder", file=cal_path
+        )
     cals = _read_calibration(cal_path)
     maps = {c["floor"]: folder / c["file"] for c in cals if (folder / c["file"]).is_file()}
     if not maps:
@@ -724,22 +888,45 @@ def load_floor_plans(supplementary, origin: tuple[float, float] = DEFAULT_ORIGIN
         corners = np.array([[-0.5, -0.5, 1], [w - 0.5, -0.5, 1], [w - 0.5, h - 0.5, 1], [-0.5, h - 0.5, 1]]) @ full.T
         quad = corners[:, :2]
         bounds = np.r_[quad.min(axis=0), quad.max(axis=0)]
-        meta = {"calibration": {k: cal[k] for k in ("lat", "lon", "rotation_deg", "m_per_px")},
-                "source_building_id": cal["building"], "canvas_px": [int(w), int(h)]}
+        meta = {
+            "calibration": {k: cal[k] for k in ("lat", "lon", "rotation_deg", "m_per_px")},
+            "source_building_id": cal["building"],
+            "canvas_px": [int(w), int(h)],
+        }
         transform = None
         if raster is not None:
             transform = _canvas_transform(cal, size, origin, k)
-            meta.update({"map": cal["file"], "raster_kind": "drawing", "raster_downsample": k,
-                         "raster_m_per_px": cal["m_per_px"] * k})
+            meta.update(
+                {
+                    "map": cal["file"],
+                    "raster_kind": "drawing",
+                    "raster_downsample": k,
+                    "raster_m_per_px": cal["m_per_px"] * k,
+                }
+            )
         elif floor in maps:
             meta.update({"map": cal["file"], "note": "raster not kept (raster_downsample=0)"})
         else:
-            meta.update({"map": None, "note": f"no bitmap for floor {floor} ({cal['file']} missing): bounds and zone "
-                         "are the canvas of the shared calibration, no walls"})
+            meta.update(
+                {
+                    "map": None,
+                    "note": f"no bitmap for floor {floor} ({cal['file']} missing): bounds and zone "
+                    "are the canvas of the shared calibration, no walls",
+                }
+            )
         name = f"F{floor}"
-        plans[name] = FloorPlan(name, np.zeros((0, 2, 2)), zones={name: quad}, floor=floor, building=0,
-                                bounds=bounds, elevation_m=floor * float(floor_height_m), raster=raster,
-                                pixel_to_metre=transform, meta=meta)
+        plans[name] = FloorPlan(
+            name,
+            np.zeros((0, 2, 2)),
+            zones={name: quad},
+            floor=floor,
+            building=0,
+            bounds=bounds,
+            elevation_m=floor * float(floor_height_m),
+            raster=raster,
+            pixel_to_metre=transform,
+            meta=meta,
+        )
     return plans
 
 
@@ -777,41 +964,70 @@ def _recording_name(path: Path) -> str:
 
 def _pose(log: IPINLog, origin, floor_height_m: float, max_distance_m: float = MAX_POSI_DISTANCE_M) -> dict:
     if "POSI" not in log.records:
-        raise DataError("no POSI ground-truth records; expected lines "
-                        "'POSI;AppTimestamp;Counter;Latitude;Longitude;floorID;buildingID'", file=log.path,
-                        field="POSI")
+        raise DataError(
+            "no POSI ground-truth records; expected lines "
+            "'POSI;AppTimestamp;Counter;Latitude;Longitude;floorID;buildingID'",
+            file=log.path,
+            field="POSI",
+        )
     p, lines = log.records["POSI"], log.lines["POSI"]
     for key, limit in (("lat", 90.0), ("lon", 180.0)):
         bad = np.abs(p[key]) > limit
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
-            raise DataError(f"line {lines[j]}: POSI {key} {p[key][j]:g}; expected WGS-84 degrees within +-{limit:g}",
-                            file=log.path, field=f"POSI/{key}")
+            raise DataError(
+                f"line {lines[j]}: POSI {key} {p[key][j]:g}; expected WGS-84 degrees within +-{limit:g}",
+                file=log.path,
+                field=f"POSI/{key}",
+            )
     bad = p["building"] != _SITE_BUILDING_ID
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
-        raise DataError(f"line {lines[j]}: POSI buildingID {p['building'][j]}; expected {_SITE_BUILDING_ID}, the one "
-                        "building of the IPIN 2023 site", file=log.path, field="POSI/building")
+        raise DataError(
+            f"line {lines[j]}: POSI buildingID {p['building'][j]}; expected {_SITE_BUILDING_ID}, the one "
+            "building of the IPIN 2023 site",
+            file=log.path,
+            field="POSI/building",
+        )
     xy = latlon_to_local_m(p["lat"], p["lon"], origin)
     dist = np.hypot(xy[:, 0], xy[:, 1])
     far = dist > max_distance_m
     if far.any():
         j = int(np.flatnonzero(far)[0])
-        raise DataError(f"line {lines[j]}: POSI point ({p['lat'][j]:.8g}, {p['lon'][j]:.8g}) lies "
-                        f"{dist[j] / 1000:.6g} km "
-                        f"from the origin ({float(origin[0]):g}, {float(origin[1]):g}); expected a point of the site, "
-                        f"within {max_distance_m:g} m (max_posi_distance_m)", file=log.path, field="POSI/lat")
+        raise DataError(
+            f"line {lines[j]}: POSI point ({p['lat'][j]:.8g}, {p['lon'][j]:.8g}) lies "
+            f"{dist[j] / 1000:.6g} km "
+            f"from the origin ({float(origin[0]):g}, {float(origin[1]):g}); expected a point of the site, "
+            f"within {max_distance_m:g} m (max_posi_distance_m)",
+            file=log.path,
+            field="POSI/lat",
+        )
     floor = p["floor"].astype(np.int64)
     check_ground_truth(p["app_t"], np.c_[xy, floor], lines, file=log.path, field="POSI")
-    return {"t": p["app_t"].copy(), "position": np.c_[xy, floor * float(floor_height_m) + 0.0], "floor": floor,
-            "building": np.zeros(len(floor), dtype=np.int64), "zone": np.array([f"F{f}" for f in floor])}
+    return {
+        "t": p["app_t"].copy(),
+        "position": np.c_[xy, floor * float(floor_height_m) + 0.0],
+        "floor": floor,
+        "building": np.zeros(len(floor), dtype=np.int64),
+        "zone": np.array([f"F{f}" for f in floor]),
+    }
 
 
-def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] = DEFAULT_ORIGIN,
-                  floor_height_m: float = 0.0, phone_models=None, trials=None, repetitions=None,
-                  id_vocabulary: str = "dataset", rss_range: tuple[float, float] = (-120.0, 0.0),
-                  raster_downsample: int = 8, supplementary=None,
-                  max_posi_distance_m: float = MAX_POSI_DISTANCE_M) -> Dataset:
+def load_ipin2023(
+    src,
+    name: str | None = None,
+    *,
+    origin: tuple[float, float] = DEFAULT_ORIGIN,
+    floor_height_m: float = 0.0,
+    phone_models=None,
+    trials=None,
+    repetitions=None,
+    id_vocabulary: str = "dataset",
+    rss_range: tuple[float, float] = (-120.0, 0.0),
+    raster_downsample: int = 8,
+    supplementary=None,
+    max_posi_distance_m: float = MAX_POSI_DISTANCE_M,
+) -> Dataset:
     """Read IPIN 2023 Track 3 logs into a :class:`~omniloc.data.Dataset` (no splits; see the module docstring).
 
     Parameters
@@ -872,8 +1088,11 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
         keep_models = {str(m) for m in phone_models}
         logs = [p for p in logs if read_log_header(p).get("model") in keep_models]
     if not logs:
-        raise DataError(f"none of the {n_found} logs matches trials={trials}, repetitions={repetitions}, "
-                        f"phone_models={phone_models}", file=src)
+        raise DataError(
+            f"none of the {n_found} logs matches trials={trials}, repetitions={repetitions}, "
+            f"phone_models={phone_models}",
+            file=src,
+        )
     names = [_recording_name(p) for p in logs]
     dup = sorted(n for n, c in Counter(names).items() if c > 1)
     if dup:
@@ -888,8 +1107,17 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
         totals.update(log.counts)
         skipped.update(log.skipped)
         warnings.update(log.path.name, log.warnings)
-        files.append({"path": str(log.path), "sha256": log.sha256, "lines": log.n_lines, "records": log.counts,
-                      "skipped": log.skipped, "n_posi": log.count("POSI"), "recording": rec_name})
+        files.append(
+            {
+                "path": str(log.path),
+                "sha256": log.sha256,
+                "lines": log.n_lines,
+                "records": log.counts,
+                "skipped": log.skipped,
+                "n_posi": log.count("POSI"),
+                "recording": rec_name,
+            }
+        )
     if id_vocabulary == "dataset":
         for stream in ("wifi", "ble"):
             with_it = [r for r in recordings.values() if stream in r.streams]
@@ -902,9 +1130,11 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
         folder = src if src.is_dir() else src.parent
         candidates = [folder / "supplementary", folder.parent / "supplementary"]
         supplementary = next((c for c in candidates if (c / _CAL_FILE).is_file()), None)
-    plans = {} if supplementary is None else load_floor_plans(supplementary, origin,
-                                                               raster_downsample=raster_downsample,
-                                                               floor_height_m=floor_height_m)
+    plans = (
+        {}
+        if supplementary is None
+        else load_floor_plans(supplementary, origin, raster_downsample=raster_downsample, floor_height_m=floor_height_m)
+    )
     not_imported = {ty: totals[ty] for ty in ("LIGH", "SOUN", "PROX", "HUMI", "TEMP") if totals[ty]}
     provenance = {
         **_SOURCE,
@@ -916,9 +1146,11 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
         "skipped_records": dict(skipped),
         "parsed_not_imported": not_imported,
         "gnss_ignored": int(totals["GNSS"]),
-        "filters": {"trials": None if trials is None else sorted(int(t) for t in trials),
-                    "repetitions": None if repetitions is None else sorted(int(r) for r in repetitions),
-                    "phone_models": None if phone_models is None else sorted(str(m) for m in phone_models)},
+        "filters": {
+            "trials": None if trials is None else sorted(int(t) for t in trials),
+            "repetitions": None if repetitions is None else sorted(int(r) for r in repetitions),
+            "phone_models": None if phone_models is None else sorted(str(m) for m in phone_models),
+        },
         "clock": "AppTimestamp seconds (common to all record types of a log)",
         "crs": "local east-north-up tangent plane (equirectangular on the WGS-84 ellipsoid) around the origin",
         "origin_latlon_deg": [float(origin[0]), float(origin[1])],
@@ -930,15 +1162,17 @@ def load_ipin2023(src, name: str | None = None, *, origin: tuple[float, float] =
         "rss_range_dbm": [float(rss_range[0]), float(rss_range[1])],
         "max_posi_distance_m": float(max_posi_distance_m),
         "import_warnings": warnings.to_json(),
-        "floor_plans": ("none (no supplementary folder)" if supplementary is None else
-                        f"from {Path(supplementary) / _CAL_FILE}; raster only for floors with a bitmap "
-                        f"(downsampled x{raster_downsample}), canvas bounds and one zone per floor, no walls"),
+        "floor_plans": (
+            "none (no supplementary folder)"
+            if supplementary is None
+            else f"from {Path(supplementary) / _CAL_FILE}; raster only for floors with a bitmap "
+            f"(downsampled x{raster_downsample}), canvas bounds and one zone per floor, no walls"
+        ),
     }
     return Dataset(name or "ipin2023-track3", recordings, plans, {}, provenance)
 
 
-def import_ipin2023(src, *, test_fraction: float = 0.1, seed: int = 0, name: str | None = None,
-                    **load_opts) -> Dataset:
+def import_ipin2023(src, *, test_fraction: float = 0.1, seed: int = 0, name: str | None = None, **load_opts) -> Dataset:
     """``omniloc import ipin2023 SRC``: read the logs and split them by recording (log file).
 
     Parameters

@@ -111,8 +111,16 @@ from .ujiindoorloc import (
     zone_labels,
 )
 
-__all__ = ["load_sodindoorloc", "import_sodindoorloc", "read_access_points", "BUILDINGS", "FILE_SETS",
-           "SOD_FORMAT", "NOT_DETECTED_CODES", "LABEL_COLUMNS"]
+__all__ = [
+    "load_sodindoorloc",
+    "import_sodindoorloc",
+    "read_access_points",
+    "BUILDINGS",
+    "FILE_SETS",
+    "SOD_FORMAT",
+    "NOT_DETECTED_CODES",
+    "LABEL_COLUMNS",
+]
 
 #: Building folder name -> BuildingID.
 BUILDINGS = {"CETC331": 1, "HCXY": 2, "SYL": 3}
@@ -121,19 +129,26 @@ NOT_DETECTED_CODES = (100, -105)
 #: The non-RSS columns, in file order.
 LABEL_COLUMNS = ("ECoord", "NCoord", "FloorID", "BuildingID", "SceneID", "UserID", "PhoneID", "SampleTimes")
 #: The SODIndoorLoc CSV layout.
-SOD_FORMAT = FingerprintFormat("SODIndoorLoc", LABEL_COLUMNS, LABEL_COLUMNS[2:], r"^MAC(\d+)$", "MAC1..MACnnn",
-                               LABEL_COLUMNS[2:])
+SOD_FORMAT = FingerprintFormat(
+    "SODIndoorLoc", LABEL_COLUMNS, LABEL_COLUMNS[2:], r"^MAC(\d+)$", "MAC1..MACnnn", LABEL_COLUMNS[2:]
+)
 #: preset -> building -> (training file stem, test file stem).
 FILE_SETS = {
-    "ap_30": {"CETC331": ("Training_CETC331", "Testing_CETC331"),
-              "HCXY": ("Training_HCXY_AP_30", "Testing_HCXY_AP"),
-              "SYL": ("Training_SYL_AP_30", "Testing_SYL_AP")},
-    "ap_avg": {"CETC331": ("Training_CETC331", "Testing_CETC331"),
-               "HCXY": ("Training_HCXY_AP_Avg", "Testing_HCXY_AP"),
-               "SYL": ("Training_SYL_AP_Avg", "Testing_SYL_AP")},
-    "all_avg": {"CETC331": ("Training_CETC331", "Testing_CETC331"),
-                "HCXY": ("Training_HCXY_All_Avg", "Testing_HCXY_All"),
-                "SYL": ("Training_SYL_All_Avg", "Testing_SYL_All")},
+    "ap_30": {
+        "CETC331": ("Training_CETC331", "Testing_CETC331"),
+        "HCXY": ("Training_HCXY_AP_30", "Testing_HCXY_AP"),
+        "SYL": ("Training_SYL_AP_30", "Testing_SYL_AP"),
+    },
+    "ap_avg": {
+        "CETC331": ("Training_CETC331", "Testing_CETC331"),
+        "HCXY": ("Training_HCXY_AP_Avg", "Testing_HCXY_AP"),
+        "SYL": ("Training_SYL_AP_Avg", "Testing_SYL_AP"),
+    },
+    "all_avg": {
+        "CETC331": ("Training_CETC331", "Testing_CETC331"),
+        "HCXY": ("Training_HCXY_All_Avg", "Testing_HCXY_All"),
+        "SYL": ("Training_SYL_All_Avg", "Testing_SYL_All"),
+    },
 }
 _AP_COLUMNS = ("ID", "ECoord", "NCoord", "FloorID", "Attribute_2.4", "Frequency_2.4", "Attribute_5", "Frequency_5")
 _BANDS = (("2.4GHz", "Attribute_2.4", "Frequency_2.4"), ("5GHz", "Attribute_5", "Frequency_5"))
@@ -142,9 +157,9 @@ _MAX_COORD_M = 100_000.0
 _SOURCE = {
     "dataset": "SODIndoorLoc",
     "origin": "GitHub renwudao24/SODIndoorLoc (CSV files gzipped unchanged; AP_information_<building>.csv "
-              "exported from 'Information of pre-installed APs.xlsx')",
+    "exported from 'Information of pre-installed APs.xlsx')",
     "citation": "J. Bi, Y. Wang, B. Yu et al. Supplementary open dataset for WiFi indoor localization based on "
-                "received signal strength. Satellite Navigation 3, 25 (2022). doi:10.1186/s43020-022-00086-y",
+    "received signal strength. Satellite Navigation 3, 25 (2022). doi:10.1186/s43020-022-00086-y",
     "licence": "no licence file; open research data published with a CC BY 4.0 article: cite the paper above",
 }
 
@@ -163,8 +178,10 @@ def _buildings(buildings) -> list[str]:
         elif isinstance(b, str) and b.upper() in BUILDINGS:
             chosen.add(b.upper())
         else:
-            raise ConfigError(f"unknown SODIndoorLoc building {b!r}; expected one of {list(BUILDINGS)} "
-                              f"or a BuildingID {sorted(by_id)}")
+            raise ConfigError(
+                f"unknown SODIndoorLoc building {b!r}; expected one of {list(BUILDINGS)} "
+                f"or a BuildingID {sorted(by_id)}"
+            )
     return [b for b in BUILDINGS if b in chosen]
 
 
@@ -182,16 +199,19 @@ def _role(path: Path) -> str:
         return "test"
     if path.name.startswith("Training_"):
         return "train"
-    raise DataError("cannot tell the file's role from its name; expected a Training_* or Testing_* SODIndoorLoc CSV",
-                    file=path)
+    raise DataError(
+        "cannot tell the file's role from its name; expected a Training_* or Testing_* SODIndoorLoc CSV", file=path
+    )
 
 
 def _file_list(root: Path, files, chosen: list[str], with_test: bool) -> list[tuple[str, Path]]:
     """(building, path) of the files to read, in load order."""
     if isinstance(files, str):
         if files not in FILE_SETS:
-            raise ConfigError(f"unknown SODIndoorLoc file set {files!r}; expected one of {list(FILE_SETS)} "
-                              "or a list of paths relative to the dataset folder")
+            raise ConfigError(
+                f"unknown SODIndoorLoc file set {files!r}; expected one of {list(FILE_SETS)} "
+                "or a list of paths relative to the dataset folder"
+            )
         out = []
         for b in chosen:
             train, test = FILE_SETS[files][b]
@@ -204,8 +224,11 @@ def _file_list(root: Path, files, chosen: list[str], with_test: bool) -> list[tu
         path = Path(f) if Path(f).is_absolute() else root / f
         building = path.parent.name
         if building not in BUILDINGS:
-            raise DataError(f"a SODIndoorLoc CSV must sit in its building's folder, one of {list(BUILDINGS)}; "
-                            f"it is in {building!r}", file=path)
+            raise DataError(
+                f"a SODIndoorLoc CSV must sit in its building's folder, one of {list(BUILDINGS)}; "
+                f"it is in {building!r}",
+                file=path,
+            )
         if building in chosen and (with_test or _role(path) == "train"):
             out.append((building, path))
     return out
@@ -219,8 +242,12 @@ def _not_detected_code(path: Path, raw: np.ndarray, rss_columns: list[str], not_
     if all(has.values()):
         col = rss_columns[int(np.flatnonzero(np.any(raw == -105, axis=0))[0])]
         r = int(np.flatnonzero(raw[:, rss_columns.index(col)] == -105)[0])
-        raise DataError(f"the file holds both 'not detected' codes 100 and -105 ({_line(r)} holds -105); expected "
-                        "only one of them; pass not_detected=100 or not_detected=-105", file=path, field=col)
+        raise DataError(
+            f"the file holds both 'not detected' codes 100 and -105 ({_line(r)} holds -105); expected "
+            "only one of them; pass not_detected=100 or not_detected=-105",
+            file=path,
+            field=col,
+        )
     return -105 if has[-105] and not has[100] else 100
 
 
@@ -233,8 +260,12 @@ def _fix_building_id(path: Path, building_id: np.ndarray, expected: int, buildin
         building_id[:] = expected  # upstream bug: a running counter 3, 4, ... instead of the constant
         return int(wrong.sum())
     r = int(np.flatnonzero(wrong)[0])
-    raise DataError(f"{_line(r)} holds {building_id[r]}; expected {expected}, the BuildingID of {building} "
-                    "(the folder the file is in)", file=path, field="BuildingID")
+    raise DataError(
+        f"{_line(r)} holds {building_id[r]}; expected {expected}, the BuildingID of {building} "
+        "(the folder the file is in)",
+        file=path,
+        field="BuildingID",
+    )
 
 
 def read_access_points(csv_path, building: str) -> list[dict]:
@@ -268,8 +299,9 @@ def read_access_points(csv_path, building: str) -> list[dict]:
     frame.columns = [str(c) for c in frame.columns]
     missing = [c for c in _AP_COLUMNS if c not in frame.columns]
     if missing:
-        raise DataError(f"missing column; expected the columns {', '.join(_AP_COLUMNS)}", file=path,
-                        field=", ".join(missing))
+        raise DataError(
+            f"missing column; expected the columns {', '.join(_AP_COLUMNS)}", file=path, field=", ".join(missing)
+        )
     num = {}
     for col in ("ID", "ECoord", "NCoord", "FloorID", "Frequency_2.4", "Frequency_5"):
         s = frame[col]
@@ -281,8 +313,12 @@ def read_access_points(csv_path, building: str) -> list[dict]:
             bad |= np.isfinite(vals) & (vals != np.round(vals))
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{_line(r)} holds {s.iloc[r]!r}; expected a number"
-                            + ("" if col in ("ECoord", "NCoord") else " (an integer)"), file=path, field=col)
+            raise DataError(
+                f"{_line(r)} holds {s.iloc[r]!r}; expected a number"
+                + ("" if col in ("ECoord", "NCoord") else " (an integer)"),
+                file=path,
+                field=col,
+            )
         num[col] = vals
     out = []
     for r in range(len(frame)):
@@ -294,18 +330,34 @@ def read_access_points(csv_path, building: str) -> list[dict]:
             if not re.fullmatch(SOD_FORMAT.rss_regex, column):
                 raise DataError(f"{_line(r)} holds {column!r}; expected an RSS column name MACn", file=path, field=attr)
             if not np.isfinite(num[freq][r]):
-                raise DataError(f"{_line(r)} is empty; expected the channel frequency in MHz of {column}",
-                                file=path, field=freq)
-            out.append({"id": f"{building}:{column}", "ap": int(num["ID"][r]), "band": band,
-                        "frequency_mhz": int(num[freq][r]),
-                        "position": [float(num["ECoord"][r]), float(num["NCoord"][r]), 0.0],
-                        "floor": int(num["FloorID"][r])})
+                raise DataError(
+                    f"{_line(r)} is empty; expected the channel frequency in MHz of {column}", file=path, field=freq
+                )
+            out.append(
+                {
+                    "id": f"{building}:{column}",
+                    "ap": int(num["ID"][r]),
+                    "band": band,
+                    "frequency_mhz": int(num[freq][r]),
+                    "position": [float(num["ECoord"][r]), float(num["NCoord"][r]), 0.0],
+                    "floor": int(num["FloorID"][r]),
+                }
+            )
     return out
 
 
-def load_sodindoorloc(src, buildings=None, files="ap_30", *, with_test: bool = True, name: str | None = None,
-                      not_detected="auto", rss_range: tuple[float, float] = (-120.0, 0.0),
-                      scan_interval_s: float = 1.0, margin_m: float = 1.0) -> Dataset:
+def load_sodindoorloc(
+    src,
+    buildings=None,
+    files="ap_30",
+    *,
+    with_test: bool = True,
+    name: str | None = None,
+    not_detected="auto",
+    rss_range: tuple[float, float] = (-120.0, 0.0),
+    scan_interval_s: float = 1.0,
+    margin_m: float = 1.0,
+) -> Dataset:
     """Read SODIndoorLoc CSVs into a :class:`~omniloc.data.Dataset` (see the module docstring).
 
     Parameters
@@ -355,28 +407,35 @@ def load_sodindoorloc(src, buildings=None, files="ap_30", *, with_test: bool = T
     elif src.is_dir():
         root = src
     else:
-        raise DataError("not found; expected the SODIndoorLoc folder (CETC331/, HCXY/, SYL/) or one of its CSVs",
-                        file=src)
+        raise DataError(
+            "not found; expected the SODIndoorLoc folder (CETC331/, HCXY/, SYL/) or one of its CSVs", file=src
+        )
     todo = _file_list(root, files, chosen, with_test)
     if not todo:
-        raise ConfigError(f"no SODIndoorLoc file selected (buildings={chosen}, files={files!r}, "
-                          f"with_test={with_test})")
+        raise ConfigError(f"no SODIndoorLoc file selected (buildings={chosen}, files={files!r}, with_test={with_test})")
 
     recordings, splits = {}, {"train": [], "test": []}
     points: dict[tuple[str, int], list[np.ndarray]] = {}
     file_prov, n_repaired = [], 0
     for building, path in todo:
         role = _role(path)
-        frame, macs = read_fingerprint_csv(path, SOD_FORMAT, rss_range=rss_range,
-                                           not_detected=(100,) if not_detected == "auto" else (int(not_detected),))
+        frame, macs = read_fingerprint_csv(
+            path,
+            SOD_FORMAT,
+            rss_range=rss_range,
+            not_detected=(100,) if not_detected == "auto" else (int(not_detected),),
+        )
         raw = frame[macs].to_numpy()
         code = _not_detected_code(path, raw, macs, not_detected)
         for col in ("ECoord", "NCoord"):
             vals = frame[col].to_numpy()
             if (np.abs(vals) > _MAX_COORD_M).any():
                 r = int(np.flatnonzero(np.abs(vals) > _MAX_COORD_M)[0])
-                raise DataError(f"{_line(r)} holds {vals[r]:g}; expected local metres within +-{_MAX_COORD_M:g}",
-                                file=path, field=col)
+                raise DataError(
+                    f"{_line(r)} holds {vals[r]:g}; expected local metres within +-{_MAX_COORD_M:g}",
+                    file=path,
+                    field=col,
+                )
         building_id = frame["BuildingID"].to_numpy(np.int64).copy()
         repaired = _fix_building_id(path, building_id, BUILDINGS[building], building)
         n_repaired += repaired
@@ -398,19 +457,50 @@ def load_sodindoorloc(src, buildings=None, files="ap_30", *, with_test: bool = T
             if rec_name in recordings:
                 raise DataError(f"file stem {stem!r} is loaded twice; expected distinct files", file=path)
             recordings[rec_name] = Recording(
-                rec_name, t, position=pos[rows], floor=floor[rows], building=building_id[rows], zone=zone[rows],
-                streams={"wifi": Stream("wifi", t.copy(), rss[rows], ids=ids,
-                                        meta={"unit": "dBm", "not_heard": f"NaN ({code} in the CSV)",
-                                              "source_columns": f"{macs[0]}..{macs[-1]}",
-                                              "id_format": "<building>:<CSV column>"})},
-                meta={"user": int(u), "phone": int(p), "building_name": building, "source_file": rel, "role": role,
-                      "timeline": f"synthetic: one scan every {float(scan_interval_s):g} s in file order"},
+                rec_name,
+                t,
+                position=pos[rows],
+                floor=floor[rows],
+                building=building_id[rows],
+                zone=zone[rows],
+                streams={
+                    "wifi": Stream(
+                        "wifi",
+                        t.copy(),
+                        rss[rows],
+                        ids=ids,
+                        meta={
+                            "unit": "dBm",
+                            "not_heard": f"NaN ({code} in the CSV)",
+                            "source_columns": f"{macs[0]}..{macs[-1]}",
+                            "id_format": "<building>:<CSV column>",
+                        },
+                    )
+                },
+                meta={
+                    "user": int(u),
+                    "phone": int(p),
+                    "building_name": building,
+                    "source_file": rel,
+                    "role": role,
+                    "timeline": f"synthetic: one scan every {float(scan_interval_s):g} s in file order",
+                },
             )
             splits[role].append(rec_name)
-        file_prov.append(file_provenance(
-            path, len(frame), file=rel, building=building, role=role, access_points=len(macs),
-            not_detected_code=code, not_detected_entries=int(np.count_nonzero(raw == code)),
-            detected_fraction=round(float(np.mean(raw != code)), 6), building_id_repaired_rows=repaired))
+        file_prov.append(
+            file_provenance(
+                path,
+                len(frame),
+                file=rel,
+                building=building,
+                role=role,
+                access_points=len(macs),
+                not_detected_code=code,
+                not_detected_entries=int(np.count_nonzero(raw == code)),
+                detected_fraction=round(float(np.mean(raw != code)), 6),
+                building_id_repaired_rows=repaired,
+            )
+        )
 
     floor_plans, ap_prov = _floor_plans(root, points, margin_m)
     provenance = {
@@ -420,25 +510,31 @@ def load_sodindoorloc(src, buildings=None, files="ap_30", *, with_test: bool = T
         "file_set": files if isinstance(files, str) else "explicit list",
         "buildings": {b: BUILDINGS[b] for b in chosen},
         "position": "x = ECoord (east), y = NCoord (north), z = 0; metres in each building's own local frame, "
-                    "kept as given (frames of different buildings are unrelated: HCXY lies ~900 m from the origin)",
+        "kept as given (frames of different buildings are unrelated: HCXY lies ~900 m from the origin)",
         "floor": "FloorID as given: CETC331 1..3; HCXY and SYL are single-floor buildings labelled 4",
         "building": "BuildingID: 1 CETC331, 2 HCXY, 3 SYL (checked against the file's folder)",
         "building_id_repaired_rows": n_repaired,
-        "rss": {"unit": "dBm", "not_detected_as": "NaN", "not_detected": str(not_detected),
-                "accepted_range_dbm": [float(rss_range[0]), float(rss_range[1])]},
+        "rss": {
+            "unit": "dBm",
+            "not_detected_as": "NaN",
+            "not_detected": str(not_detected),
+            "accepted_range_dbm": [float(rss_range[0]), float(rss_range[1])],
+        },
         "access_point_ids": "'<building>:<CSV column>' (column names restart per building; no real MAC addresses)",
         "recordings": "one per file and (UserID, PhoneID), rows in file order",
         "timeline": f"synthetic: t = k * {float(scan_interval_s):g} s for the k-th scan of a recording "
-                    "(the files have no timestamps)",
+        "(the files have no timestamps)",
         "floor_plans": "bounds only (no drawings): extent of the loaded points and surveyed APs "
-                       f"+ {float(margin_m):g} m",
+        f"+ {float(margin_m):g} m",
         "access_points": ap_prov,
         "dropped_columns": ["SampleTimes"],
     }
     splits = {k: v for k, v in splits.items() if v}
     if splits:
-        provenance["split"] = {"by": "source file: Training_* -> train, Testing_* -> test",
-                               **{f"{k}_rows": int(sum(len(recordings[n]) for n in v)) for k, v in splits.items()}}
+        provenance["split"] = {
+            "by": "source file: Training_* -> train, Testing_* -> test",
+            **{f"{k}_rows": int(sum(len(recordings[n]) for n in v)) for k, v in splits.items()},
+        }
     return Dataset(name or "sodindoorloc", recordings, floor_plans, splits, provenance)
 
 
@@ -460,12 +556,16 @@ def _floor_plans(root: Path, points: dict, margin_m: float) -> tuple[dict, dict]
         xy = np.concatenate(points.get((b, f), []) + [np.array([a["position"][:2] for a in floor_aps]).reshape(-1, 2)])
         lo, hi = xy.min(axis=0) - margin_m, xy.max(axis=0) + margin_m
         hi = np.maximum(hi, lo + 1e-3)  # a single point with no margin still has positive bounds
-        meta = {"building_name": b, "kind": "bounds only: extent of the loaded points and access points "
-                                            f"+ {float(margin_m):g} m (the drawings are not in the release copy)"}
+        meta = {
+            "building_name": b,
+            "kind": "bounds only: extent of the loaded points and access points "
+            f"+ {float(margin_m):g} m (the drawings are not in the release copy)",
+        }
         if aps[b] is not None:
             meta["access_points"] = floor_aps
-        plans[f"{b}-F{f}"] = FloorPlan(f"{b}-F{f}", np.zeros((0, 2, 2)), floor=f, building=BUILDINGS[b],
-                                       bounds=np.r_[lo, hi], meta=meta)
+        plans[f"{b}-F{f}"] = FloorPlan(
+            f"{b}-F{f}", np.zeros((0, 2, 2)), floor=f, building=BUILDINGS[b], bounds=np.r_[lo, hi], meta=meta
+        )
     return plans, ap_prov
 
 
@@ -487,8 +587,9 @@ def import_sodindoorloc(src, *, test_fraction: float = 0.1, seed: int = 0, **loa
     """
     ds = load_sodindoorloc(src, **load_opts)
     if "test" in ds.splits:
-        ds.provenance["split"]["test_fraction"] = (f"not used ({test_fraction:g}): the Testing_* files are "
-                                                   "the test split")
+        ds.provenance["split"]["test_fraction"] = (
+            f"not used ({test_fraction:g}): the Testing_* files are the test split"
+        )
         ds.provenance["split"]["seed"] = int(seed)
         return ds
     return split_import(ds, test_fraction, seed, src, unit="user/phone group")

@@ -75,18 +75,40 @@ from ..recording import Recording
 from ..stream import Stream
 from ._common import split_import
 
-__all__ = ["load_ujiindoorloc", "read_ujiindoorloc_csv", "import_ujiindoorloc",
-           "DEFAULT_ORIGIN", "NOT_DETECTED", "TIMESTAMP_RANGE", "MAX_RECORDING_SPAN_S", "LABEL_COLUMNS",
-           "FingerprintFormat", "UJI_FORMAT", "read_fingerprint_csv",
-           "read_csv_frame", "rss_to_dbm", "zone_labels", "file_provenance"]
+__all__ = [
+    "load_ujiindoorloc",
+    "read_ujiindoorloc_csv",
+    "import_ujiindoorloc",
+    "DEFAULT_ORIGIN",
+    "NOT_DETECTED",
+    "TIMESTAMP_RANGE",
+    "MAX_RECORDING_SPAN_S",
+    "LABEL_COLUMNS",
+    "FingerprintFormat",
+    "UJI_FORMAT",
+    "read_fingerprint_csv",
+    "read_csv_frame",
+    "rss_to_dbm",
+    "zone_labels",
+    "file_provenance",
+]
 
 #: RSS value that means "access point not detected" in UJIIndoorLoc files.
 NOT_DETECTED = 100
 #: Fixed local origin (EPSG:3857 metres, x east, y north) of every UJIIndoorLoc import.
 DEFAULT_ORIGIN = (-7700.0, 4864700.0)
 #: The non-RSS columns, in file order.
-LABEL_COLUMNS = ("LONGITUDE", "LATITUDE", "FLOOR", "BUILDINGID", "SPACEID", "RELATIVEPOSITION", "USERID", "PHONEID",
-                 "TIMESTAMP")
+LABEL_COLUMNS = (
+    "LONGITUDE",
+    "LATITUDE",
+    "FLOOR",
+    "BUILDINGID",
+    "SPACEID",
+    "RELATIVEPOSITION",
+    "USERID",
+    "PHONEID",
+    "TIMESTAMP",
+)
 _INT_COLUMNS = ("FLOOR", "BUILDINGID", "SPACEID", "RELATIVEPOSITION", "USERID", "PHONEID", "TIMESTAMP")
 _WAP_RE = re.compile(r"^WAP(\d+)$")
 _EARTH_RADIUS_M = 6378137.0  # EPSG:3857 sphere
@@ -101,8 +123,8 @@ _SOURCE = {
     "dataset": "UJIIndoorLoc",
     "origin": "UCI Machine Learning Repository, dataset 310, doi:10.24432/C5MS59",
     "citation": "J. Torres-Sospedra, R. Montoliu, A. Martinez-Uso, J. P. Avariento, T. J. Arnau, "
-                "M. Benedito-Bordonau, J. Huerta. UJIIndoorLoc: A New Multi-building and Multi-floor Database for "
-                "WLAN Fingerprint-based Indoor Localization Problems. IPIN 2014, pp. 261-270.",
+    "M. Benedito-Bordonau, J. Huerta. UJIIndoorLoc: A New Multi-building and Multi-floor Database for "
+    "WLAN Fingerprint-based Indoor Localization Problems. IPIN 2014, pp. 261-270.",
     "licence": "CC BY 4.0",
 }
 
@@ -120,7 +142,7 @@ def _is_gzip(path: Path) -> bool:
 def _sha256(path: Path, gz: bool = False) -> str:
     """SHA-256 of a file's bytes, or of its decompressed content when ``gz``."""
     h = hashlib.sha256()
-    with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+    with gzip.open(path, "rb") if gz else open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -161,13 +183,16 @@ def read_csv_frame(csv_path, what: str, header: str):
     except pd.errors.EmptyDataError:
         raise DataError(f"empty file; expected a CSV with a header row naming {header}", file=path) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise DataError(f"truncated or corrupted gzip stream ({type(e).__name__}: {e}); expected a complete "
-                        "gzip-compressed CSV", file=path) from None
+        raise DataError(
+            f"truncated or corrupted gzip stream ({type(e).__name__}: {e}); expected a complete gzip-compressed CSV",
+            file=path,
+        ) from None
     except pd.errors.ParserError as e:
         raise DataError(f"not a well-formed CSV ({e}); expected one value per column on every row", file=path) from None
     except UnicodeDecodeError as e:
-        raise DataError(f"not a text CSV ({e}); expected a UTF-8/ASCII CSV, optionally gzip-compressed",
-                        file=path) from None
+        raise DataError(
+            f"not a text CSV ({e}); expected a UTF-8/ASCII CSV, optionally gzip-compressed", file=path
+        ) from None
     except OSError as e:
         raise DataError(f"could not read the file ({type(e).__name__}: {e})", file=path) from None
 
@@ -203,12 +228,22 @@ class FingerprintFormat:
 
 
 #: The UJIIndoorLoc CSV layout.
-UJI_FORMAT = FingerprintFormat("UJIIndoorLoc", LABEL_COLUMNS, _INT_COLUMNS, _WAP_RE.pattern, "WAP001..WAPnnn",
-                               ("FLOOR", "BUILDINGID", "USERID", "PHONEID", "SPACEID"))
+UJI_FORMAT = FingerprintFormat(
+    "UJIIndoorLoc",
+    LABEL_COLUMNS,
+    _INT_COLUMNS,
+    _WAP_RE.pattern,
+    "WAP001..WAPnnn",
+    ("FLOOR", "BUILDINGID", "USERID", "PHONEID", "SPACEID"),
+)
 
 
-def read_fingerprint_csv(csv_path, fmt: FingerprintFormat, rss_range: tuple[float, float] = (-120.0, 0.0),
-                         not_detected: tuple[int, ...] = (NOT_DETECTED,)):
+def read_fingerprint_csv(
+    csv_path,
+    fmt: FingerprintFormat,
+    rss_range: tuple[float, float] = (-120.0, 0.0),
+    not_detected: tuple[int, ...] = (NOT_DETECTED,),
+):
     """Read and validate a fingerprint CSV of layout ``fmt`` (plain or gzip) into a pandas DataFrame.
 
     Shared by the UJIIndoorLoc and the UJIIndoorLoc-compatible importers (SODIndoorLoc).
@@ -248,13 +283,19 @@ def read_fingerprint_csv(csv_path, fmt: FingerprintFormat, rss_range: tuple[floa
     frame.columns = columns
     missing = [c for c in fmt.label_columns if c not in columns]
     if missing:
-        raise DataError(f"missing column; expected the {fmt.name} columns {fmt.rss_hint}, "
-                        f"{', '.join(fmt.label_columns)}", file=path, field=", ".join(missing))
+        raise DataError(
+            f"missing column; expected the {fmt.name} columns {fmt.rss_hint}, {', '.join(fmt.label_columns)}",
+            file=path,
+            field=", ".join(missing),
+        )
     rss_re = re.compile(fmt.rss_regex)
     rss_columns = [c for c in columns if rss_re.match(c)]
     if not rss_columns:
-        raise DataError(f"missing RSS columns; expected {fmt.rss_hint} (one per access point)", file=path,
-                        field=fmt.rss_hint.split("..")[0])
+        raise DataError(
+            f"missing RSS columns; expected {fmt.rss_hint} (one per access point)",
+            file=path,
+            field=fmt.rss_hint.split("..")[0],
+        )
     if len(frame) == 0:
         raise DataError("no data rows; expected at least one fingerprint after the header", file=path)
 
@@ -262,7 +303,7 @@ def read_fingerprint_csv(csv_path, fmt: FingerprintFormat, rss_range: tuple[floa
         return int(np.flatnonzero(mask)[0])
 
     rss_set, codes = set(rss_columns), tuple(not_detected)
-    code_text = (f"{codes[0]}" if len(codes) == 1 else "one of " + ", ".join(str(c) for c in codes))
+    code_text = f"{codes[0]}" if len(codes) == 1 else "one of " + ", ".join(str(c) for c in codes)
     for col in list(fmt.label_columns) + rss_columns:
         s = frame[col]
         if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
@@ -287,8 +328,12 @@ def read_fingerprint_csv(csv_path, fmt: FingerprintFormat, rss_range: tuple[floa
             bad = ~np.isin(vals, codes) & ((vals < lo) | (vals > hi))
             if bad.any():
                 r = bad_row(bad)
-                raise DataError(f"{_line(r)} holds {vals[r]:g}; expected an RSS in dBm within [{lo:g}, {hi:g}] "
-                                f"or {code_text} for 'not detected'", file=path, field=col)
+                raise DataError(
+                    f"{_line(r)} holds {vals[r]:g}; expected an RSS in dBm within [{lo:g}, {hi:g}] "
+                    f"or {code_text} for 'not detected'",
+                    file=path,
+                    field=col,
+                )
         frame[col] = vals.astype(np.int64) if is_int else vals
     for col in fmt.nonnegative:
         vals = frame[col].to_numpy()
@@ -329,21 +374,29 @@ def read_ujiindoorloc_csv(csv_path, rss_range: tuple[float, float] = (-120.0, 0.
     numbers = {int(_WAP_RE.match(c).group(1)) for c in waps}
     gaps = sorted(set(range(1, max(numbers) + 1)) - numbers)
     if gaps:
-        raise DataError(f"missing column; expected contiguous RSS columns WAP001..WAP{max(numbers):03d}",
-                        file=path, field=f"WAP{gaps[0]:03d}")
+        raise DataError(
+            f"missing column; expected contiguous RSS columns WAP001..WAP{max(numbers):03d}",
+            file=path,
+            field=f"WAP{gaps[0]:03d}",
+        )
     for col in ("LONGITUDE", "LATITUDE"):
         vals = frame[col].to_numpy()
         bad = np.abs(vals) > 20037508.35  # outside the EPSG:3857 square
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{_line(r)} holds {vals[r]:g}; expected EPSG:3857 metres within +-20037508",
-                            file=path, field=col)
+            raise DataError(
+                f"{_line(r)} holds {vals[r]:g}; expected EPSG:3857 metres within +-20037508", file=path, field=col
+            )
     ts = frame["TIMESTAMP"].to_numpy()
     bad = (ts < TIMESTAMP_RANGE[0]) | (ts > TIMESTAMP_RANGE[1])
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{_line(r)} holds {ts[r]}; expected UNIX seconds in [{TIMESTAMP_RANGE[0]}, "
-                        f"{TIMESTAMP_RANGE[1]}] (1970..2100)", file=path, field="TIMESTAMP")
+        raise DataError(
+            f"{_line(r)} holds {ts[r]}; expected UNIX seconds in [{TIMESTAMP_RANGE[0]}, "
+            f"{TIMESTAMP_RANGE[1]}] (1970..2100)",
+            file=path,
+            field="TIMESTAMP",
+        )
     return frame, waps
 
 
@@ -369,14 +422,16 @@ def rss_to_dbm(raw: np.ndarray, not_detected: int = NOT_DETECTED) -> np.ndarray:
 
 def zone_labels(building: np.ndarray, floor: np.ndarray, space: np.ndarray) -> np.ndarray:
     """``"B{building}-F{floor}-S{space}"`` for each row of three (N,) integer arrays -> (N,) str."""
+
     def cat(*parts):
         out = parts[0]
         for p in parts[1:]:
             out = np.char.add(out, p)
         return out
 
-    return cat("B", np.asarray(building).astype(str), "-F", np.asarray(floor).astype(str), "-S",
-               np.asarray(space).astype(str))
+    return cat(
+        "B", np.asarray(building).astype(str), "-F", np.asarray(floor).astype(str), "-S", np.asarray(space).astype(str)
+    )
 
 
 def file_provenance(path, rows: int, **extra) -> dict:
@@ -391,13 +446,24 @@ def file_provenance(path, rows: int, **extra) -> dict:
         Further JSON-serialisable keys (``access_points``...).
     """
     path = Path(path)
-    return {"path": str(path), "sha256": _sha256(path), "sha256_csv": _sha256(path, _is_gzip(path)),
-            "rows": int(rows), **extra}
+    return {
+        "path": str(path),
+        "sha256": _sha256(path),
+        "sha256_csv": _sha256(path, _is_gzip(path)),
+        "rows": int(rows),
+        **extra,
+    }
 
 
-def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float, float] = DEFAULT_ORIGIN,
-                      floor_height_m: float = 0.0, zero_dbm: str = "keep",
-                      rss_range: tuple[float, float] = (-120.0, 0.0)) -> Dataset:
+def load_ujiindoorloc(
+    csv_path,
+    name: str | None = None,
+    *,
+    origin: tuple[float, float] = DEFAULT_ORIGIN,
+    floor_height_m: float = 0.0,
+    zero_dbm: str = "keep",
+    rss_range: tuple[float, float] = (-120.0, 0.0),
+) -> Dataset:
     """Read a UJIIndoorLoc CSV into a :class:`~omniloc.data.Dataset` (no splits; see the module docstring).
 
     Parameters
@@ -453,23 +519,43 @@ def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float,
         rows = rows[np.argsort(ts[rows], kind="stable")]
         t0 = int(ts[rows[0]])
         if ts[rows[-1]] - t0 > MAX_RECORDING_SPAN_S:
-            raise DataError(f"USERID {u} PHONEID {p} spans {(ts[rows[-1]] - t0) / 86400:.6g} days, from "
-                            f"{_line(rows[0])} "
-                            f"(TIMESTAMP {t0}) to {_line(rows[-1])} (TIMESTAMP {ts[rows[-1]]}); expected one recording "
-                            f"of at most {MAX_RECORDING_SPAN_S // 86400} days (a broken TIMESTAMP?)", file=path,
-                            field="TIMESTAMP")
+            raise DataError(
+                f"USERID {u} PHONEID {p} spans {(ts[rows[-1]] - t0) / 86400:.6g} days, from "
+                f"{_line(rows[0])} "
+                f"(TIMESTAMP {t0}) to {_line(rows[-1])} (TIMESTAMP {ts[rows[-1]]}); expected one recording "
+                f"of at most {MAX_RECORDING_SPAN_S // 86400} days (a broken TIMESTAMP?)",
+                file=path,
+                field="TIMESTAMP",
+            )
         t = (ts[rows] - t0).astype(np.float64)
         rec_name = f"u{u:02d}-p{p:02d}"
         recordings[rec_name] = Recording(
-            rec_name, t, position=pos[rows], floor=floor[rows], building=building[rows], zone=zone[rows],
-            streams={"wifi": Stream("wifi", t.copy(), rss[rows], ids=ap_ids,
-                                    meta={"unit": "dBm", "not_heard": "NaN (100 in the CSV)",
-                                          "zero_dbm": zero_dbm, "source_columns": f"{waps[0]}..{waps[-1]}"})},
+            rec_name,
+            t,
+            position=pos[rows],
+            floor=floor[rows],
+            building=building[rows],
+            zone=zone[rows],
+            streams={
+                "wifi": Stream(
+                    "wifi",
+                    t.copy(),
+                    rss[rows],
+                    ids=ap_ids,
+                    meta={
+                        "unit": "dBm",
+                        "not_heard": "NaN (100 in the CSV)",
+                        "zero_dbm": zero_dbm,
+                        "source_columns": f"{waps[0]}..{waps[-1]}",
+                    },
+                )
+            },
             meta={"user": int(u), "phone": int(p), "t0_unix": t0, "source_file": path.name},
         )
 
-    lat = math.degrees(2.0 * math.atan(math.exp((float(np.mean(y)) + float(origin[1])) / _EARTH_RADIUS_M))
-                       - math.pi / 2)
+    lat = math.degrees(
+        2.0 * math.atan(math.exp((float(np.mean(y)) + float(origin[1])) / _EARTH_RADIUS_M)) - math.pi / 2
+    )
     scale = math.cos(math.radians(lat))
     provenance = {
         **_SOURCE,
@@ -478,25 +564,31 @@ def load_ujiindoorloc(csv_path, name: str | None = None, *, origin: tuple[float,
         "crs": "EPSG:3857 (WGS-84 / Pseudo-Mercator) metres, shifted to a local origin",
         "origin_epsg3857_m": [float(origin[0]), float(origin[1])],
         "position": "x = LONGITUDE - origin[0] (east), y = LATITUDE - origin[1] (north), "
-                    f"z = FLOOR * {float(floor_height_m):g} m",
+        f"z = FLOOR * {float(floor_height_m):g} m",
         "floor_height_m": float(floor_height_m),
         "latitude_deg": round(lat, 5),
         "ground_metres_per_unit": round(scale, 6),
         "scale_note": f"EPSG:3857 lengths are 1/cos(latitude) = {1 / scale:.3f} times ground lengths here; "
-                      "positions and errors are kept in EPSG:3857 units as most UJIIndoorLoc papers report them; "
-                      "multiply by ground_metres_per_unit for ground metres",
-        "rss": {"unit": "dBm", "not_detected_value": NOT_DETECTED, "not_detected_as": "NaN",
-                "accepted_range_dbm": [float(rss_range[0]), float(rss_range[1])],
-                "zero_dbm_entries": n_zero, "zero_dbm": zero_dbm,
-                "detected_fraction": round(float(heard.mean()), 6)},
+        "positions and errors are kept in EPSG:3857 units as most UJIIndoorLoc papers report them; "
+        "multiply by ground_metres_per_unit for ground metres",
+        "rss": {
+            "unit": "dBm",
+            "not_detected_value": NOT_DETECTED,
+            "not_detected_as": "NaN",
+            "accepted_range_dbm": [float(rss_range[0]), float(rss_range[1])],
+            "zero_dbm_entries": n_zero,
+            "zero_dbm": zero_dbm,
+            "detected_fraction": round(float(heard.mean()), 6),
+        },
         "recordings": "one per (USERID, PHONEID), sorted by TIMESTAMP; t = TIMESTAMP - t0 (meta t0_unix)",
         "dropped_columns": ["RELATIVEPOSITION"],
     }
     return Dataset(name, recordings, {}, {}, provenance)
 
 
-def import_ujiindoorloc(src, *, test_fraction: float = 0.1, seed: int = 0, name: str | None = None,
-                        **load_opts) -> Dataset:
+def import_ujiindoorloc(
+    src, *, test_fraction: float = 0.1, seed: int = 0, name: str | None = None, **load_opts
+) -> Dataset:
     """``omniloc import ujiindoorloc SRC``: read a folder or a CSV and split it by recording.
 
     Parameters
@@ -516,8 +608,9 @@ def import_ujiindoorloc(src, *, test_fraction: float = 0.1, seed: int = 0, name:
     if src.is_dir():
         found = [src / f for f in _TRAINING_FILES if (src / f).is_file()]
         if not found:
-            raise DataError(f"no UJIIndoorLoc training file in this folder; expected one of {list(_TRAINING_FILES)}",
-                            file=src)
+            raise DataError(
+                f"no UJIIndoorLoc training file in this folder; expected one of {list(_TRAINING_FILES)}", file=src
+            )
         csv, name = found[0], name or "ujiindoorloc"
     elif src.exists():
         csv = src
