@@ -652,8 +652,8 @@ def test_unknown_floor_folder_is_skipped_and_reported(tmp_path):
         (
             "1008000\tTYPE_WAYPOINT\t12.0\t20.0",
             "1008000\tTYPE_WAYPOINT\t12.0\t-45.0",
-            r"line 24: TYPE_WAYPOINT point \[12.0, -45.0\] lies outside \[-50, 100\], \[-40, 80\] m \(the floor extent 50 x "
-            r"40 m",
+            r"line 24: TYPE_WAYPOINT point \[12.0, -45.0\] lies outside \[-50, 100\], \[-40, 80\] m "
+            r"\(the floor extent 50 x 40 m",
         ),
         (
             "1008000\tTYPE_WAYPOINT\t12.0\t20.0",
