@@ -44,7 +44,11 @@ class TrackLocalizer(Localizer):
     * ``base_conf``: its configuration (None or a dict merged over its ``default_conf``);
       ``base_preset``: its preset (None, a name, or a list of names applied in order).
     * ``imu_stream``: name of the ``imu`` stream (None = the only one).
-    * ``steps``: step detection (:data:`omniloc.filters.STEP_DEFAULTS`, the PDR method's keys).
+    * ``steps``: step detection (:data:`omniloc.filters.STEP_DEFAULTS`), the keys of the PDR
+      method, documented in :class:`~omniloc.methods.pdr.PDRLocalizer`: ``resample_hz``,
+      ``gravity_lowpass_hz``, ``step_lowpass_hz``, ``step_threshold``, ``min_step_interval_s``,
+      ``max_step_interval_s``, ``gyro_bias``, ``gyro_bias_window_s``, ``still_acc_std``,
+      ``still_gyro_std``, ``still_gyro_max``.
     * ``step_length_k``: Weinberg constant ``K`` in m / (m/s^2)^(1/4) when not fitted;
       ``fit_step_length``: calibrate it on the training recordings.
     * ``sigma_fix_m``: noise of a fix, metres; ``sigma_step_m``: noise of one step (length and
