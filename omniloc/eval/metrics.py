@@ -13,6 +13,7 @@ __all__ = [
     "compute_metrics",
     "competition_score",
     "error_cdf",
+    "errors_for",
     "survey_distance",
     "coverage_metrics",
 ]

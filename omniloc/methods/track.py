@@ -79,7 +79,7 @@ class TrackLocalizer(Localizer):
     }
     presets: ClassVar[dict[str, dict]] = {
         # MTLoc windows as the fixes
-        "mtloc": {"base": "mtloc"},
+        "mtloc": {"base": "mtloc"}
     }
 
     #: ``base_conf`` is a dict (over the base method's defaults); ``base_preset`` one name or a list

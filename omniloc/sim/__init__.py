@@ -14,101 +14,10 @@ growing with y and pixel centres at ``((col + 0.5) s, (row + 0.5) s)``. See
 :mod:`omniloc.sim.floorplans` for the floor-plan conventions and zone naming.
 """
 
-from .floorplans import (
-    N_WALL_STYLES,
-    OFFICE_DEFAULTS,
-    maze_boundary_cells,
-    maze_cells,
-    maze_floor_plan,
-    office_building,
-    office_floor_plan,
-    raster_wall_segments,
-)
-from .sensors import (
-    CAMERA_DEFAULTS,
-    DEVICE_PROFILES,
-    IMU_DEFAULTS,
-    MAGNETOMETER_DEFAULTS,
-    PATCH_DEFAULTS,
-    WIFI_DEFAULTS,
-    AccessPoints,
-    MagneticModel,
-    device_profile,
-    imu_from_trajectory,
-    interpolate_trajectory,
-    magnetic_field,
-    make_magnetic_model,
-    place_access_points,
-    simulate_camera,
-    simulate_imu,
-    simulate_magnetometer,
-    simulate_patch,
-    simulate_wifi,
-    topdown_patch,
-    wifi_rss_mean,
-    wifi_scan_times,
-)
-from .trajectories import (
-    MAZE_WALK_DEFAULTS,
-    WALK_DEFAULTS,
-    gait,
-    grid_path,
-    maze_walk,
-    office_walk,
-    orientation_from_euler,
-    walk_grid,
-)
-from .world import DEFAULT_CONFS, PRESETS, WORLDS, SimWorld, build_world, default_conf, sensor_throughput, simulate
+from . import floorplans, sensors, trajectories, world
+from .floorplans import *  # noqa: F403
+from .sensors import *  # noqa: F403
+from .trajectories import *  # noqa: F403
+from .world import *  # noqa: F403
 
-__all__ = [
-    # worlds
-    "simulate",
-    "build_world",
-    "default_conf",
-    "sensor_throughput",
-    "SimWorld",
-    "WORLDS",
-    "DEFAULT_CONFS",
-    "PRESETS",
-    # floor plans
-    "maze_floor_plan",
-    "maze_cells",
-    "maze_boundary_cells",
-    "office_floor_plan",
-    "office_building",
-    "raster_wall_segments",
-    "OFFICE_DEFAULTS",
-    "N_WALL_STYLES",
-    # trajectories
-    "office_walk",
-    "maze_walk",
-    "gait",
-    "orientation_from_euler",
-    "walk_grid",
-    "grid_path",
-    "WALK_DEFAULTS",
-    "MAZE_WALK_DEFAULTS",
-    # sensors
-    "DEVICE_PROFILES",
-    "device_profile",
-    "AccessPoints",
-    "place_access_points",
-    "wifi_rss_mean",
-    "wifi_scan_times",
-    "simulate_wifi",
-    "MagneticModel",
-    "make_magnetic_model",
-    "magnetic_field",
-    "simulate_magnetometer",
-    "imu_from_trajectory",
-    "simulate_imu",
-    "topdown_patch",
-    "simulate_patch",
-    "simulate_camera",
-    "interpolate_trajectory",
-    "WIFI_DEFAULTS",
-    "MAGNETOMETER_DEFAULTS",
-    "IMU_DEFAULTS",
-    "CAMERA_DEFAULTS",
-    "PATCH_DEFAULTS",
-]
+__all__ = [*world.__all__, *floorplans.__all__, *trajectories.__all__, *sensors.__all__]

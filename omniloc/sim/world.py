@@ -110,11 +110,9 @@ PRESETS: dict[str, dict[str, dict]] = {
             "walk": {"rate_hz": 50.0},
             "magnetometer": {"rate_hz": 25.0},
             "camera": {"rate_hz": 2.0, "width": 32, "height": 32},
-        },
+        }
     },
-    "maze": {
-        "quick": {"n_recordings": 6, "maze": {"size_px": 16}},
-    },
+    "maze": {"quick": {"n_recordings": 6, "maze": {"size_px": 16}}},
 }
 
 
