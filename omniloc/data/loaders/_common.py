@@ -6,17 +6,56 @@
   ``Dataset.provenance["import_warnings"]`` and :meth:`omniloc.data.Dataset.summary` prints the total.
 * :func:`split_import`: the ``train`` / ``test`` split of ``omniloc import`` by recording, which
   refuses a split that would leave one side empty.
+* :func:`fingerprint_recording`: one recording of a fingerprint survey (UJIIndoorLoc,
+  SODIndoorLoc): the chosen CSV rows as poses, each with its own scan.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from ..._errors import ConfigError, DataError
 from ..dataset import Dataset
+from ..recording import Recording
 from ..splits import split_by_groups
+from ..stream import Stream
 
-__all__ = ["ImportWarnings", "split_import"]
+__all__ = ["ImportWarnings", "split_import", "fingerprint_recording"]
+
+
+def fingerprint_recording(
+    name: str, t: np.ndarray, rows: np.ndarray, columns: dict, rss: np.ndarray, ids, wifi_meta: dict, meta: dict
+) -> Recording:
+    """A recording whose poses are fingerprint rows and whose ``wifi`` scans are on the same timeline.
+
+    Parameters
+    ----------
+    name : str
+    t : (N,) seconds
+        Time of each chosen row.
+    rows : (N,) int
+        The chosen rows of the file's arrays.
+    columns : dict
+        ``position`` (R, 3) metres, ``floor``, ``building`` (R,) int and ``zone`` (R,) str of every
+        row of the file.
+    rss : (R, A) float32 dBm, NaN = not heard
+    ids : (A,) str
+        Access-point ids.
+    wifi_meta, meta : dict
+        Metadata of the ``wifi`` stream and of the recording.
+    """
+    return Recording(
+        name,
+        t,
+        position=columns["position"][rows],
+        floor=columns["floor"][rows],
+        building=columns["building"][rows],
+        zone=columns["zone"][rows],
+        streams={"wifi": Stream("wifi", t.copy(), rss[rows], ids=ids, meta=wifi_meta)},
+        meta=meta,
+    )
 
 
 class ImportWarnings:

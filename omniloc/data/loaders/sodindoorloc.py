@@ -98,9 +98,7 @@ import numpy as np
 from ..._errors import ConfigError, DataError
 from ..dataset import Dataset
 from ..floorplan import FloorPlan
-from ..recording import Recording
-from ..stream import Stream
-from ._common import split_import
+from ._common import fingerprint_recording, split_import
 from .ujiindoorloc import (
     FingerprintFormat,
     _line,
@@ -456,28 +454,20 @@ def load_sodindoorloc(
             rec_name = f"{stem}-u{u:02d}-p{p:02d}"
             if rec_name in recordings:
                 raise DataError(f"file stem {stem!r} is loaded twice; expected distinct files", file=path)
-            recordings[rec_name] = Recording(
+            recordings[rec_name] = fingerprint_recording(
                 rec_name,
                 t,
-                position=pos[rows],
-                floor=floor[rows],
-                building=building_id[rows],
-                zone=zone[rows],
-                streams={
-                    "wifi": Stream(
-                        "wifi",
-                        t.copy(),
-                        rss[rows],
-                        ids=ids,
-                        meta={
-                            "unit": "dBm",
-                            "not_heard": f"NaN ({code} in the CSV)",
-                            "source_columns": f"{macs[0]}..{macs[-1]}",
-                            "id_format": "<building>:<CSV column>",
-                        },
-                    )
+                rows,
+                {"position": pos, "floor": floor, "building": building_id, "zone": zone},
+                rss,
+                ids,
+                {
+                    "unit": "dBm",
+                    "not_heard": f"NaN ({code} in the CSV)",
+                    "source_columns": f"{macs[0]}..{macs[-1]}",
+                    "id_format": "<building>:<CSV column>",
                 },
-                meta={
+                {
                     "user": int(u),
                     "phone": int(p),
                     "building_name": building,

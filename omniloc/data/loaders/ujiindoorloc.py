@@ -71,9 +71,7 @@ import numpy as np
 
 from ..._errors import DataError
 from ..dataset import Dataset
-from ..recording import Recording
-from ..stream import Stream
-from ._common import split_import
+from ._common import fingerprint_recording, split_import
 
 __all__ = [
     "load_ujiindoorloc",
@@ -529,28 +527,20 @@ def load_ujiindoorloc(
             )
         t = (ts[rows] - t0).astype(np.float64)
         rec_name = f"u{u:02d}-p{p:02d}"
-        recordings[rec_name] = Recording(
+        recordings[rec_name] = fingerprint_recording(
             rec_name,
             t,
-            position=pos[rows],
-            floor=floor[rows],
-            building=building[rows],
-            zone=zone[rows],
-            streams={
-                "wifi": Stream(
-                    "wifi",
-                    t.copy(),
-                    rss[rows],
-                    ids=ap_ids,
-                    meta={
-                        "unit": "dBm",
-                        "not_heard": "NaN (100 in the CSV)",
-                        "zero_dbm": zero_dbm,
-                        "source_columns": f"{waps[0]}..{waps[-1]}",
-                    },
-                )
+            rows,
+            {"position": pos, "floor": floor, "building": building, "zone": zone},
+            rss,
+            ap_ids,
+            {
+                "unit": "dBm",
+                "not_heard": "NaN (100 in the CSV)",
+                "zero_dbm": zero_dbm,
+                "source_columns": f"{waps[0]}..{waps[-1]}",
             },
-            meta={"user": int(u), "phone": int(p), "t0_unix": t0, "source_file": path.name},
+            {"user": int(u), "phone": int(p), "t0_unix": t0, "source_file": path.name},
         )
 
     lat = math.degrees(
