@@ -587,17 +587,7 @@ class OTIsomapLocalizer(Localizer):
         module = _EmbeddingModule(self._phi, proto_in, d_geo, y, target_zone, frac, a, b, e)
         if not e["parametric"]:
             module.free = torch.nn.Parameter(0.01 * torch.randn(len(proto_in), 2))
-        loader = torch.utils.data.DataLoader(torch.arange(steps), batch_size=1)
-        fit_lightning(
-            module,
-            loader,
-            self.conf["trainer"],
-            stage,
-            max_epochs=1,
-            max_steps=steps,
-            log_every_n_steps=max(steps // 20, 1),
-            fingerprint_conf=self._fingerprint_conf(),
-        )
+        self._fit_steps(module, stage, steps)
         self.train_log_ = _rows5(module.history)
         if module.free is not None:  # then phi regresses the free coordinates
             self._fit_regression(proto_in, module.free.detach().numpy(), stage + "-regression", steps)
@@ -614,6 +604,11 @@ class OTIsomapLocalizer(Localizer):
         Returns the training log, rows ``(step, mse, 0, 0, 0)`` like Algorithm 1's.
         """
         module = _RegressionModule(self._phi, proto_in, target_unit, float(self.conf["embedding"]["lr"]), steps)
+        self._fit_steps(module, stage, steps)
+        return _rows5(module.history)
+
+    def _fit_steps(self, module, stage: str, steps: int) -> None:
+        """Train ``module`` for ``steps`` full-batch steps (one index per step) through the shared loop."""
         fit_lightning(
             module,
             torch.utils.data.DataLoader(torch.arange(steps), batch_size=1),
@@ -624,7 +619,6 @@ class OTIsomapLocalizer(Localizer):
             log_every_n_steps=max(steps // 20, 1),
             fingerprint_conf=self._fingerprint_conf(),
         )
-        return _rows5(module.history)
 
     def _refine(self, proto_unit, d_geo, plans, all_canvas, all_panel, kept, target_zone, frac, a, rng) -> np.ndarray:
         """Refine Algorithm 1's prototype placement by matching geodesics (an addition to the paper).
