@@ -25,6 +25,10 @@ _REGISTRY: dict[str, str] = {
     "otisomap": "omniloc.methods.otisomap:OTIsomapLocalizer",
     "mtloc": "omniloc.methods.mtloc:MTLocLocalizer",
     "track": "omniloc.methods.track:TrackLocalizer",
+    "mvloc": "omniloc.methods.mvloc:MVLocLocalizer",
+    "mvloc-v": "omniloc.methods.mvloc:MVLocV",
+    "mvloc-c": "omniloc.methods.mvloc:MVLocC",
+    "mvloc-p": "omniloc.methods.mvloc:MVLocP",
 }
 
 

@@ -53,6 +53,10 @@ WALK_DEFAULTS: dict = {
     "sway_pitch_deg": 2.0,  # pitch oscillation amplitude at step frequency while walking
     "sway_roll_deg": 3.0,  # roll oscillation amplitude at half the step frequency
     "start_floor": None,  # floor to start on; None = random
+    "hand_held": False,  # hand-held camera/phone: a mean pitch plus slow hand wander (below)
+    "hand_pitch_deg": -10.0,  # hand_held: mean pitch (negative = looking down)
+    "hand_wander_deg": [6.0, 5.0, 8.0],  # hand_held: std of the slow pitch, roll, yaw wander, degrees
+    "hand_wander_s": 1.5,  # hand_held: time scale (Gaussian smoothing sigma) of the wander, seconds
 }
 
 #: Documented defaults of :func:`maze_walk`.
@@ -124,6 +128,15 @@ def _gauss(x: np.ndarray, sigma: float, axis: int = 0) -> np.ndarray:
     if sigma <= 0:
         return np.asarray(x, dtype=np.float64)
     return gaussian_filter1d(np.asarray(x, dtype=np.float64), sigma, axis=axis, mode="nearest")
+
+
+def _hand_wander(rng: np.random.Generator, n: int, sigma_samples: float, std_rad) -> np.ndarray:
+    """(n, 3) slow zero-mean angles: white noise low-passed by a Gaussian of ``sigma_samples``
+    samples and rescaled so each column has the standard deviation ``std_rad`` (3,) radians."""
+    w = _gauss(rng.standard_normal((n, 3)), sigma_samples)
+    w = w - w.mean(axis=0)
+    sd = w.std(axis=0)
+    return w / np.where(sd > 0, sd, 1.0) * np.asarray(std_rad, dtype=np.float64)
 
 
 def _resample_polyline(p: np.ndarray, ds: float) -> np.ndarray:
@@ -371,7 +384,11 @@ def office_walk(
     pauses for ``pause_s``. With probability ``floor_change_prob`` a leg goes to another floor by the
     stairs (two flights and a landing, ``z`` rising with the path) or the elevator (a minimum-jerk
     vertical ride between door waits). The heading follows the path tangent, low-passed; pitch and
-    roll sway with the step phase (:func:`gait`).
+    roll sway with the step phase (:func:`gait`). With ``hand_held`` the device is a camera held in
+    front of the body: a mean pitch ``hand_pitch_deg`` and a slow random wander of pitch, roll and
+    yaw (white noise smoothed by a Gaussian of ``hand_wander_s``, rescaled to the standard
+    deviations ``hand_wander_deg``) are added on top of the gait sway, so camera poses are 6-DoF
+    rather than level. The wander is drawn after the walk, so turning it on leaves the path as it was.
 
     Parameters
     ----------
@@ -564,6 +581,11 @@ def office_walk(
     phase, amp = gait(t, speed)
     pitch = amp * np.radians(c["sway_pitch_deg"]) * np.sin(2 * np.pi * phase)
     roll = amp * np.radians(c["sway_roll_deg"]) * np.sin(np.pi * phase)
+    if c["hand_held"]:
+        wander = _hand_wander(rng, len(t), c["hand_wander_s"] / dt, np.radians(c["hand_wander_deg"]))
+        pitch = pitch + np.radians(c["hand_pitch_deg"]) + wander[:, 0]
+        roll = roll + wander[:, 1]
+        yaw = yaw + wander[:, 2]
     orientation = orientation_from_euler(yaw, pitch, roll)
     elevations = np.array([elev(i) for i in range(len(plans))])
     fidx = np.abs(z[:, None] - elevations[None]).argmin(axis=1)

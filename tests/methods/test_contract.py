@@ -18,7 +18,11 @@ from omniloc import ConfigError, DataError, methods
 from omniloc.data import Estimate, Recording
 
 #: seconds-long confs of each method (its quick preset where it has one)
-FAST = {"mtloc": {"preset": "quick"}, "otisomap": {"preset": "quick"}}
+FAST = {
+    "mtloc": {"preset": "quick"},
+    "otisomap": {"preset": "quick"},
+    **{name: {"preset": "quick"} for name in ("mvloc", "mvloc-v", "mvloc-c", "mvloc-p")},
+}
 
 
 @pytest.fixture(scope="module")
