@@ -210,7 +210,9 @@ def simulate(
 @app.command("import")
 @_handle_errors
 def import_(
-    kind: str = typer.Argument(..., help="Source format: ujiindoorloc, sodindoorloc, indoor-competition, ipin2023."),
+    kind: str = typer.Argument(
+        ..., help="Source format: ujiindoorloc, sodindoorloc, indoor-competition, ipin2023, tum-rgbd, 7scenes."
+    ),
     src: Path = typer.Argument(
         ...,
         help="The source folder or file. A relative path that does not exist from "

@@ -10,6 +10,7 @@ __all__ = [
     "quat_multiply",
     "quat_conjugate",
     "quat_to_matrix",
+    "quat_from_matrix",
     "quat_from_yaw",
     "yaw_from_quat",
     "quat_slerp",
@@ -57,6 +58,42 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
         ],
         -2,
     )
+
+
+def quat_from_matrix(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions (w, x, y, z) with ``w >= 0``.
+
+    The inverse of :func:`quat_to_matrix` (``quat_to_matrix(quat_from_matrix(R)) == R`` for every
+    rotation). Shepperd's method: of the four equivalent formulas, each matrix uses the one whose
+    square root is taken of the largest of ``trace(R)``, ``R[0,0]``, ``R[1,1]``, ``R[2,2]``, so no
+    division by a small number occurs (rotations by about 180 degrees included). A matrix that is
+    only nearly orthonormal (a KinectFusion pose, ``|R^T R - I|`` of 1e-4) gives the quaternion
+    of a rotation within about that deviation; see :func:`omniloc.data.camera.check_rotation`
+    to refuse matrices that are not rotations at all.
+    """
+    R = np.asarray(R, dtype=np.float64)
+    if R.shape[-2:] != (3, 3):
+        raise ValueError(f"rotation matrices must be (..., 3, 3), got shape {R.shape}")
+    r00, r11, r22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
+    s_yz, d_zy = R[..., 1, 2] + R[..., 2, 1], R[..., 2, 1] - R[..., 1, 2]
+    s_xz, d_xz = R[..., 0, 2] + R[..., 2, 0], R[..., 0, 2] - R[..., 2, 0]
+    s_xy, d_yx = R[..., 0, 1] + R[..., 1, 0], R[..., 1, 0] - R[..., 0, 1]
+    # 4 * (w^2, x^2, y^2, z^2) = 1 + (tr, r00 - r11 - r22, ...); pick the largest per matrix
+    diag = np.stack([r00 + r11 + r22, r00 - r11 - r22, r11 - r00 - r22, r22 - r00 - r11], axis=-1)
+    case = np.argmax(diag, axis=-1)
+    big = 0.5 * np.sqrt(np.maximum(1.0 + np.take_along_axis(diag, case[..., None], axis=-1)[..., 0], 1e-300))
+    inv = 0.25 / big
+    candidates = np.stack(
+        [
+            np.stack([big, d_zy * inv, d_xz * inv, d_yx * inv], axis=-1),  # w largest
+            np.stack([d_zy * inv, big, s_xy * inv, s_xz * inv], axis=-1),  # x largest
+            np.stack([d_xz * inv, s_xy * inv, big, s_yz * inv], axis=-1),  # y largest
+            np.stack([d_yx * inv, s_xz * inv, s_yz * inv, big], axis=-1),  # z largest
+        ],
+        axis=-2,
+    )
+    q = np.take_along_axis(candidates, case[..., None, None], axis=-2)[..., 0, :]
+    return quat_normalize(q)
 
 
 def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -65,6 +65,7 @@ import numpy as np
 
 from .._conf import merge_conf
 from .._errors import ConfigError, DataError
+from ..data.camera import OPTICAL_FROM_DEVICE  # re-exported: the one definition lives in omniloc.data.camera
 from ..data.floorplan import FloorPlan
 from ..data.transforms import quat_from_yaw, quat_to_matrix
 
@@ -78,9 +79,6 @@ __all__ = [
     "N_WALL_STYLES",
 ]
 
-#: Rotation taking device-frame vectors (x forward, y left, z up) to the optical frame
-#: (x right, y down, z forward) in which :func:`camera_intrinsics` is expressed.
-OPTICAL_FROM_DEVICE = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
 
 #: Number of distinct wall appearances; ``wall_style`` values are taken modulo this.
 N_WALL_STYLES = 16

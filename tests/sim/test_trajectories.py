@@ -144,3 +144,19 @@ def test_grid_path(building):
     assert count_wall_crossings(path[:-1], path[1:], plan.walls).sum() == 0
     assert plan.zone_of(path[[0, -1]]).tolist() == [room, "F0-stairs"]
     assert "F0-corridor" in set(plan.zone_of(path))
+
+
+def test_hand_held_camera_tilts_without_changing_the_path(building):
+    level = office_walk(building, 30.0, np.random.default_rng(3), {"start_floor": 0})
+    held = office_walk(
+        building, 30.0, np.random.default_rng(3), {"start_floor": 0, "hand_held": True, "hand_wander_deg": [6, 5, 8]}
+    )
+    np.testing.assert_array_equal(level.position, held.position)  # the wander is drawn after the walk
+    R = quat_to_matrix(held.orientation)
+    pitch = np.degrees(np.arcsin(-R[:, 2, 0]))  # Rz(yaw) Ry(pitch) Rx(roll): R[2, 0] = -sin(pitch)
+    roll = np.degrees(np.arctan2(R[:, 2, 1], R[:, 2, 2]))
+    level_pitch = np.degrees(np.arcsin(-quat_to_matrix(level.orientation)[:, 2, 0]))
+    assert abs(pitch.mean() - (-10.0)) < 1.0 and abs(level_pitch.mean()) < 0.5
+    assert 5.0 < pitch.std() < 8.0 and 4.0 < roll.std() < 7.0  # wander 6 and 5 degrees plus the gait sway
+    # the wander is slow: consecutive poses (100 Hz) differ by far less than its spread
+    assert np.abs(np.diff(pitch)).max() < 1.0

@@ -1,8 +1,8 @@
 """Importers of public dataset formats into :class:`omniloc.data.Dataset`.
 
 ``omniloc import KIND SRC --out DIR`` calls :func:`import_dataset`. Loaders depend only on
-numpy/pandas (never torch), and each one documents how the source's fields, units and
-coordinates are mapped.
+numpy/pandas, and Pillow for images (never torch), and each one documents how the source's
+fields, units and coordinates are mapped.
 
 >>> from omniloc.data import default_data_root
 >>> ds = import_dataset("ujiindoorloc", default_data_root() / "ujiindoorloc", test_fraction=0.1, seed=0)
@@ -24,7 +24,9 @@ from ..dataset import Dataset
 from ..splits import split_by_groups
 from .indoor_competition import import_indoor_competition, load_indoor_competition
 from .ipin2023 import import_ipin2023, load_ipin2023
+from .sevenscenes import import_7scenes, load_7scenes
 from .sodindoorloc import import_sodindoorloc, load_sodindoorloc
+from .tum_rgbd import import_tum_rgbd, load_tum_rgbd
 from .ujiindoorloc import import_ujiindoorloc, load_ujiindoorloc
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "load_sodindoorloc",
     "load_indoor_competition",
     "load_ipin2023",
+    "load_tum_rgbd",
+    "load_7scenes",
     "split_by_groups",
 ]
 
@@ -44,6 +48,8 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "sodindoorloc": import_sodindoorloc,
     "indoor-competition": import_indoor_competition,
     "ipin2023": import_ipin2023,
+    "tum-rgbd": import_tum_rgbd,
+    "7scenes": import_7scenes,
 }
 
 
@@ -60,7 +66,8 @@ def import_dataset(kind: str, src, **opts) -> Dataset:
     kind : str
         One of :data:`LOADERS`: ``"ujiindoorloc"``, ``"sodindoorloc"`` (WiFi fingerprints),
         ``"indoor-competition"`` (Indoor Location Competition 2.0 phone traces), ``"ipin2023"``
-        (IPIN 2023 track 3 phone logs).
+        (IPIN 2023 track 3 phone logs), ``"tum-rgbd"`` (TUM RGB-D sequences), ``"7scenes"``
+        (Microsoft 7-Scenes RGB-D sequences).
     src : str or Path
         The source folder or file.
     **opts
