@@ -444,6 +444,9 @@ def bench(
     finetune_fraction: float | None = typer.Option(
         None, help="indoor-competition with --test-site: share of that site's training paths to train on (default 0.5)."
     ),
+    train_seeds: int | None = typer.Option(
+        None, help="mvloc: training seeds per variant on the simulated office (default 3, --quick 1)."
+    ),
     overwrite: bool = typer.Option(
         False, help="Replace an existing output folder (swapped in whole when the suite has finished)."
     ),
@@ -460,6 +463,10 @@ def bench(
         raise ConfigError(f"--sweep applies to the ujiindoorloc suite only, not {suite!r}")
     if finetune_fraction is not None:
         _check_fraction(finetune_fraction, "--finetune-fraction")
+    if train_seeds is not None and (suite != "mvloc" or train_seeds < 1):
+        raise ConfigError(
+            f"--train-seeds applies to the mvloc suite only and must be >= 1, got {train_seeds} for {suite!r}"
+        )
     _refuse_existing(out, overwrite)
     with _console().status(f"running bench {suite}" + (" (quick)" if quick else "")):
         results = run_suite(
@@ -475,6 +482,7 @@ def bench(
             finetune_fraction=finetune_fraction,
             sweep=True if sweep else None,
             threads=threads,
+            train_seeds=train_seeds,
         )
     rows = {r.get("label", r["method"]): r["metrics"] for r in results["runs"]}
     _print_metrics(rows, f"bench {suite} ({out / 'results.json'})")

@@ -22,6 +22,7 @@ SUITES: dict[str, str] = {
     "transfer": "omniloc.bench.transfer:run",
     "robustness": "omniloc.bench.robustness:run",
     "transfer-wifi": "omniloc.bench.transfer_wifi:run",
+    "mvloc": "omniloc.bench.mvloc:run",
 }
 
 

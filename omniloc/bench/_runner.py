@@ -35,7 +35,7 @@ from ..data import Dataset, Estimate
 from ..eval import compute_metrics, errors_for, plot_error_cdf, write_markdown
 from ..eval.stats import aggregate_over_seeds
 
-__all__ = ["MethodRun", "run_method", "SuiteResult", "run_seeds", "fix_threads", "machine_info"]
+__all__ = ["MethodRun", "run_method", "pool_training_seeds", "SuiteResult", "run_seeds", "fix_threads", "machine_info"]
 
 
 @dataclass
@@ -50,6 +50,8 @@ class MethodRun:
     estimate: Estimate | None = None
     label: str | None = None
     localizer: object | None = None  # the fitted method (not written to results.json)
+    #: metrics of each training seed when ``metrics`` is their mean (:func:`pool_training_seeds`)
+    per_train_seed: list[dict] | None = None
 
     def to_json(self) -> dict:
         d = {
@@ -61,6 +63,11 @@ class MethodRun:
         }
         if self.label and self.label != self.method:
             d["label"] = self.label
+        if self.per_train_seed:
+            d["per_train_seed"] = self.per_train_seed
+            d["train_seed_aggregate"] = aggregate_over_seeds(
+                [{k: v for k, v in m.items() if k != "seed"} for m in self.per_train_seed]
+            )
         return d
 
     @property
@@ -107,6 +114,34 @@ def run_method(
     timing["predict_ms_per_sample"] = 1000.0 * dt / max(len(est), 1)
     metrics = compute_metrics(est, test, dims)
     return MethodRun(name, dataset_label, localizer.conf, metrics, timing, est, label or name, localizer)
+
+
+def pool_training_seeds(runs: list[MethodRun]) -> MethodRun:
+    """One run standing for several training seeds of one method on one test set.
+
+    ``metrics`` and ``timing`` are the means over the runs of every numeric key all of them have;
+    ``per_train_seed`` keeps each run's metrics (results.json adds their mean and 95 % interval
+    as ``train_seed_aggregate``); conf, estimate and localizer are the first run's.
+    """
+    if not runs:
+        raise ValueError("pool_training_seeds needs at least one run")
+
+    def mean(dicts):
+        keys = [k for k, v in dicts[0].items() if isinstance(v, (int, float)) and all(k in d for d in dicts)]
+        return {k: float(sum(d[k] for d in dicts) / len(dicts)) for k in keys}
+
+    first = runs[0]
+    return MethodRun(
+        first.method,
+        first.dataset,
+        first.conf,
+        mean([r.metrics for r in runs]),
+        mean([r.timing for r in runs]),
+        first.estimate,
+        first.label,
+        first.localizer,
+        per_train_seed=[dict(r.metrics, seed=r.conf.get("seed")) for r in runs] if len(runs) > 1 else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- machine

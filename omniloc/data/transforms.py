@@ -15,6 +15,7 @@ __all__ = [
     "yaw_from_quat",
     "quat_slerp",
     "quat_angle_deg",
+    "quat_mean",
     "quat_rotate",
     "quat_from_rotation_vector",
     "resample_to_clock",
@@ -118,6 +119,21 @@ def quat_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Angle of the relative rotation between (..., 4) quaternions ``a`` and ``b``, degrees in [0, 180]."""
     d = np.abs(np.sum(quat_normalize(a) * quat_normalize(b), axis=-1))
     return np.degrees(2 * np.arccos(np.clip(d, 0.0, 1.0)))
+
+
+def quat_mean(q: np.ndarray) -> np.ndarray:
+    """Mean rotation of (N, 4) unit quaternions: the normalised sum after aligning every sign with the
+    first (the chordal L2 mean; exact for rotations within 90 degrees of each other). Returns (4,), w >= 0.
+
+    >>> quat_mean(np.array([[1.0, 0, 0, 0], [-1.0, 0, 0, 0]]))
+    array([1., 0., 0., 0.])
+    """
+    q = np.asarray(q, dtype=np.float64).reshape(-1, 4)
+    if len(q) == 0:
+        raise ValueError("quat_mean of no quaternions")
+    s = np.sign(q @ q[0])
+    s[s == 0] = 1.0
+    return quat_normalize((q * s[:, None]).sum(axis=0))
 
 
 def quat_slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:

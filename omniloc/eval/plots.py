@@ -252,7 +252,12 @@ def plot_survey_coverage(
 
 
 def plot_frames(
-    images: np.ndarray, path, depth: np.ndarray | None = None, ncol: int = 8, title: str | None = None
+    images: np.ndarray,
+    path,
+    depth: np.ndarray | None = None,
+    ncol: int = 8,
+    title: str | None = None,
+    captions: list[str] | None = None,
 ) -> Path:
     """A contact sheet of camera frames (and their depth maps below them).
 
@@ -260,11 +265,14 @@ def plot_frames(
     ----------
     images : (K, H, W, 3) uint8 or (K, H, W) float
     depth : (K, H, W) float32 metres, optional
+    captions : list of K str, optional
+        Text under each frame (e.g. its true and estimated pose).
     """
     k = len(images)
     ncol = min(ncol, k)
     nrow = int(np.ceil(k / ncol)) * (2 if depth is not None else 1)
-    fig, axes = _figure(nrow, ncol, figsize=(1.6 * ncol, 1.6 * nrow), squeeze=False)
+    tall = 0.5 if captions is not None else 0.0
+    fig, axes = _figure(nrow, ncol, figsize=(1.6 * ncol, (1.6 + tall) * nrow), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     step = 2 if depth is not None else 1
@@ -273,6 +281,8 @@ def plot_frames(
         axes[r, c].imshow(images[i], cmap=None if np.ndim(images[i]) == 3 else "gray", interpolation="nearest")
         if depth is not None:
             axes[r + 1, c].imshow(depth[i], cmap="viridis", interpolation="nearest")
+        if captions is not None:
+            axes[r + step - 1, c].set_title(captions[i], fontsize=6, y=-0.02, va="top")
     if title:
         fig.suptitle(title)
     return _save(fig, path)

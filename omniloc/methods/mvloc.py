@@ -25,13 +25,15 @@ variants ``predict.samples`` draws from the fused Gaussian give a position covar
 Missing depth: a frame without a depth image (none within ``max_pair_dt_s``, or a recording
 without a depth stream) has no depth expert; a blank depth image is an input like any other.
 
-Positions are regressed in a normalised frame (training mean, one isotropic scale); orientations
-as ``world_from_device`` quaternions (the device frame: x forward along the optical axis, y left,
-z up; :mod:`omniloc.data.camera`).
+Poses are regressed in a normalised frame: positions relative to the training mean in units of one
+isotropic scale, rotations relative to the training frames' mean rotation (``q = q_mean * exp(out)``),
+so that the log-quaternion targets of Eq. 12 are centred. Orientations are ``world_from_device``
+quaternions (the device frame: x forward along the optical axis, y left, z up; :mod:`omniloc.data.camera`).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 from typing import Any, ClassVar  # noqa: F401
@@ -42,6 +44,7 @@ import torch
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording
 from ..data.frames import camera_frames
+from ..data.transforms import quat_conjugate, quat_mean, quat_multiply, quat_normalize
 from ..nn.camera_pose import (
     CameraPoseModule,
     CameraPoseNet,
@@ -105,10 +108,12 @@ class MVLocLocalizer(Localizer):
     * ``expert_dropout``: probability of removing the depth expert from a training frame in stage 2
       (MVAE-style sub-sampling, for robustness to absent depth; 0 = the paper).
     * ``stage1_epochs``, ``stage2_epochs``: the two training stages (epochs over the frames).
-    * ``batch_size`` (64), ``lr`` (5e-5), ``weight_decay`` (5e-5), ``optimizer`` (Adam).
+    * ``batch_size`` (64), ``lr`` (5e-5), ``weight_decay`` (5e-5), ``optimizer`` (Adam);
+      ``stage2_lr``: learning rate of stage 2 (None = ``lr``, as the paper).
     * ``early_stopping_patience``: epochs without improvement of the validation position error
-      before a stage stops (only with ``val``; None = all epochs). With ``val`` the best epoch's
-      weights of each stage are kept.
+      before a stage stops (only with ``val``; None = all epochs). With ``val`` the weights of the
+      best epoch over both stages are kept (stage 2 replaces stage 1's only where it does better
+      on validation).
     * ``seed``: weights, batch order, samples (the caller's torch random state is not changed).
     * ``predict``: ``batch_size`` (frames per forward pass), ``samples`` (draws for the covariance;
       0 = none), ``seed``, ``drop_depth`` (``None``, ``"blank"``: depth replaced by a blank image,
@@ -125,6 +130,7 @@ class MVLocLocalizer(Localizer):
         **TRAINER_TYPES,
         "image_size": (type(None), list),
         "early_stopping_patience": (type(None), int),
+        "stage2_lr": (type(None), float),
         "predict.drop_depth": (type(None), str),
     }
     default_conf: ClassVar[dict] = {
@@ -150,6 +156,7 @@ class MVLocLocalizer(Localizer):
         "stage2_epochs": 50,
         "batch_size": 64,
         "lr": 5e-5,
+        "stage2_lr": None,
         "weight_decay": 5e-5,
         "optimizer": "adam",
         "early_stopping_patience": None,
@@ -166,8 +173,9 @@ class MVLocLocalizer(Localizer):
             "latent_dim": 128,
             "head_hidden": 128,
             "lr": 1e-3,
-            "stage1_epochs": 30,
-            "stage2_epochs": 10,
+            "stage2_lr": 1e-4,
+            "stage1_epochs": 20,
+            "stage2_epochs": 6,
         },
         # seconds-long smoke runs (tests, --quick benches)
         "quick": {
@@ -213,6 +221,8 @@ class MVLocLocalizer(Localizer):
             raise ConfigError("dropout and expert_dropout must be in [0, 1)")
         if c["stage1_epochs"] < 0 or c["stage2_epochs"] < 0 or c["stage1_epochs"] + c["stage2_epochs"] < 1:
             raise ConfigError("stage1_epochs and stage2_epochs must be >= 0 with at least one epoch in all")
+        if c["stage2_lr"] is not None and c["stage2_lr"] <= 0:
+            raise ConfigError(f"stage2_lr must be None or positive, got {c['stage2_lr']!r}")
         if c["depth_max_m"] <= 0 or c["lam"] < 0 or c["max_pair_dt_s"] < 0:
             raise ConfigError("depth_max_m must be positive, lam and max_pair_dt_s non-negative")
 
@@ -261,13 +271,15 @@ class MVLocLocalizer(Localizer):
 
     def _tensors(self, frames: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         c = (frames["position"] - self.position_mean_) / self.position_scale_
-        lq, alt = rotation_targets(frames["orientation"])
+        lq, alt = rotation_targets(quat_multiply(quat_conjugate(self.rotation_mean_), frames["orientation"]))
         out = {
             "present": torch.tensor(frames["present"]),
             "position": torch.tensor(c, dtype=torch.float32),
             "log_quat": torch.tensor(lq),
             "log_quat_alt": torch.tensor(alt),
-            "quat": torch.tensor(frames["orientation"], dtype=torch.float32),
+            "quat": torch.tensor(
+                quat_multiply(quat_conjugate(self.rotation_mean_), frames["orientation"]), dtype=torch.float32
+            ),
         }
         for m in self.modalities:
             out[m] = torch.tensor(frames[m])
@@ -303,6 +315,7 @@ class MVLocLocalizer(Localizer):
         xyz = tr["position"]
         self.position_mean_ = xyz.mean(axis=0)
         self.position_scale_ = float(max(np.sqrt(xyz.var(axis=0).sum()), 1e-3)) if len(xyz) > 1 else 1.0
+        self.rotation_mean_ = quat_mean(tr["orientation"])
         self.n_train_frames_ = int(len(xyz))
         data = self._tensors(tr)
         val_data = None
@@ -314,6 +327,7 @@ class MVLocLocalizer(Localizer):
         self._net = self._build_net()
         modalities, fusion, objective = VARIANTS[c["variant"]]
         self.history_ = {}
+        best = None  # (validation error, weights) of the best epoch so far, carried across the stages
         for stage, epochs, obj in (
             ("mvloc-stage1", int(c["stage1_epochs"]), "deterministic"),
             ("mvloc-stage2", int(c["stage2_epochs"]), objective),
@@ -334,10 +348,14 @@ class MVLocLocalizer(Localizer):
                 float(c["expert_dropout"]) if obj != "deterministic" else 0.0,
                 self.position_scale_,
                 optimizer=c["optimizer"],
-                lr=float(c["lr"]),
+                lr=float(c["lr"] if stage == "mvloc-stage1" or c["stage2_lr"] is None else c["stage2_lr"]),
                 weight_decay=float(c["weight_decay"]),
             )
+            if best is not None:
+                module.best_val, module.best_state = best
             self._train(module, data, val_data, stage, epochs)
+            if module.best_state is not None:
+                best = (module.best_val, module.best_state)
             self.history_[stage] = [list(map(float, h)) for h in module.history]
         self.beta_ = float(self._net.geometric.beta.detach())
         self.gamma_ = float(self._net.geometric.gamma.detach())
@@ -415,7 +433,7 @@ class MVLocLocalizer(Localizer):
                 out = net(inputs)
                 pos[sl] = out["position"].double().cpu().numpy()
                 q = quat_exp(out["log_quat"].double()).cpu().numpy()
-                quat[sl] = q / np.linalg.norm(q, axis=1, keepdims=True)
+                quat[sl] = quat_normalize(quat_multiply(self.rotation_mean_, q))
                 if with_cov:
                     cv = position_covariance(net, out["mu"], out["logvar"], int(p["samples"]), gen)
                     cov[sl] = cv.double().cpu().numpy()
@@ -427,6 +445,16 @@ class MVLocLocalizer(Localizer):
             orientation=quat,
             covariance=cov * self.position_scale_**2 if with_cov else None,
         )
+
+    def predict_missing_depth(self, data: Recording | Dataset, mode: str) -> Estimate:
+        """:meth:`predict` with the depth of every frame missing (Table 4): ``mode`` ``"blank"``
+        (depth replaced by a blank image, the paper's test) or ``"absent"`` (the depth expert
+        dropped; MVLoc (C) gets zero depth features). ``self`` is unchanged."""
+        if mode not in ("blank", "absent"):
+            raise ConfigError(f"missing-depth mode must be 'blank' or 'absent', got {mode!r}")
+        view = copy.copy(self)  # shares the learned state; only the predict conf differs
+        view.conf = {**self.conf, "predict": {**self.conf["predict"], "drop_depth": mode}}
+        return view.predict(data)
 
     def inference_ms_per_frame(self, rec: Recording, repeats: int = 20) -> float:
         """Wall time of one forward pass at batch size 1 (median of ``repeats``), milliseconds."""
@@ -450,6 +478,7 @@ class MVLocLocalizer(Localizer):
         self.position_mean_ = np.asarray(self.position_mean_, dtype=np.float64).reshape(3)
         self.image_shape_ = np.asarray(self.image_shape_, dtype=np.int64).reshape(2)
         self.position_scale_ = float(self.position_scale_)
+        self.rotation_mean_ = np.asarray(self.rotation_mean_, dtype=np.float64).reshape(4)
 
     def _save_extra(self, folder: Path) -> None:
         torch.save({"net": self._net.state_dict()}, folder / "weights.pt")

@@ -66,7 +66,9 @@ def normalise_images(modality: str, x: torch.Tensor, depth_max_m: float) -> torc
     ``x / 127.5 - 1``; depth ``(N, H, W)`` metres -> ``(N, 1, H, W)`` as ``2 min(d / d_max, 1) - 1``
     (0 = no reading maps to -1, as a blank image)."""
     if modality == "rgb":
-        return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        # contiguous: the channels-last view of the permutation made torch 2.13's multi-threaded CPU
+        # convolution backward corrupt the heap for some batch sizes (e.g. 31 frames of 40x30)
+        return (x.permute(0, 3, 1, 2).float() / 127.5 - 1.0).contiguous()
     return 2.0 * torch.clamp(x.float() / float(depth_max_m), 0.0, 1.0).unsqueeze(1) - 1.0
 
 

@@ -155,14 +155,18 @@ def test_fit_learns_and_predicts_pose_covariance_and_missing_depth(office):
     assert set(loc.history_) == {"mvloc-stage1", "mvloc-stage2"} and len(loc.history_["mvloc-stage1"]) == 6
     # absent depth: same frames, other predictions; a recording without its depth stream equals it
     rec = next(iter(test))
-    absent = methods.create("mvloc", dict(loc.conf, predict=dict(loc.conf["predict"], drop_depth="absent")))
-    absent._set_state(loc._get_state())
-    absent._net = loc._net
-    a = absent.predict(rec)
+    conf0 = {**loc.conf, "predict": dict(loc.conf["predict"])}
+    a = loc.predict_missing_depth(rec, "absent")
+    assert loc.conf == conf0
     no_depth = Recording(rec.name, rec.t, rec.position, rec.orientation, streams={"rgb": rec.streams["rgb"]})
     b = loc.predict(no_depth)
     np.testing.assert_allclose(a.position, b.position, atol=1e-9)
-    assert not np.allclose(a.position, loc.predict(rec).position)
+    full = loc.predict(rec)
+    assert not np.allclose(a.position, full.position)
+    blank = loc.predict_missing_depth(rec, "blank")
+    assert not np.allclose(blank.position, full.position) and not np.allclose(blank.position, a.position)
+    with pytest.raises(ConfigError, match="blank"):
+        loc.predict_missing_depth(rec, "zeros")
 
 
 def test_images_of_another_size_are_refused_and_resize_works(office):
