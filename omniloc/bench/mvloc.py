@@ -243,7 +243,9 @@ def _sim_office(res: SuiteResult, seed: int, quick: bool, n_train: int) -> None:
     shown = {name: runs[name] for name in VARIANTS} | {"mean-pose": base}
     res.cdf(list(shown.values()), test, "error_cdf.png", "simulated office: 3-D position error CDF", dims=3)
     rot = {k: _errors(r.estimate, test)[1] for k, r in shown.items()}
-    plot_error_cdf(rot, res.out / "rotation_cdf.png", title="simulated office: rotation error CDF", unit="deg")
+    plot_error_cdf(
+        rot, res.out / "rotation_cdf.png", "simulated office: rotation error CDF", "deg", quantity="rotation error"
+    )
     res.figure("rotation_cdf.png", "simulated office: rotation error CDF")
     plot_trajectories(test, {n: runs[n].estimate for n in VARIANTS}, res.out / "trajectory.png", recording=rec.name)
     res.figure("trajectory.png", f"trajectory {rec.name}: truth and the four variants")
@@ -285,9 +287,9 @@ def _pose_over_time(test: Dataset, estimates: dict[str, Estimate], path: Path, l
     t = first.t - first.t[0]
     panels = []
     for axis, name in enumerate("xyz"):
-        curves = [Curve("truth", t, gt["position"][:, axis], style="k-")]
-        for lab, est in estimates.items():
-            curves.append(Curve(lab, t, est.for_recording(rec.name).position[:, axis], style=".-"))
+        curves = [Curve("truth", t, gt["position"][:, axis], style="-", color="black")]
+        for j, (lab, est) in enumerate(estimates.items()):
+            curves.append(Curve(lab, t, est.for_recording(rec.name).position[:, axis], style=".-", color=f"C{j}"))
         panels.append(Panel("time (s)", f"{name} (m)", title=f"{label}: {name}", curves=curves))
     rot = [Curve(lab, t, _errors(e.for_recording(rec.name), test)[1], style=".-") for lab, e in estimates.items()]
     panels.append(

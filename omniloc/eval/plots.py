@@ -49,13 +49,16 @@ def plot_error_cdf(
     title: str = "Position error CDF",
     unit: str = "m",
     max_error: float | None = None,
+    quantity: str = "position error",
 ) -> Path:
-    """Empirical CDFs of position errors, one curve per method, with the median marked.
+    """Empirical CDFs of errors (position by default), one curve per method, with the median marked.
 
     Parameters
     ----------
     errors : dict label -> (M,) errors in ``unit``
     path : output PNG
+    quantity : str
+        What the errors are (the x-axis label, e.g. ``"rotation error"``).
     """
     from .metrics import error_cdf
 
@@ -70,7 +73,7 @@ def plot_error_cdf(
         hi = max(hi, float(np.percentile(x, 98)))
     ax.set_xlim(0, max_error or max(hi, 1e-3))
     ax.set_ylim(0, 1)
-    ax.set_xlabel(f"position error [{unit}]")
+    ax.set_xlabel(f"{quantity} [{unit}]")
     ax.set_ylabel("fraction of estimates")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -306,6 +309,8 @@ class Curve:
         Matplotlib format string (marker and line style).
     offset : float
         Shift added to ``x`` so that overlapping error bars stay readable (in the unit of ``x``).
+    color : str, optional
+        Matplotlib colour (default: the panel's i-th colour ``C{i}``).
     """
 
     label: str | None
@@ -315,6 +320,7 @@ class Curve:
     band: bool = False
     style: str = "o-"
     offset: float = 0.0
+    color: str | None = None
 
 
 @dataclass
@@ -369,7 +375,7 @@ def _draw_panel(ax, panel: Panel) -> None:
     for i, c in enumerate(panel.curves):
         x = np.asarray(c.x, dtype=np.float64) + c.offset
         y = np.asarray(c.y, dtype=np.float64)
-        color = f"C{i}"
+        color = c.color or f"C{i}"
         if c.err is None:
             ax.plot(x, y, c.style, color=color, label=c.label)
             continue
