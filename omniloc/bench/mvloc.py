@@ -21,6 +21,7 @@ Errors are 3-D (camera poses), rotation errors the angle between true and estima
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,7 @@ def mean_pose_run(train: Dataset, test: Dataset, dataset_label: str, like: Estim
     rotation (the normalised sum of sign-aligned quaternions, the chordal L2 mean)."""
     from ..data.frames import camera_frames
 
+    t0 = time.perf_counter()
     pos, quat = [], []
     for rec in train:
         f = camera_frames(rec, use_depth=False, labelled=True)
@@ -110,7 +112,8 @@ def mean_pose_run(train: Dataset, test: Dataset, dataset_label: str, like: Estim
     p, q_mean = np.concatenate(pos), quat_mean(np.concatenate(quat))
     m = len(like)
     est = Estimate(like.recording, like.t, np.repeat(p.mean(0)[None], m, 0), orientation=np.repeat(q_mean[None], m, 0))
-    return MethodRun("mean-pose", dataset_label, {}, compute_metrics(est, test, dims=3), {}, est, "mean-pose")
+    timing = {"predict_ms_per_sample": 1000.0 * (time.perf_counter() - t0) / max(m, 1)}
+    return MethodRun("mean-pose", dataset_label, {}, compute_metrics(est, test, dims=3), timing, est, "mean-pose")
 
 
 def _fmt(v: float, digits: int = 2) -> str:
@@ -194,10 +197,11 @@ def _sim_office(res: SuiteResult, seed: int, quick: bool, n_train: int) -> None:
         for name in DEPTH_VARIANTS:
             pooled = []
             for r in per_seed[name]:
+                t0 = time.perf_counter()
                 est = r.localizer.predict_missing_depth(test, mode)
-                pooled.append(
-                    MethodRun(name, label, r.conf, compute_metrics(est, test, dims=3), {}, est, name, r.localizer)
-                )
+                timing = {"predict_ms_per_sample": 1000.0 * (time.perf_counter() - t0) / max(len(est), 1)}
+                metrics = compute_metrics(est, test, dims=3)
+                pooled.append(MethodRun(name, label, r.conf, metrics, timing, est, name, r.localizer))
             runs_m = res.add(pool_training_seeds(pooled))
             miss_rows.append([mode, name, _cell(runs_m, "pos_err_median_m"), _cell(runs_m, "rot_err_median_deg", 1)])
         c = next(r for r in res.runs if r.dataset == label and r.method == "mvloc-c").metrics

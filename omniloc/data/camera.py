@@ -217,23 +217,23 @@ def scale_intrinsics(K, from_size: tuple[int, int], to_size: tuple[int, int]) ->
 
 
 def points_from_depth(depth, K) -> np.ndarray:
-    """Back-project a pinhole depth image into optical-frame points.
+    """Back-project pinhole depth images into optical-frame points.
 
     Parameters
     ----------
-    depth : (H, W) metres
+    depth : (H, W) or (N, H, W) metres
         z-depth along the optical axis; 0, negative or NaN = no measurement.
     K : (3, 3)
 
     Returns
     -------
-    (H, W, 3) float64 metres in the optical frame (x right, y down, z forward), NaN where there is no
-    measurement; pixel ``(u, v)`` with depth ``d`` gives ``d * K^-1 [u, v, 1]``.
+    (H, W, 3) or (N, H, W, 3) float64 metres in the optical frame (x right, y down, z forward), NaN
+    where there is no measurement; pixel ``(u, v)`` with depth ``d`` gives ``d * K^-1 [u, v, 1]``.
     """
     depth = np.asarray(depth, dtype=np.float64)
-    if depth.ndim != 2:
-        raise ValueError(f"depth must be one (H, W) image, got shape {depth.shape}")
-    h, w = depth.shape
+    if depth.ndim not in (2, 3):
+        raise ValueError(f"depth must be (H, W) or (N, H, W) metres, got shape {depth.shape}")
+    h, w = depth.shape[-2:]
     uu, vv = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
     rays = np.stack([uu, vv, np.ones_like(uu)], axis=-1) @ np.linalg.inv(np.asarray(K, dtype=np.float64)).T
     valid = np.isfinite(depth) & (depth > 0)

@@ -65,7 +65,7 @@ import numpy as np
 
 from .._conf import merge_conf
 from .._errors import ConfigError, DataError
-from ..data.camera import OPTICAL_FROM_DEVICE  # re-exported: the one definition lives in omniloc.data.camera
+from ..data.camera import OPTICAL_FROM_DEVICE, points_from_depth  # OPTICAL_FROM_DEVICE re-exported
 from ..data.floorplan import FloorPlan
 from ..data.transforms import quat_from_yaw, quat_to_matrix
 
@@ -245,13 +245,7 @@ def backproject_depth(
         depth = depth[None]
     if depth.ndim != 3:
         raise DataError(f"depth must be (N, H, W) or (H, W) metres, got {depth.shape}", field="depth")
-    _, h, w = depth.shape
-    K = np.asarray(K, dtype=np.float64)
-    uu, vv = np.meshgrid(np.arange(w), np.arange(h))
-    rays_opt = np.stack([uu, vv, np.ones_like(uu)], axis=-1) @ np.linalg.inv(K).T  # (H, W, 3), z = 1
-    rays_dev = rays_opt @ OPTICAL_FROM_DEVICE  # device frame
-    valid = np.isfinite(depth) & (depth > 0)
-    pts = np.where(valid[..., None], depth[..., None] * rays_dev, np.nan)
+    pts = points_from_depth(depth, K) @ OPTICAL_FROM_DEVICE  # optical -> device frame
     if (position is None) != (orientation is None):
         raise ValueError("give both position and orientation, or neither")
     if position is not None:

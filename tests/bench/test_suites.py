@@ -178,3 +178,23 @@ def test_transfer_and_robustness_quick(tmp_path, data_root):
     assert (tmp_path / "r" / "robustness.png").stat().st_size > 1000
     assert [row[0] for row in res["tables"]["table_vi"]["rows"]] == ["imu", "magnetometer", "wifi"]
     assert res["tables"]["fig5"]["columns"] == ["removed", "0%", "40%", "100%"]
+
+
+def test_mvloc_quick(tmp_path, data_root):
+    run_suite("mvloc", tmp_path, quick=True, data_root=data_root, train_seeds=2)
+    res = _check_results(tmp_path, "mvloc")
+    runs = {(r["method"], r["dataset"]): r for r in res["runs"]}
+    variants = ["mvloc-v", "mvloc-c", "mvloc-p", "mvloc"]
+    for name in variants:
+        run = runs[(name, "sim-office")]
+        assert {"pos_err_median_m", "rot_err_median_deg", "pos_err_mean_m", "pos_err_p90_m"} <= set(run["metrics"])
+        assert len(run["per_train_seed"]) == 2 and "pos_err_median_m" in run["train_seed_aggregate"]
+        assert (name, "tum-rgbd") in runs
+    for mode in ("blank", "absent"):
+        assert {(n, f"sim-office-missing-depth-{mode}") for n in variants[1:]} <= set(runs)
+    assert ("mean-pose", "sim-office") in runs and ("mean-pose", "tum-rgbd") in runs
+    assert [row[0] for row in res["tables"]["ablation"]["rows"]] == variants + ["mean-pose"]
+    assert set(res["differences_vs_mvloc"]) == set(variants[:-1])
+    assert set(res["inference_ms_per_frame"]) == set(variants)
+    for fig in ("rotation_cdf.png", "trajectory.png", "frames.png", "tum-rgbd_poses.png"):
+        assert (tmp_path / fig).stat().st_size > 1000

@@ -12,8 +12,8 @@ from omniloc import ConfigError, DataError
 from omniloc.cli import app
 from omniloc.data import OPTICAL_FROM_DEVICE, device_from_optical, load_dataset, reproject_depth
 from omniloc.data.loaders import LOADERS
+from omniloc.data.loaders._images import read_depth_png
 from omniloc.data.loaders.sevenscenes import DEPTH_K, RGB_K, import_7scenes, load_7scenes, read_pose_file
-from omniloc.data.loaders.tum_rgbd import read_depth_png
 from omniloc.data.transforms import quat_from_matrix, quat_to_matrix
 
 FAST = {"register_depth": False}  # tests of the split logic need no registration

@@ -80,7 +80,7 @@ from ..dataset import Dataset
 from ..recording import Recording, check_coordinates
 from ..stream import Stream
 from ._common import split_import
-from .tum_rgbd import _same_size, _target_size, read_color_image, read_depth_png
+from ._images import read_color_image, read_depth_png, same_size, target_size
 
 __all__ = [
     "load_7scenes",
@@ -265,9 +265,9 @@ def _sequence_recording(
     depth_files = [f[2] for f in frames]
     poses = np.stack([read_pose_file(f[3]) for f in frames])
     rgb = [read_color_image(p, "color") for p in colour_files]
-    hw = _same_size(rgb, colour_files, "color")
+    hw = same_size(rgb, colour_files, "color")
     raw = [read_depth_png(p, "depth") for p in depth_files]
-    dhw = _same_size(raw, depth_files, "depth")
+    dhw = same_size(raw, depth_files, "depth")
     colour_size, depth_size = (hw[1], hw[0]), (dhw[1], dhw[0])
     K_rgb = scale_intrinsics(rgb_K, FULL_SIZE, colour_size)
     K_depth = scale_intrinsics(depth_K, FULL_SIZE, depth_size)
@@ -278,8 +278,8 @@ def _sequence_recording(
     else:
         depth_hw, depth_K_out, depth_from = dhw, K_depth, depth_size
     rgb, depth = np.stack(rgb), np.stack(depth).astype(np.float32)
-    target_rgb = _target_size(size, hw, seq)
-    target_depth = _target_size(size, depth_hw, seq)
+    target_rgb = target_size(size, hw, seq)
+    target_depth = target_size(size, depth_hw, seq)
     if target_rgb is not None:
         rgb = downscale_rgb(rgb, target_rgb)
     if target_depth is not None:
