@@ -80,8 +80,10 @@ _NOT_FINGERPRINTED = ("predict", "early_stopping_patience", "stage1_epochs", "st
 
 
 class MVLocLocalizer(Localizer):
-    """MVLoc (module docstring). One estimate per RGB frame, with position, orientation and, for
-    the PoE variants, a position covariance.
+    """MVLoc: RGB + depth experts, product-of-experts fusion, importance weighting (module docstring).
+
+    One estimate per RGB frame, with position, orientation and, for the PoE variants, a position
+    covariance.
 
     Configuration (``default_conf``, the paper's values where it gives them; nested sections merge
     key by key):

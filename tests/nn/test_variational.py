@@ -152,3 +152,14 @@ def test_vae_loss_known_value_and_unknown_estimator():
     assert float(vae_loss(torch.tensor([2.0]), mu, logvar, lam=0.5)) == pytest.approx(2.0 + 0.25)
     with pytest.raises(ValueError, match="estimator"):
         importance_weighted_loss(torch.zeros(2, 1), torch.zeros(2, 1, 1), mu, logvar, estimator="nope")
+
+
+def test_gradcheck_product_of_experts_and_kl():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(2, 3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    logvar = (0.3 * torch.randn(2, 3, 4, dtype=torch.float64, generator=g)).requires_grad_()
+    present = torch.tensor([[True, True, False], [True, False, True]])
+    assert torch.autograd.gradcheck(lambda m, lv: product_of_experts(m, lv, present), (mu, logvar))
+    assert torch.autograd.gradcheck(lambda m, lv: kl_standard_normal(m[0], lv[0]), (mu, logvar))
+    z = torch.randn(3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda z, m, lv: gaussian_log_prob(z, m[0], lv[0]), (z, mu, logvar))
