@@ -285,7 +285,8 @@ def plot_frames(
         if depth is not None:
             axes[r + 1, c].imshow(depth[i], cmap="viridis", interpolation="nearest")
         if captions is not None:
-            axes[r + step - 1, c].set_title(captions[i], fontsize=6, y=-0.02, va="top")
+            ax = axes[r + step - 1, c]
+            ax.text(0.5, -0.04, captions[i], transform=ax.transAxes, ha="center", va="top", fontsize=6)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
