@@ -406,6 +406,91 @@ def localize(
     _console().print(f"wrote {len(est)} estimates to {out}")
 
 
+# ---------------------------------------------------------------------------------------------- render
+def _parse_pose(text: str) -> tuple:
+    from ._errors import ConfigError
+
+    try:
+        v = [float(x) for x in text.split(",")]
+    except ValueError:
+        v = []
+    if len(v) != 7:
+        raise ConfigError(f"--pose must be x,y,z,qw,qx,qy,qz (metres, unit quaternion), got {text!r}")
+    q = v[3:]
+    norm = sum(x * x for x in q) ** 0.5
+    if not 0.5 < norm < 1.5:
+        raise ConfigError(f"--pose quaternion {q} is not (near) unit length")
+    return v[:3], [x / norm for x in q]
+
+
+@app.command()
+@_handle_errors
+def render(
+    run: Path = typer.Argument(..., help="Run folder of a generative map (`omniloc train genmap`)."),
+    out: Path = typer.Option(..., "--out", help="PNG to write (with --data: the strip; the GIF goes beside it)."),
+    pose: str | None = typer.Option(None, help="x,y,z,qw,qx,qy,qz: render what the map expects at this pose."),
+    data: Path | None = typer.Option(None, "--data", help="Dataset folder: render along a recording's true poses."),
+    recording: str | None = typer.Option(None, help="With --data: the recording (default: the first of the split)."),
+    split: str = typer.Option("test", help="With --data: the split to take the recording from."),
+    frames: int = typer.Option(8, help="With --data: frames in the strip (the GIF has every frame)."),
+    overwrite: bool = typer.Option(False, help="Replace existing outputs."),
+):
+    """What a generative map expects to see: at one pose, or along a trajectory (strip + animated GIF)."""
+    import numpy as np
+
+    from . import methods
+    from ._errors import ConfigError, DataError
+    from ._io import atomic_path
+
+    if (pose is None) == (data is None):
+        raise ConfigError("give exactly one of --pose or --data")
+    loc = methods.load(run)
+    if not hasattr(loc, "render"):
+        raise ConfigError(f"{loc.name} is not a generative map: it cannot render")
+    _refuse_existing(out, overwrite)
+    if data is not None:
+        _refuse_existing(out.with_suffix(".gif"), overwrite)
+    if pose is not None:
+        from PIL import Image
+
+        position, quat = _parse_pose(pose)
+        img = loc.render(np.array([position]), np.array([quat]))[0]
+        with atomic_path(out, ".png") as tmp:
+            Image.fromarray(img).save(tmp, format="PNG")
+        _console().print(f"wrote {out} ({img.shape[1]}x{img.shape[0]})")
+        return
+    from .data import load_dataset
+    from .data.frames import camera_frames
+    from .eval import plot_render_strip, write_gif
+
+    ds = load_dataset(data)
+    if split not in ds.splits:
+        raise ConfigError(f"--split {split!r} not in the dataset; splits: {sorted(ds.splits)}")
+    names = ds.splits[split]
+    name = recording or (names[0] if names else None)
+    if name is None or name not in ds.recordings:
+        raise ConfigError(f"--recording {name!r} not found; recordings of {split!r}: {names}")
+    f = camera_frames(ds[name], loc.conf.get("stream"), use_depth=False, labelled=True)
+    if len(f["t"]) == 0:
+        raise DataError(f"recording {name!r} has no RGB frames with ground-truth poses", file=data, field="rgb")
+    true = f["rgb_stream"].load()[f["rgb_index"]]
+    gen = loc.render(f["position"], f["orientation"])
+    pick = np.linspace(0, len(true) - 1, min(frames, len(true))).astype(int)
+    plot_render_strip(
+        true[pick],
+        gen[pick],
+        out,
+        title=f"{name}: true (top) and generated (bottom)",
+        captions=[f"t {f['t'][i]:.1f} s" for i in pick],
+    )
+    from .methods.genmap import _resize
+
+    side = _resize(true, gen.shape[1])
+    gif = out.with_suffix(".gif")
+    write_gif(np.concatenate([side, gen], axis=2), gif)
+    _console().print(f"wrote {out} and {gif} ({len(true)} frames)")
+
+
 # ---------------------------------------------------------------------------------------------- bench
 @app.command()
 @_handle_errors

@@ -23,6 +23,7 @@ SUITES: dict[str, str] = {
     "robustness": "omniloc.bench.robustness:run",
     "transfer-wifi": "omniloc.bench.transfer_wifi:run",
     "mvloc": "omniloc.bench.mvloc:run",
+    "genmap": "omniloc.bench.genmap:run",
 }
 
 

@@ -16,6 +16,8 @@ __all__ = [
     "plot_floor_plan",
     "plot_trajectories",
     "plot_frames",
+    "plot_render_strip",
+    "write_gif",
     "plot_survey_coverage",
     "Curve",
     "Bars",
@@ -290,6 +292,50 @@ def plot_frames(
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def plot_render_strip(
+    true_images: np.ndarray, generated: np.ndarray, path, title: str | None = None, captions: list[str] | None = None
+) -> Path:
+    """True frames (top row) above what a generative map renders at their poses (bottom row).
+
+    Parameters
+    ----------
+    true_images, generated : (K, H, W, 3) uint8 (sizes may differ between the two)
+    captions : list of K str, optional (under the generated row)
+    """
+    k = len(true_images)
+    if len(generated) != k or k == 0:
+        raise ValueError(
+            f"plot_render_strip needs as many generated as true images (> 0), got {k} and {len(generated)}"
+        )
+    fig, axes = _figure(2, k, figsize=(1.6 * k, 3.6 + (0.4 if captions else 0)), squeeze=False)
+    for i in range(k):
+        for r, img in enumerate((true_images[i], generated[i])):
+            axes[r, i].imshow(img, interpolation="nearest")
+            axes[r, i].axis("off")
+        if captions is not None:
+            axes[1, i].text(0.5, -0.04, captions[i], transform=axes[1, i].transAxes, ha="center", va="top", fontsize=6)
+    axes[0, 0].set_title("true", fontsize=8, loc="left")
+    axes[1, 0].set_title("generated", fontsize=8, loc="left")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def write_gif(frames: np.ndarray, path, fps: float = 5.0, scale: int = 4) -> Path:
+    """An animated GIF of (T, H, W, 3) uint8 frames, each enlarged ``scale`` times (nearest), written atomically."""
+    from PIL import Image
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise ValueError(f"write_gif needs (T, H, W, 3) uint8 frames, got {frames.shape}")
+    big = frames.repeat(scale, axis=1).repeat(scale, axis=2).astype(np.uint8)
+    imgs = [Image.fromarray(f) for f in big]
+    path = Path(path)
+    with atomic_path(path, ".gif") as tmp:
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
+    return path
 
 
 # ---------------------------------------------------------------------------------------------- curves, bars

@@ -29,6 +29,7 @@ _REGISTRY: dict[str, str] = {
     "mvloc-v": "omniloc.methods.mvloc:MVLocV",
     "mvloc-c": "omniloc.methods.mvloc:MVLocC",
     "mvloc-p": "omniloc.methods.mvloc:MVLocP",
+    "genmap": "omniloc.methods.genmap:GenMapLocalizer",
 }
 
 

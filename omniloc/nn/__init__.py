@@ -35,6 +35,9 @@ _LAZY = {
     "geometric_loss": "pose",
     "GeometricLoss": "pose",
     "PoseHead": "pose",
+    "DCGANEncoder": "dcgan",
+    "DCGANDecoder": "dcgan",
+    "PoseEncoder": "dcgan",
 }
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "reparameterize",
     "gaussian_log_prob",
     "kl_standard_normal",
+    "kl_gaussians",
     "importance_weighted_loss",
     "vae_loss",
     "ESTIMATORS",
@@ -119,6 +120,18 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor | None = None, logvar: t
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """``KL(N(mu, diag(exp(logvar))) || N(0, I))`` in nats, summed over the last axis: (N, D) -> (N,)."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+def kl_gaussians(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p) -> torch.Tensor:
+    """``KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p)))`` of diagonal Gaussians, nats, summed over
+    the last axis: ``0.5 sum(exp(lq - lp) + (mu_q - mu_p)^2 exp(-lp) - 1 + lp - lq)``.
+
+    ``logvar_p`` may be a float (e.g. 0: the Generative Map's fixed unit variance of ``p(z | p)``).
+    """
+    logvar_p = torch.as_tensor(logvar_p, dtype=mu_q.dtype, device=mu_q.device)
+    return 0.5 * (
+        torch.exp(logvar_q - logvar_p) + (mu_q - mu_p).pow(2) * torch.exp(-logvar_p) - 1.0 + logvar_p - logvar_q
+    ).sum(-1)
 
 
 def importance_weighted_loss(

@@ -11,6 +11,7 @@ import torch
 from omniloc.nn.variational import (
     gaussian_log_prob,
     importance_weighted_loss,
+    kl_gaussians,
     kl_standard_normal,
     product_of_experts,
     reparameterize,
@@ -163,3 +164,14 @@ def test_gradcheck_product_of_experts_and_kl():
     assert torch.autograd.gradcheck(lambda m, lv: kl_standard_normal(m[0], lv[0]), (mu, logvar))
     z = torch.randn(3, 4, dtype=torch.float64, generator=g, requires_grad=True)
     assert torch.autograd.gradcheck(lambda z, m, lv: gaussian_log_prob(z, m[0], lv[0]), (z, mu, logvar))
+
+
+def test_kl_between_gaussians_against_numeric_integration():
+    mu_q, lv_q = torch.tensor([[0.3]], dtype=torch.float64), torch.log(torch.tensor([[0.4]], dtype=torch.float64))
+    mu_p, lv_p = torch.tensor([[-0.5]], dtype=torch.float64), torch.log(torch.tensor([[1.7]], dtype=torch.float64))
+    z = torch.linspace(-10, 10, 40001, dtype=torch.float64)[:, None]
+    log_q, log_p = gaussian_log_prob(z, mu_q, lv_q), gaussian_log_prob(z, mu_p, lv_p)
+    numeric = torch.trapezoid(torch.exp(log_q) * (log_q - log_p), z[:, 0])
+    assert float(kl_gaussians(mu_q, lv_q, mu_p, lv_p)) == pytest.approx(float(numeric), abs=1e-8)
+    # unit-variance p (the Generative Map's p(z | pose)) and the standard-normal special case
+    assert torch.allclose(kl_gaussians(mu_q, lv_q, torch.zeros(1, 1), 0.0), kl_standard_normal(mu_q, lv_q))
