@@ -77,7 +77,9 @@ class GenMapLocalizer(Localizer):
       ``jacobian``: ``"autograd"`` or ``"finite_difference"`` (the paper's); ``joseph``: Joseph-form
       covariance update.
     * ``predict``: ``batch_size`` (frames per encoder pass).
-    * ``trainer``: :data:`omniloc.nn.training.TRAINER_DEFAULTS` (stage folder ``genmap``).
+    * ``trainer``: :data:`omniloc.nn.training.TRAINER_DEFAULTS`: ``accelerator``, ``devices``,
+      ``strategy``, ``num_nodes``, ``process_group_backend``, ``progress``, ``checkpoint_dir`` (stage
+      folder ``genmap``) and ``resume``.
     """
 
     name: ClassVar[str] = "genmap"

@@ -198,3 +198,20 @@ def test_mvloc_quick(tmp_path, data_root):
     assert set(res["inference_ms_per_frame"]) == set(variants)
     for fig in ("rotation_cdf.png", "trajectory.png", "frames.png", "tum-rgbd_poses.png"):
         assert (tmp_path / fig).stat().st_size > 1000
+
+
+def test_genmap_quick(tmp_path, data_root):
+    run_suite("genmap", tmp_path, quick=True, data_root=data_root)
+    res = json.loads((tmp_path / "results.json").read_text())
+    labels = {(r.get("label", r["method"]), r["dataset"]) for r in res["runs"]}
+    assert {("genmap-sq1", "sim-office"), ("genmap-sq0.001", "sim-office"), ("genmap-sq1e-06", "sim-office")} <= labels
+    assert {("genmap-dev0.5", "sim-office-dev0.5"), ("genmap-dev1", "sim-office-dev1")} <= labels
+    assert {("odometry", "sim-office-odometry"), ("genmap-odometry", "sim-office-odometry")} <= labels
+    assert ("mvloc-v", "sim-office") in labels and ("genmap", "tum-rgbd") in labels
+    render = next(r for r in res["runs"] if r.get("label") == "genmap-render")
+    assert 0 < render["metrics"]["psnr_db"] < 100 and -1 <= render["metrics"]["ssim"] <= 1
+    assert all(
+        r["method"].startswith("genmap") for r in res["runs"] if r["method"] not in ("mvloc-v", "mean-pose", "odometry")
+    )
+    assert res["ekf_step_ms"] > 0 and (tmp_path / "render_strip.png").stat().st_size > 1000
+    assert {"table2", "table3", "fig7", "tum"} <= set(res["tables"])
