@@ -29,7 +29,8 @@ import torch
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording
 from ..data.frames import camera_frames
-from ..nn.generative_map import GenerativeMapModule, GenerativeMapNet, PoseFrame, pose_vectors, poses_from_vectors
+from ..nn.generative_map import GenerativeMapModule, GenerativeMapNet
+from ..nn.pose import PoseFrame, pose_vectors, poses_from_vectors
 from ..nn.training import RESUME, TRAINER_DEFAULTS, TRAINER_TYPES, fit_lightning, seeded, training_conf, uses_cuda
 from .base import Localizer
 

@@ -44,15 +44,14 @@ import torch
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording
 from ..data.frames import camera_frames
-from ..data.transforms import quat_conjugate, quat_mean, quat_multiply, quat_normalize
+from ..data.transforms import quat_conjugate, quat_multiply
 from ..nn.camera_pose import (
     CameraPoseModule,
     CameraPoseNet,
     normalise_images,
     position_covariance,
-    rotation_targets,
 )
-from ..nn.pose import quat_exp
+from ..nn.pose import PoseFrame, pose_vectors, poses_from_vectors
 from ..nn.training import (
     OPTIMIZERS,
     RESUME,
@@ -271,14 +270,16 @@ class MVLocLocalizer(Localizer):
         y = torch.nn.functional.interpolate(t.unsqueeze(1), size=(h, w), mode="nearest")
         return y[:, 0].numpy()
 
+    def _frame(self) -> PoseFrame:
+        return PoseFrame(self.position_mean_, self.position_scale_, self.rotation_mean_)
+
     def _tensors(self, frames: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        c = (frames["position"] - self.position_mean_) / self.position_scale_
-        lq, alt = rotation_targets(quat_multiply(quat_conjugate(self.rotation_mean_), frames["orientation"]))
+        v, alt = pose_vectors(self._frame(), frames["position"], frames["orientation"])
         out = {
             "present": torch.tensor(frames["present"]),
-            "position": torch.tensor(c, dtype=torch.float32),
-            "log_quat": torch.tensor(lq),
-            "log_quat_alt": torch.tensor(alt),
+            "position": torch.tensor(v[:, :3], dtype=torch.float32),
+            "log_quat": torch.tensor(v[:, 3:], dtype=torch.float32),
+            "log_quat_alt": torch.tensor(alt[:, 3:], dtype=torch.float32),
             "quat": torch.tensor(
                 quat_multiply(quat_conjugate(self.rotation_mean_), frames["orientation"]), dtype=torch.float32
             ),
@@ -314,11 +315,9 @@ class MVLocLocalizer(Localizer):
         c = self.conf
         tr = self._stack(train, "training")
         self.image_shape_ = np.asarray(tr["rgb"].shape[1:3], dtype=np.int64)
-        xyz = tr["position"]
-        self.position_mean_ = xyz.mean(axis=0)
-        self.position_scale_ = float(max(np.sqrt(xyz.var(axis=0).sum()), 1e-3)) if len(xyz) > 1 else 1.0
-        self.rotation_mean_ = quat_mean(tr["orientation"])
-        self.n_train_frames_ = int(len(xyz))
+        frame = PoseFrame.fit(tr["position"], tr["orientation"])
+        self.position_mean_, self.position_scale_, self.rotation_mean_ = frame.mean, frame.scale, frame.rotation
+        self.n_train_frames_ = int(len(tr["position"]))
         data = self._tensors(tr)
         val_data = None
         if val is not None and len(val):
@@ -433,13 +432,12 @@ class MVLocLocalizer(Localizer):
                     x = torch.from_numpy(np.ascontiguousarray(f[m][sl])).to(device)
                     inputs[m] = normalise_images(m, x, float(self.conf["depth_max_m"]))
                 out = net(inputs)
-                pos[sl] = out["position"].double().cpu().numpy()
-                q = quat_exp(out["log_quat"].double()).cpu().numpy()
-                quat[sl] = quat_normalize(quat_multiply(self.rotation_mean_, q))
+                v = torch.cat([out["position"], out["log_quat"]], dim=-1).double().cpu().numpy()
+                pos[sl], quat[sl] = poses_from_vectors(self._frame(), v)
                 if with_cov:
                     cv = position_covariance(net, out["mu"], out["logvar"], int(p["samples"]), gen)
                     cov[sl] = cv.double().cpu().numpy()
-        position = pos * self.position_scale_ + self.position_mean_
+        position = pos
         return Estimate(
             np.repeat(rec.name, n),
             f["t"],

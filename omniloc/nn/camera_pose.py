@@ -26,17 +26,16 @@ non-negative real part, whose log has norm at most pi/2. For cameras that face e
 (a walker in a building, unlike 7-Scenes' cameras) the targets then jump between ``+pi/2 a`` and
 ``-pi/2 a`` near a half-turn. The loss therefore scores a prediction against both logs of the
 target rotation, ``log q`` and ``log(-q)`` (norm ``pi - |log q|``), and keeps the smaller: the same
-Eq. 11 loss away from half-turns, no jump at them. :func:`rotation_targets` gives both.
+Eq. 11 loss away from half-turns, no jump at them. :func:`omniloc.nn.pose.rotation_logs` gives both.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from .attention import NonLocalAttention
-from .pose import GeometricLoss, PoseHead, geometric_loss, quat_exp, quat_log
+from .pose import GeometricLoss, PoseHead, geometric_loss, quat_exp
 from .resnet import GaussianHead, ResNet
 from .training import TrainingModule
 from .variational import importance_weighted_loss, product_of_experts, reparameterize, vae_loss
@@ -47,7 +46,6 @@ __all__ = [
     "MODALITY_CHANNELS",
     "CameraPoseNet",
     "CameraPoseModule",
-    "rotation_targets",
     "normalise_images",
     "rotation_error_deg",
     "position_covariance",
@@ -70,25 +68,6 @@ def normalise_images(modality: str, x: torch.Tensor, depth_max_m: float) -> torc
         # convolution backward corrupt the heap for some batch sizes (e.g. 31 frames of 40x30)
         return (x.permute(0, 3, 1, 2).float() / 127.5 - 1.0).contiguous()
     return 2.0 * torch.clamp(x.float() / float(depth_max_m), 0.0, 1.0).unsqueeze(1) - 1.0
-
-
-def rotation_targets(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both logs of each rotation (see the module docstring): ``log q`` of the non-negative-real
-    quaternion (Eq. 12, norm <= pi/2) and ``log(-q)`` (same axis reversed, norm ``pi - |log q|``).
-
-    Parameters
-    ----------
-    q : (N, 4) unit quaternions w, x, y, z
-
-    Returns
-    -------
-    log_q, log_q_alt : (N, 3) float32
-    """
-    t = torch.as_tensor(np.asarray(q, dtype=np.float64))
-    a = quat_log(t).numpy()
-    norm = np.linalg.norm(a, axis=1, keepdims=True)
-    alt = np.where(norm > 1e-12, a * (1.0 - np.pi / np.maximum(norm, 1e-12)), a)
-    return a.astype(np.float32), alt.astype(np.float32)
 
 
 def rotation_error_deg(log_q_pred: torch.Tensor, q_true: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,10 @@ has a Gaussian reconstruction term with a fixed variance (the paper's best: ``e^
 with one reparameterised sample, and the closed-form KL divergence
 (:func:`omniloc.nn.variational.kl_gaussians`).
 
-Poses are 6-vectors ``[t, log q]`` in a normalised frame (:func:`pose_vectors`): translation
+Poses are 6-vectors ``[t, log q]`` in a normalised frame (:func:`omniloc.nn.pose.pose_vectors`): translation
 relative to the training mean in units of one isotropic scale, rotation as the log-quaternion of
 the rotation relative to the training mean rotation. A rotation has two logs (``q`` and ``-q``);
-the pose encoder is trained on both (:func:`pose_vectors` returns them), so that ``p(z | p)`` is
+the pose encoder is trained on both (:func:`omniloc.nn.pose.pose_vectors` returns them), so that ``p(z | p)`` is
 defined on the whole ball of radius pi and a filter's state may cross a half-turn without a jump.
 """
 
@@ -21,64 +21,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..data.transforms import quat_conjugate, quat_mean, quat_multiply, quat_normalize
 from .dcgan import DCGANDecoder, DCGANEncoder, PoseEncoder
-from .pose import quat_exp, quat_log
 from .training import TrainingModule
 from .variational import kl_gaussians, reparameterize
 
-__all__ = ["PoseFrame", "pose_vectors", "poses_from_vectors", "GenerativeMapNet", "GenerativeMapModule"]
-
-
-class PoseFrame:
-    """The normalised pose frame: training mean position (3,) m, one isotropic scale (m), mean rotation (4,).
-
-    Parameters
-    ----------
-    mean : (3,) metres
-    scale : float metres per normalised unit
-    rotation : (4,) unit quaternion w, x, y, z
-    """
-
-    def __init__(self, mean, scale: float, rotation):
-        self.mean = np.asarray(mean, dtype=np.float64).reshape(3)
-        self.scale = float(scale)
-        self.rotation = np.asarray(rotation, dtype=np.float64).reshape(4)
-
-    @classmethod
-    def fit(cls, position: np.ndarray, orientation: np.ndarray) -> PoseFrame:
-        """The frame of training poses ``position`` (N, 3) m and ``orientation`` (N, 4)."""
-        p = np.asarray(position, dtype=np.float64)
-        scale = float(max(np.sqrt(p.var(axis=0).sum()), 1e-3)) if len(p) > 1 else 1.0
-        return cls(p.mean(axis=0), scale, quat_mean(orientation))
-
-
-def pose_vectors(frame: PoseFrame, position: np.ndarray, orientation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Poses as normalised 6-vectors ``[(t - mean) / scale, log(q_mean^-1 q)]`` (both logs of each rotation).
-
-    Returns
-    -------
-    canonical, alternative : (N, 6) float64
-        With the log of the non-negative-real quaternion (Eq. 12 of MVLoc, norm <= pi/2) and with the
-        log of its negative (norm ``pi - |log q|``, the same rotation).
-    """
-    t = (np.asarray(position, dtype=np.float64) - frame.mean) / frame.scale
-    rel = quat_multiply(quat_conjugate(frame.rotation), np.asarray(orientation, dtype=np.float64))
-    a = quat_log(torch.as_tensor(rel)).numpy()
-    norm = np.linalg.norm(a, axis=1, keepdims=True)
-    alt = np.where(norm > 1e-12, a * (1.0 - np.pi / np.maximum(norm, 1e-12)), a)
-    return np.concatenate([t, a], axis=1), np.concatenate([t, alt], axis=1)
-
-
-def poses_from_vectors(frame: PoseFrame, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`pose_vectors`: (N, 6) -> position (N, 3) m, orientation (N, 4) w, x, y, z."""
-    v = np.asarray(v, dtype=np.float64).reshape(-1, 6)
-    q = quat_exp(torch.as_tensor(v[:, 3:])).numpy()
-    return v[:, :3] * frame.scale + frame.mean, quat_normalize(quat_multiply(frame.rotation, q))
+__all__ = ["GenerativeMapNet", "GenerativeMapModule", "generative_map_loss"]
 
 
 class GenerativeMapNet(nn.Module):

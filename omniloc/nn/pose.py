@@ -13,10 +13,24 @@ the rotation angle.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["quat_canonical", "quat_log", "quat_exp", "geometric_loss", "GeometricLoss", "PoseHead"]
+from ..data.transforms import quat_conjugate, quat_mean, quat_multiply, quat_normalize
+
+__all__ = [
+    "quat_canonical",
+    "quat_log",
+    "quat_exp",
+    "geometric_loss",
+    "GeometricLoss",
+    "PoseHead",
+    "PoseFrame",
+    "pose_vectors",
+    "poses_from_vectors",
+    "rotation_logs",
+]
 
 # Below this squared norm of the vector part, quat_log / quat_exp switch to Taylor series: the series
 # truncated after the s^6 term is exact to ~1e-17 there, and the closed forms lose no accuracy above it.
@@ -263,3 +277,61 @@ class PoseHead(nn.Module):
     def forward(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.dropout(z)
         return {"position": self.position(z), "log_quat": self.rotation(z)}
+
+
+# ---------------------------------------------------------------------------------------------- pose frame
+class PoseFrame:
+    """The normalised pose frame: training mean position (3,) m, one isotropic scale (m), mean rotation (4,).
+
+    Parameters
+    ----------
+    mean : (3,) metres
+    scale : float metres per normalised unit
+    rotation : (4,) unit quaternion w, x, y, z
+    """
+
+    def __init__(self, mean, scale: float, rotation):
+        self.mean = np.asarray(mean, dtype=np.float64).reshape(3)
+        self.scale = float(scale)
+        self.rotation = np.asarray(rotation, dtype=np.float64).reshape(4)
+
+    @classmethod
+    def fit(cls, position: np.ndarray, orientation: np.ndarray) -> PoseFrame:
+        """The frame of training poses ``position`` (N, 3) m and ``orientation`` (N, 4)."""
+        p = np.asarray(position, dtype=np.float64)
+        scale = float(max(np.sqrt(p.var(axis=0).sum()), 1e-3)) if len(p) > 1 else 1.0
+        return cls(p.mean(axis=0), scale, quat_mean(orientation))
+
+
+def pose_vectors(frame: PoseFrame, position: np.ndarray, orientation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Poses as normalised 6-vectors ``[(t - mean) / scale, log(q_mean^-1 q)]`` (both logs of each rotation).
+
+    Returns
+    -------
+    canonical, alternative : (N, 6) float64
+        With the log of the non-negative-real quaternion (Eq. 12 of MVLoc, norm <= pi/2) and with the
+        log of its negative (norm ``pi - |log q|``, the same rotation).
+    """
+    t = (np.asarray(position, dtype=np.float64) - frame.mean) / frame.scale
+    a, alt = rotation_logs(quat_multiply(quat_conjugate(frame.rotation), np.asarray(orientation, dtype=np.float64)))
+    return np.concatenate([t, a], axis=1), np.concatenate([t, alt], axis=1)
+
+
+def rotation_logs(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both logs of each rotation: ``log q`` of the non-negative-real quaternion (Eq. 12, norm <= pi/2)
+    and ``log(-q)`` (the same axis reversed, norm ``pi - |log q|``), (N, 4) -> (N, 3), (N, 3) float64.
+
+    A camera that faces every direction crosses half-turns, where the first jumps between
+    ``+pi/2 a`` and ``-pi/2 a``; losses and pose encoders that see both logs have no jump there.
+    """
+    a = quat_log(torch.as_tensor(np.asarray(q, dtype=np.float64))).numpy()
+    norm = np.linalg.norm(a, axis=1, keepdims=True)
+    alt = np.where(norm > 1e-12, a * (1.0 - np.pi / np.maximum(norm, 1e-12)), a)
+    return a, alt
+
+
+def poses_from_vectors(frame: PoseFrame, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`pose_vectors`: (N, 6) -> position (N, 3) m, orientation (N, 4) w, x, y, z."""
+    v = np.asarray(v, dtype=np.float64).reshape(-1, 6)
+    q = quat_exp(torch.as_tensor(v[:, 3:])).numpy()
+    return v[:, :3] * frame.scale + frame.mean, quat_normalize(quat_multiply(frame.rotation, q))

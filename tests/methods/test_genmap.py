@@ -11,7 +11,8 @@ import torch
 from omniloc import ConfigError, methods
 from omniloc.data import Dataset, Recording, Stream
 from omniloc.data.transforms import quat_angle_deg, quat_from_yaw
-from omniloc.nn.generative_map import GenerativeMapNet, PoseFrame, generative_map_loss, pose_vectors, poses_from_vectors
+from omniloc.nn.generative_map import GenerativeMapNet, generative_map_loss
+from omniloc.nn.pose import PoseFrame, pose_vectors, poses_from_vectors
 
 
 @pytest.fixture(scope="module")

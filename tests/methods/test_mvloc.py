@@ -11,7 +11,8 @@ from omniloc.data import Dataset, Recording, Stream
 from omniloc.data.frames import camera_frames
 from omniloc.data.transforms import quat_from_yaw
 from omniloc.eval import compute_metrics
-from omniloc.nn.camera_pose import CameraPoseModule, CameraPoseNet, rotation_targets
+from omniloc.nn.camera_pose import CameraPoseModule, CameraPoseNet
+from omniloc.nn.pose import rotation_logs
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +48,9 @@ def test_bad_conf_is_refused(conf):
         methods.create("mvloc", conf)
 
 
-def test_rotation_targets_known_values_and_half_turn():
+def test_rotation_logs_known_values_and_half_turn():
     q = quat_from_yaw(np.array([0.0, np.pi / 2, np.pi - 1e-3, -np.pi + 1e-3]))
-    a, alt = rotation_targets(q)
+    a, alt = rotation_logs(q)
     np.testing.assert_allclose(a[0], 0, atol=1e-7)
     np.testing.assert_allclose(a[1], [0, 0, np.pi / 4], atol=1e-6)
     # either side of the half-turn: the canonical logs jump, one log of each side is near the other's
@@ -103,14 +104,14 @@ def test_iw_objective_trains_encoders_and_frozen_loss_weights_stay():
     n = 4
     x = _batch(n)
     q = quat_from_yaw(np.linspace(0, 1, n))
-    lq, alt = rotation_targets(q)
+    lq, alt = rotation_logs(q)
     data = {
         "rgb": ((x["rgb"].permute(0, 2, 3, 1) + 1) * 127.5).to(torch.uint8),
         "depth": (x["depth"][:, 0] + 1) * 3.0,
         "present": torch.ones(n, 2, dtype=torch.bool),
         "position": torch.randn(n, 3),
-        "log_quat": torch.tensor(lq),
-        "log_quat_alt": torch.tensor(alt),
+        "log_quat": torch.tensor(lq, dtype=torch.float32),
+        "log_quat_alt": torch.tensor(alt, dtype=torch.float32),
         "quat": torch.tensor(q, dtype=torch.float32),
     }
     for objective in ("iw", "vae", "deterministic"):
