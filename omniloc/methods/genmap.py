@@ -76,7 +76,9 @@ class GenMapLocalizer(Localizer):
       the training frame whose latent is nearest to the first frame's); ``init_deviation``: added
       to every dimension of the physical initial state (metres and log-quaternion, Table 3);
       ``jacobian``: ``"autograd"`` or ``"finite_difference"`` (the paper's); ``joseph``: Joseph-form
-      covariance update.
+      covariance update; ``observation_noise``: ``R`` of an observation, ``"encoder"`` (the paper's:
+      ``sigma_z^2`` of ``q(z | I)``) or ``"encoder+prior"`` (``sigma_z^2 + 1``: also the unit variance
+      of ``p(z | p)``, the generative model's own spread of latents at a pose).
     * ``predict``: ``batch_size`` (frames per encoder pass).
     * ``trainer``: :data:`omniloc.nn.training.TRAINER_DEFAULTS`: ``accelerator``, ``devices``,
       ``strategy``, ``num_nodes``, ``process_group_backend``, ``progress``, ``checkpoint_dir`` (stage
@@ -114,6 +116,7 @@ class GenMapLocalizer(Localizer):
             "init_deviation": 0.0,
             "jacobian": "autograd",
             "joseph": True,
+            "observation_noise": "encoder",
         },
         "predict": {"batch_size": 256},
         "trainer": dict(TRAINER_DEFAULTS),
@@ -141,6 +144,7 @@ class GenMapLocalizer(Localizer):
             ("filter.transition", f["transition"], TRANSITIONS),
             ("filter.init", f["init"], INITS),
             ("filter.jacobian", f["jacobian"], ("autograd", "finite_difference")),
+            ("filter.observation_noise", f["observation_noise"], ("encoder", "encoder+prior")),
             ("trainer.resume", c["trainer"]["resume"], RESUME),
         ):
             if value not in allowed:
@@ -323,7 +327,9 @@ class GenMapLocalizer(Localizer):
                 x0,
                 P0,
                 torch.tensor(mu)[:, None],
-                torch.exp(torch.tensor(logvar))[:, None],
+                (torch.exp(torch.tensor(logvar)) + (1.0 if fc["observation_noise"] == "encoder+prior" else 0.0))[
+                    :, None
+                ],
                 us=None if us is None else torch.tensor(us)[:, None],
             )
         finally:

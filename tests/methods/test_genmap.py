@@ -108,6 +108,14 @@ def test_initial_deviation_and_retrieval_start(fitted, office):
     dev._net = fitted._net
     start = dev.predict(rec).position[0]
     np.testing.assert_allclose(start - rec.position[0], 1.0, atol=0.05)  # +1 m in x, y, z (tiny sigma_q: kept)
+    wide = methods.create(
+        "genmap", dict(fitted.conf, filter=dict(fitted.conf["filter"], observation_noise="encoder+prior"))
+    )
+    wide._set_state(fitted._get_state())
+    wide._net = fitted._net
+    a, b = fitted.predict(rec), wide.predict(rec)
+    # a larger R trusts each image less: smaller steps away from the start, larger position covariance
+    assert np.trace(b.covariance[-1]) >= np.trace(a.covariance[-1])
     ret = methods.create("genmap", dict(fitted.conf, filter=dict(fitted.conf["filter"], init="retrieval")))
     ret._set_state(fitted._get_state())
     ret._net = fitted._net
