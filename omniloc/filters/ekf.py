@@ -282,8 +282,9 @@ def ekf_update(
     joseph: bool = True,
     eps: float = 1e-4,
     mask: torch.Tensor | None = None,
+    iterations: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """EKF correction with an observation (Eq. 6-8).
+    """EKF correction with an observation (Eq. 6-8); with ``iterations`` > 1 the iterated EKF.
 
     Parameters
     ----------
@@ -307,6 +308,11 @@ def ekf_update(
     mask : (B,) bool, optional
         False where a filter has no observation: its state and covariance pass through unchanged
         (its ``z`` and ``R`` are not read, so they may be NaN) and its log-likelihood is 0.
+    iterations : int
+        1: the EKF (Eq. 6-8, one linearisation at the prediction). More: the iterated EKF
+        (Gauss-Newton on the posterior mode): ``g`` is re-linearised at the latest estimate
+        ``x_i`` and ``x_{i+1} = x + K_i (z - g(x_i) - H_i (x - x_i))``; the covariance uses the last
+        ``K``, ``H``. Identical to the EKF for a linear ``g``.
 
     Returns
     -------
@@ -325,29 +331,38 @@ def ekf_update(
         raise ValueError(f"z must have shape ({b}, k), got {tuple(z.shape)}")
     k = z.shape[1]
     Rb = _as_covariance(R, b, k, x, "R", diagonal_2d=True)
+    if int(iterations) < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations!r}")
     analytic = getattr(g, "jacobian", None)
-    if callable(analytic):
-        z_hat = g(x)
-        H = analytic(x)
-    else:
-        z_hat, H = _value_and_jacobian(g, x, jacobian_method, eps)
-    if tuple(z_hat.shape) != (b, k) or tuple(H.shape) != (b, k, n):
-        raise ValueError(
-            f"g must map the state ({b}, {n}) to observations of shape ({b}, {k}), got {tuple(z_hat.shape)}"
-        )
+
+    def linearise(xl):
+        if callable(analytic):
+            return g(xl), analytic(xl)
+        return _value_and_jacobian(g, xl, jacobian_method, eps)
+
     if mask is not None:
         mask = torch.as_tensor(mask, dtype=torch.bool, device=x.device)
         if tuple(mask.shape) != (b,):
             raise ValueError(f"mask must have shape ({b},), got {tuple(mask.shape)}")
-        eye_k = torch.eye(k, dtype=x.dtype, device=x.device)
-        z = torch.where(mask[:, None], z, z_hat.detach())
-        Rb = torch.where(mask[:, None, None], Rb, eye_k)
-    innovation = z - z_hat
-    HP = H @ P  # (B, k, n)
-    S = _symmetrise(HP @ H.transpose(-1, -2) + Rb)
-    L, S = _cholesky(S)
-    K = torch.cholesky_solve(HP, L).transpose(-1, -2)  # K^T = S^-1 H P  (P, S symmetric), Eq. 6
-    x_new = x + (K @ innovation[..., None])[..., 0]
+        Rb = torch.where(mask[:, None, None], Rb, torch.eye(k, dtype=x.dtype, device=x.device))
+    xl = x
+    for it in range(int(iterations)):
+        z_hat, H = linearise(xl)
+        if tuple(z_hat.shape) != (b, k) or tuple(H.shape) != (b, k, n):
+            raise ValueError(
+                f"g must map the state ({b}, {n}) to observations of shape ({b}, {k}), got {tuple(z_hat.shape)}"
+            )
+        if mask is not None and it == 0:
+            z = torch.where(mask[:, None], z, z_hat.detach())
+        innovation = z - z_hat
+        if it > 0:
+            innovation = innovation - (H @ (x - xl)[..., None])[..., 0]
+        HP = H @ P  # (B, k, n)
+        S = _symmetrise(HP @ H.transpose(-1, -2) + Rb)
+        L, S = _cholesky(S)
+        K = torch.cholesky_solve(HP, L).transpose(-1, -2)  # K^T = S^-1 H P  (P, S symmetric), Eq. 6
+        x_new = x + (K @ innovation[..., None])[..., 0]
+        xl = x_new
     if joseph:
         A = torch.eye(n, dtype=x.dtype, device=x.device) - K @ H
         P_new = A @ P @ A.transpose(-1, -2) + K @ Rb @ K.transpose(-1, -2)
@@ -381,6 +396,8 @@ class ExtendedKalmanFilter:
         Finite-difference step.
     joseph : bool
         Joseph-form covariance update (see :func:`ekf_update`).
+    iterations : int
+        Linearisations per update: 1 = the EKF, more = the iterated EKF (see :func:`ekf_update`).
     """
 
     def __init__(
@@ -391,6 +408,7 @@ class ExtendedKalmanFilter:
         jacobian_method: str = "autograd",
         eps: float = 1e-4,
         joseph: bool = True,
+        iterations: int = 1,
     ):
         if jacobian_method not in JACOBIAN_METHODS:
             raise ValueError(f"jacobian_method must be one of {JACOBIAN_METHODS}, got {jacobian_method!r}")
@@ -400,6 +418,7 @@ class ExtendedKalmanFilter:
         self.jacobian_method = jacobian_method
         self.eps = eps
         self.joseph = joseph
+        self.iterations = int(iterations)
 
     def predict(self, x: torch.Tensor, P: torch.Tensor, u: torch.Tensor | None = None):
         """:func:`ekf_predict` with this filter's ``f`` and ``Q``: returns (x (B, n), P (B, n, n))."""
@@ -408,7 +427,16 @@ class ExtendedKalmanFilter:
     def update(self, x: torch.Tensor, P: torch.Tensor, z: torch.Tensor, R, mask: torch.Tensor | None = None):
         """:func:`ekf_update` with this filter's ``g``: returns (x (B, n), P (B, n, n), info)."""
         return ekf_update(
-            x, P, z, self.g, R, jacobian_method=self.jacobian_method, joseph=self.joseph, eps=self.eps, mask=mask
+            x,
+            P,
+            z,
+            self.g,
+            R,
+            jacobian_method=self.jacobian_method,
+            joseph=self.joseph,
+            eps=self.eps,
+            mask=mask,
+            iterations=self.iterations,
         )
 
     def step(

@@ -78,7 +78,8 @@ class GenMapLocalizer(Localizer):
       ``jacobian``: ``"autograd"`` or ``"finite_difference"`` (the paper's); ``joseph``: Joseph-form
       covariance update; ``observation_noise``: ``R`` of an observation, ``"encoder"`` (the paper's:
       ``sigma_z^2`` of ``q(z | I)``) or ``"encoder+prior"`` (``sigma_z^2 + 1``: also the unit variance
-      of ``p(z | p)``, the generative model's own spread of latents at a pose).
+      of ``p(z | p)``, the generative model's own spread of latents at a pose); ``iterations``:
+      linearisations of ``g`` per update (1 = the paper's EKF, more = the iterated EKF).
     * ``predict``: ``batch_size`` (frames per encoder pass).
     * ``trainer``: :data:`omniloc.nn.training.TRAINER_DEFAULTS`: ``accelerator``, ``devices``,
       ``strategy``, ``num_nodes``, ``process_group_backend``, ``progress``, ``checkpoint_dir`` (stage
@@ -117,6 +118,7 @@ class GenMapLocalizer(Localizer):
             "jacobian": "autograd",
             "joseph": True,
             "observation_noise": "encoder",
+            "iterations": 1,
         },
         "predict": {"batch_size": 256},
         "trainer": dict(TRAINER_DEFAULTS),
@@ -152,6 +154,8 @@ class GenMapLocalizer(Localizer):
         for key in ("input_size", "output_size"):
             if c[key] < 8 or c[key] & (c[key] - 1) and c[key] % 32:
                 raise ConfigError(f"{key} must be >= 8 and a power of two (or a multiple of 32), got {c[key]!r}")
+        if f["iterations"] < 1:
+            raise ConfigError(f"filter.iterations must be >= 1, got {f['iterations']!r}")
         if f["sigma_q"] <= 0 or c["epochs"] < 1 or c["latent_dim"] < 1 or c["channels"] < 1:
             raise ConfigError("filter.sigma_q must be positive; epochs, latent_dim and channels >= 1")
 
@@ -320,6 +324,7 @@ class GenMapLocalizer(Localizer):
                 torch.eye(6, dtype=torch.float64) * float(fc["sigma_q"]),
                 jacobian_method=fc["jacobian"],
                 joseph=bool(fc["joseph"]),
+                iterations=int(fc["iterations"]),
             )
             x0 = torch.tensor(self._initial_state(rec, float(t[0]), mu[0]))[None]
             P0 = torch.eye(6, dtype=torch.float64)[None] * float(fc["sigma_q"])

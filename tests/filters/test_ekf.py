@@ -297,3 +297,31 @@ def test_the_filter_is_differentiable_with_respect_to_model_parameters_and_the_s
                 c = loss(W - step, x0) if param is W else loss(W, x0 - step)
                 num[idx] = (a - c) / 2e-6
             torch.testing.assert_close(grad, num, rtol=1e-5, atol=1e-6)
+
+
+def test_iterated_update_equals_the_ekf_for_linear_g_and_improves_a_nonlinear_one():
+    from omniloc.filters import ekf_update
+
+    g = torch.Generator().manual_seed(5)
+    H = torch.randn(3, 2, dtype=torch.float64, generator=g)
+
+    def lin(x):
+        return x @ H.T
+
+    x = torch.randn(4, 2, dtype=torch.float64, generator=g)
+    P = torch.eye(2, dtype=torch.float64).expand(4, 2, 2).clone()
+    z = torch.randn(4, 3, dtype=torch.float64, generator=g)
+    one = ekf_update(x, P, z, lin, 0.1)
+    three = ekf_update(x, P, z, lin, 0.1, iterations=3)
+    assert torch.allclose(one[0], three[0], atol=1e-12) and torch.allclose(one[1], three[1], atol=1e-12)
+
+    # a strongly nonlinear scalar observation z = x^3 of x* = 2 from the prior x = 1: iterating moves closer
+    def cube(x):
+        return x**3
+
+    x0, P0, z0 = torch.ones(1, 1, dtype=torch.float64), torch.ones(1, 1, 1, dtype=torch.float64), torch.tensor([[8.0]])
+    e1 = abs(float(ekf_update(x0, P0, z0, cube, 1e-6)[0]) - 2.0)
+    e5 = abs(float(ekf_update(x0, P0, z0, cube, 1e-6, iterations=8)[0]) - 2.0)
+    assert e5 < 1e-3 < e1
+    with pytest.raises(ValueError, match="iterations"):
+        ekf_update(x0, P0, z0, cube, 1.0, iterations=0)
