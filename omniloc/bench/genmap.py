@@ -29,7 +29,7 @@ from ..data import Dataset, Estimate, Recording, Stream
 from ..data.transforms import quat_from_yaw, quat_multiply
 from ..eval import compute_metrics, plot_render_strip, plot_trajectories, psnr, ssim
 from ._runner import MethodRun, SuiteResult, pool_training_seeds, run_method, run_seeds
-from .mvloc import QUICK_SIM, SIM_CONF, mean_pose_run
+from .mvloc import QUICK_SIM, SIM_CONF, mean_pose_run, tum_splits
 
 SIGMAS = (1.0, 1e-3, 1e-6)
 DEVIATIONS = (0.5, 1.0)
@@ -259,27 +259,9 @@ def _sim_office(res: SuiteResult, seed: int, quick: bool) -> None:
 
 
 def _tum(res: SuiteResult, seed: int, quick: bool, data_root: Path | None) -> None:
-    from ..data import default_data_root
-    from ..data.loaders.tum_rgbd import load_tum_rgbd
-
-    src = Path(data_root or default_data_root()) / "tum-rgbd-fr1"
-    if not src.exists():
-        res.text(f"TUM RGB-D runs skipped: {src} not found.")
+    splits = tum_splits(res, quick, data_root)
+    if splits is None:
         return
-    ds = load_tum_rgbd(src, size=(40, 30) if quick else (80, 60))
-    rpy = next(r for r in ds if r.name.endswith("rpy"))
-    xyz = next(r for r in ds if r.name.endswith("xyz"))
-    t0, t1 = float(rpy.t[0]), float(rpy.t[-1])
-    span = t1 - t0
-    splits = {
-        "tum-rgbd": (Dataset("tum-rgbd", {rpy.name: rpy}), Dataset("tum-rgbd", {xyz.name: xyz})),
-        "tum-rgbd-rpy-temporal": (
-            Dataset("tum-rgbd", {rpy.name: rpy.crop(t0, t0 + 0.7 * span)}),
-            Dataset("tum-rgbd", {rpy.name: rpy.crop(t0 + 0.75 * span, t1)}),
-        ),
-    }
-    if quick:
-        splits = {"tum-rgbd": (Dataset("tum-rgbd", {rpy.name: rpy.crop(t0, t0 + 3.0)}), splits["tum-rgbd"][1])}
     extra = {"epochs": 2} if quick else {"epochs": 60}
     rows = []
     for label, (train, test) in splits.items():

@@ -306,30 +306,40 @@ def _pose_over_time(test: Dataset, estimates: dict[str, Estimate], path: Path, l
 
 
 # ---------------------------------------------------------------------------------------------- TUM RGB-D
-def _tum(res: SuiteResult, seed: int, quick: bool, data_root: Path | None) -> None:
+def tum_splits(res: SuiteResult, quick: bool, data_root: Path | None) -> dict[str, tuple[Dataset, Dataset]] | None:
+    """The TUM fr1 splits of the camera suites: ``tum-rgbd`` (train fr1/rpy, test fr1/xyz) and
+    ``tum-rgbd-rpy-temporal`` (fr1/rpy: first 70 % train, 5 % skipped, the rest test), at 80x60
+    (quick: 40x30, the first 3 s of rpy against xyz). None, with a note in the report, when the
+    data is missing."""
     from ..data import default_data_root
     from ..data.loaders.tum_rgbd import load_tum_rgbd
 
     src = Path(data_root or default_data_root()) / "tum-rgbd-fr1"
     if not src.exists():
         res.text(f"TUM RGB-D runs skipped: {src} not found.")
-        return
+        return None
     ds = load_tum_rgbd(src, size=(40, 30) if quick else (80, 60))
     rpy = next(r for r in ds if r.name.endswith("rpy"))
     xyz = next(r for r in ds if r.name.endswith("xyz"))
     t0, t1 = float(rpy.t[0]), float(rpy.t[-1])
     span = t1 - t0
-    cut_train, cut_test = t0 + 0.70 * span, t0 + 0.75 * span
-    splits = {
+    if quick:  # a handful of frames
+        return {
+            "tum-rgbd": (Dataset("tum-rgbd", {rpy.name: rpy.crop(t0, t0 + 3.0)}), Dataset("tum-rgbd", {xyz.name: xyz}))
+        }
+    return {
         "tum-rgbd": (Dataset("tum-rgbd", {rpy.name: rpy}), Dataset("tum-rgbd", {xyz.name: xyz})),
         "tum-rgbd-rpy-temporal": (
-            Dataset("tum-rgbd", {rpy.name: rpy.crop(t0, cut_train)}),
-            Dataset("tum-rgbd", {rpy.name: rpy.crop(cut_test, t1)}),
+            Dataset("tum-rgbd", {rpy.name: rpy.crop(t0, t0 + 0.70 * span)}),
+            Dataset("tum-rgbd", {rpy.name: rpy.crop(t0 + 0.75 * span, t1)}),
         ),
     }
-    if quick:  # a handful of frames
-        first = rpy.crop(t0, t0 + 3.0)
-        splits = {"tum-rgbd": (Dataset("tum-rgbd", {rpy.name: first}), splits["tum-rgbd"][1])}
+
+
+def _tum(res: SuiteResult, seed: int, quick: bool, data_root: Path | None) -> None:
+    splits = tum_splits(res, quick, data_root)
+    if splits is None:
+        return
     preset = "quick" if quick else "cpu"
     extra = TUM_QUICK if quick else TUM_CONF
     extra = {k: v for k, v in extra.items() if k != "image_size"}  # loaded at that size already

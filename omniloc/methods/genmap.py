@@ -31,7 +31,16 @@ from ..data import Dataset, Estimate, Recording
 from ..data.frames import camera_frames
 from ..nn.generative_map import GenerativeMapModule, GenerativeMapNet
 from ..nn.pose import PoseFrame, pose_vectors, poses_from_vectors
-from ..nn.training import RESUME, TRAINER_DEFAULTS, TRAINER_TYPES, fit_lightning, seeded, training_conf, uses_cuda
+from ..nn.training import (
+    RESUME,
+    TRAINER_DEFAULTS,
+    TRAINER_TYPES,
+    fit_lightning,
+    index_loaders,
+    seeded,
+    training_conf,
+    uses_cuda,
+)
 from .base import Localizer
 
 __all__ = ["GenMapLocalizer", "TRANSITIONS", "INITS"]
@@ -212,21 +221,16 @@ class GenMapLocalizer(Localizer):
             c["input_size"], c["output_size"], c["latent_dim"], c["channels"], c["pose_hidden"]
         )
         module = GenerativeMapModule(self._net, data, val_data, c["recon_logvar"], c["lr"], c["weight_decay"])
-        n, bs = len(data["pose"]), int(c["batch_size"])
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(torch.arange(n)), batch_size=bs, shuffle=True
-        )
-        val_loader = None
-        if val_data is not None:
-            nv = len(val_data["pose"])
-            val_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(nv)), batch_size=256)
+        n = len(data["pose"])
+        n_val = None if val_data is None else len(val_data["pose"])
+        loader, val_loader, steps = index_loaders(n, int(c["batch_size"]), n_val)
         fit_lightning(
             module,
             loader,
             c["trainer"],
             "genmap",
             max_epochs=int(c["epochs"]),
-            log_every_n_steps=max(1, -(-n // bs)),
+            log_every_n_steps=steps,
             val_dataloader=val_loader,
             monitor="val_render_mse" if val_loader is not None else None,
             patience=c["early_stopping_patience"],

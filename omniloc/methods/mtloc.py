@@ -64,6 +64,7 @@ from ..nn.training import (
     TRAINER_DEFAULTS,
     TRAINER_TYPES,
     fit_lightning,
+    index_loaders,
     seeded,
     training_conf,
     uses_cuda,
@@ -539,19 +540,8 @@ class MTLocLocalizer(Localizer):
         )
 
     def _train(self, module, data, val_data, stage: str, epochs: int, batch_size: int, patience) -> None:
-        n = len(data["present"])
-        # the batch order draws from torch's generator, seeded in fit (a torch.Generator given to the
-        # loader would not survive the pickling of DDP spawn)
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(torch.arange(n)), batch_size=batch_size, shuffle=True
-        )
-        val_loader = None
-        if val_data is not None:
-            nv = len(val_data["present"])
-            val_loader = torch.utils.data.DataLoader(
-                torch.utils.data.TensorDataset(torch.arange(nv)), batch_size=max(batch_size, 1024)
-            )
-        steps = max(1, -(-n // batch_size))
+        n_val = None if val_data is None else len(val_data["present"])
+        loader, val_loader, steps = index_loaders(len(data["present"]), batch_size, n_val, max(batch_size, 1024))
         fit_lightning(
             module,
             loader,

@@ -58,6 +58,7 @@ from ..nn.training import (
     TRAINER_DEFAULTS,
     TRAINER_TYPES,
     fit_lightning,
+    index_loaders,
     seeded,
     training_conf,
     uses_cuda,
@@ -384,21 +385,15 @@ class MVLocLocalizer(Localizer):
 
     def _train(self, module, data, val_data, stage: str, epochs: int) -> None:
         c = self.conf
-        n, bs = len(data["position"]), int(c["batch_size"])
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(torch.arange(n)), batch_size=bs, shuffle=True
-        )
-        val_loader = None
-        if val_data is not None:
-            nv = len(val_data["position"])
-            val_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(nv)), batch_size=256)
+        n_val = None if val_data is None else len(val_data["position"])
+        loader, val_loader, steps = index_loaders(len(data["position"]), int(c["batch_size"]), n_val)
         fit_lightning(
             module,
             loader,
             c["trainer"],
             stage,
             max_epochs=epochs,
-            log_every_n_steps=max(1, -(-n // bs)),
+            log_every_n_steps=steps,
             val_dataloader=val_loader,
             monitor="val_pos_err_m" if val_loader is not None else None,
             patience=c["early_stopping_patience"],

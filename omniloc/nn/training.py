@@ -50,6 +50,7 @@ __all__ = [
     "fingerprint",
     "training_conf",
     "release_process_group",
+    "index_loaders",
 ]
 
 log = logging.getLogger(__name__)
@@ -651,6 +652,29 @@ class TrainingModule(L.LightningModule):
 
     def teardown(self, stage: str) -> None:
         release_process_group(self.trainer)
+
+
+def index_loaders(n: int, batch_size: int, n_val: int | None = None, val_batch_size: int = 256):
+    """Loaders of index tensors for data held in a module's buffers (:meth:`TrainingModule.add_data`).
+
+    The training loader shuffles ``0 .. n-1`` into batches of ``batch_size``; its order draws from
+    torch's generator, seeded around the fit (a ``torch.Generator`` given to the loader would not
+    survive the pickling of DDP spawn). The validation loader, when ``n_val`` is given, runs
+    ``0 .. n_val-1`` in order in batches of ``val_batch_size``.
+
+    Returns
+    -------
+    loader, val_loader (or None), steps per epoch
+    """
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.arange(n)), batch_size=batch_size, shuffle=True
+    )
+    val_loader = None
+    if n_val is not None:
+        val_loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(torch.arange(n_val)), batch_size=val_batch_size
+        )
+    return loader, val_loader, max(1, -(-n // batch_size))
 
 
 # ============================================================================ the loop
