@@ -20,7 +20,6 @@ covariance is returned in ``Estimate.covariance`` (m^2).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,11 +36,9 @@ from ..nn.training import (
     TRAINER_TYPES,
     fit_lightning,
     index_loaders,
-    seeded,
     training_conf,
-    uses_cuda,
 )
-from .base import Localizer
+from ._neural import NeuralLocalizer
 
 __all__ = ["GenMapLocalizer", "TRANSITIONS", "INITS"]
 
@@ -65,7 +62,7 @@ def _to_input(images: np.ndarray) -> torch.Tensor:
     return (torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0).contiguous()
 
 
-class GenMapLocalizer(Localizer):
+class GenMapLocalizer(NeuralLocalizer):
     """Generative Map (module docstring): a pose -> image map, localized by an EKF over each recording.
 
     Configuration (``default_conf``; the paper's values where it gives them):
@@ -194,15 +191,6 @@ class GenMapLocalizer(Localizer):
         return PoseFrame(self.position_mean_, self.position_scale_, self.rotation_mean_)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train: Dataset, val: Dataset | None = None) -> GenMapLocalizer:
-        """Train the three networks on ``train``'s posed RGB frames (Eq. 3); ``val`` selects the best epoch."""
-        self._check_conf()
-        t0 = time.perf_counter()
-        with seeded(int(self.conf["seed"]), uses_cuda(self.conf["trainer"])):
-            self._fit(train, val)
-        self.fit_seconds_ = time.perf_counter() - t0
-        return self
-
     def _fit(self, train: Dataset, val: Dataset | None) -> None:
         c = self.conf
         parts = [p for p in (self._frames(r, labelled=True) for r in train) if len(p["t"])]
@@ -217,9 +205,7 @@ class GenMapLocalizer(Localizer):
         if val is not None and len(val):
             vparts = [p for p in (self._frames(r, labelled=True) for r in val) if len(p["t"])]
             val_data = self._tensors(vparts) if vparts else None
-        self._net = GenerativeMapNet(
-            c["input_size"], c["output_size"], c["latent_dim"], c["channels"], c["pose_hidden"]
-        )
+        self._net = self._build_net()
         module = GenerativeMapModule(self._net, data, val_data, c["recon_logvar"], c["lr"], c["weight_decay"])
         n = len(data["pose"])
         n_val = None if val_data is None else len(val_data["pose"])
@@ -249,6 +235,10 @@ class GenMapLocalizer(Localizer):
             )
         self.index_latent_ = mu.numpy().astype(np.float32)
         self.index_pose_ = data["pose"][keep].numpy().astype(np.float64)
+
+    def _build_net(self) -> GenerativeMapNet:
+        c = self.conf
+        return GenerativeMapNet(c["input_size"], c["output_size"], c["latent_dim"], c["channels"], c["pose_hidden"])
 
     # ------------------------------------------------------------------ predict
     def encode(self, rec: Recording) -> dict[str, np.ndarray]:
@@ -390,21 +380,3 @@ class GenMapLocalizer(Localizer):
         self.position_mean_ = np.asarray(self.position_mean_, dtype=np.float64).reshape(3)
         self.rotation_mean_ = np.asarray(self.rotation_mean_, dtype=np.float64).reshape(4)
         self.position_scale_ = float(self.position_scale_)
-
-    def _save_extra(self, folder: Path) -> None:
-        torch.save({"net": self._net.state_dict()}, folder / "weights.pt")
-
-    def _load_extra(self, folder: Path) -> None:
-        c = self.conf
-        try:
-            w = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as e:
-            raise DataError(f"unreadable weights: {e}", file=folder / "weights.pt") from None
-        self._net = GenerativeMapNet(
-            c["input_size"], c["output_size"], c["latent_dim"], c["channels"], c["pose_hidden"]
-        )
-        try:
-            self._net.load_state_dict(w["net"])
-        except (KeyError, RuntimeError) as e:
-            raise DataError(f"weights do not match the saved configuration: {e}", file=folder / "weights.pt") from None
-        self._net.eval()

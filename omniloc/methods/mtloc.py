@@ -34,7 +34,6 @@ findings behind the defaults are in ``docs/methods/mtloc.md``.
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 import zlib
 from pathlib import Path
@@ -65,11 +64,10 @@ from ..nn.training import (
     TRAINER_TYPES,
     fit_lightning,
     index_loaders,
-    seeded,
     training_conf,
-    uses_cuda,
 )
 from . import mtloc_transfer as xfer
+from ._neural import NeuralLocalizer
 from .base import Localizer
 
 __all__ = [
@@ -111,7 +109,7 @@ PAPER_PARAMETERS = 295_810
 _NOT_FINGERPRINTED = ("predict", "epochs", "pretrain.epochs")
 
 
-class MTLocLocalizer(Localizer):
+class MTLocLocalizer(NeuralLocalizer):
     """MTLoc (see the module docstring for windows, network, loss and transfer).
 
     Configuration (``default_conf``; nested sections merge key by key):
@@ -395,19 +393,6 @@ class MTLocLocalizer(Localizer):
         return rows, "\n".join(lines)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train: Dataset, val: Dataset | None = None) -> MTLocLocalizer:
-        """Learn normalisation, vocabulary, floor classes and the network from ``train`` (positions needed).
-
-        ``val``: validation recordings for early stopping and best-epoch selection. Seeded by
-        ``seed`` through :func:`omniloc.nn.training.seeded` (the caller's torch state is kept).
-        """
-        self._check_conf()
-        t0 = time.perf_counter()
-        with seeded(int(self.conf["seed"]), uses_cuda(self.conf["trainer"])):
-            self._fit(train, val)
-        self.fit_seconds_ = time.perf_counter() - t0
-        return self
-
     def _fit(self, train: Dataset, val: Dataset | None) -> None:
         from ..nn.sequence import warm_start_fusion
 
@@ -714,9 +699,6 @@ class MTLocLocalizer(Localizer):
         for k in ("position_scale_", "default_z_", "rss_mean_", "rss_std_", "rss_min_", "rss_max_"):
             setattr(self, k, float(getattr(self, k)))
         self.has_building_, self.has_floor_ = bool(self.has_building_), bool(self.has_floor_)
-
-    def _save_extra(self, folder: Path) -> None:
-        torch.save({"net": self._net.state_dict()}, folder / "weights.pt")
 
     def _load_extra(self, folder: Path) -> None:
         try:

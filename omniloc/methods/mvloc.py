@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
 from typing import Any, ClassVar  # noqa: F401
 
 import numpy as np
@@ -59,12 +58,10 @@ from ..nn.training import (
     TRAINER_TYPES,
     fit_lightning,
     index_loaders,
-    seeded,
     training_conf,
-    uses_cuda,
 )
 from ..nn.variational import ESTIMATORS
-from .base import Localizer
+from ._neural import NeuralLocalizer
 
 __all__ = ["MVLocLocalizer", "MVLocV", "MVLocC", "MVLocP", "VARIANTS"]
 
@@ -79,7 +76,7 @@ VARIANTS: dict[str, tuple[list[str], str, str]] = {
 _NOT_FINGERPRINTED = ("predict", "early_stopping_patience", "stage1_epochs", "stage2_epochs")
 
 
-class MVLocLocalizer(Localizer):
+class MVLocLocalizer(NeuralLocalizer):
     """MVLoc: RGB + depth experts, product-of-experts fusion, importance weighting (module docstring).
 
     One estimate per RGB frame, with position, orientation and, for the PoE variants, a position
@@ -300,18 +297,6 @@ class MVLocLocalizer(Localizer):
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "t"}
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train: Dataset, val: Dataset | None = None) -> MVLocLocalizer:
-        """Learn the position frame and the network from ``train`` (RGB [+ depth] frames with poses).
-
-        ``val``: validation recordings for best-epoch selection and early stopping. Seeded by ``seed``.
-        """
-        self._check_conf()
-        t0 = time.perf_counter()
-        with seeded(int(self.conf["seed"]), uses_cuda(self.conf["trainer"])):
-            self._fit(train, val)
-        self.fit_seconds_ = time.perf_counter() - t0
-        return self
-
     def _fit(self, train: Dataset, val: Dataset | None) -> None:
         c = self.conf
         tr = self._stack(train, "training")
@@ -474,21 +459,6 @@ class MVLocLocalizer(Localizer):
         self.image_shape_ = np.asarray(self.image_shape_, dtype=np.int64).reshape(2)
         self.position_scale_ = float(self.position_scale_)
         self.rotation_mean_ = np.asarray(self.rotation_mean_, dtype=np.float64).reshape(4)
-
-    def _save_extra(self, folder: Path) -> None:
-        torch.save({"net": self._net.state_dict()}, folder / "weights.pt")
-
-    def _load_extra(self, folder: Path) -> None:
-        try:
-            w = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as e:
-            raise DataError(f"unreadable weights: {e}", file=folder / "weights.pt") from None
-        self._net = self._build_net()
-        try:
-            self._net.load_state_dict(w["net"])
-        except (KeyError, RuntimeError) as e:
-            raise DataError(f"weights do not match the saved configuration: {e}", file=folder / "weights.pt") from None
-        self._net.eval()
 
 
 def _variant(variant: str, label: str, doc: str) -> type[MVLocLocalizer]:
