@@ -28,7 +28,7 @@ from torch import nn
 
 from .resnet import GaussianHead
 
-__all__ = ["DCGANEncoder", "DCGANDecoder", "PoseEncoder"]
+__all__ = ["DCGANEncoder", "DCGANDecoder", "PoseEncoder", "fourier_features"]
 
 
 def _dcgan_init(module: nn.Module) -> None:
@@ -248,11 +248,30 @@ class DCGANDecoder(nn.Module):
         return x.reshape(*lead, self.out_channels, self.output_size, self.output_size)
 
 
+def fourier_features(p: torch.Tensor, bands: int) -> torch.Tensor:
+    """Positional encoding of a vector: ``[p, sin(2^k pi p), cos(2^k pi p)]`` for ``k = 0 .. bands-1``.
+
+    The encoding of NeRF (Mildenhall et al. 2020; Tancik et al. 2020 on why an MLP on it fits
+    high-frequency functions its raw input cannot). ``(..., d)`` -> ``(..., d (1 + 2 bands))``;
+    ``bands = 0`` returns ``p`` unchanged.
+    """
+    if bands < 0:
+        raise ValueError(f"bands must be >= 0, got {bands}")
+    if bands == 0:
+        return p
+    freq = math.pi * 2.0 ** torch.arange(bands, dtype=p.dtype, device=p.device)
+    x = p[..., None, :] * freq[:, None]  # (..., bands, d)
+    return torch.cat([p, torch.sin(x).flatten(-2), torch.cos(x).flatten(-2)], dim=-1)
+
+
 class PoseEncoder(nn.Module):
     """The pose encoder ``p(z|p)`` of the Generative Map: a 3-layer fully connected network.
 
     Input layer, one hidden layer of ``hidden`` units with ReLU, output layer:
-    ``mu = Linear(hidden, D)(relu(Linear(pose_dim, hidden)(p)))``. The log-variance is either the
+    ``mu = Linear(hidden, D)(relu(Linear(pose_dim, hidden)(p)))``. With ``fourier_bands > 0`` the
+    input layer reads the positional encoding :func:`fourier_features` of ``p`` instead of ``p``
+    (not in the paper: a plain MLP on a 6-D pose fits only a blurred map of a large scene). The
+    log-variance is either the
     constant ``fixed_logvar`` (the paper fixes ``sigma_z|p = 1`` during training: ``0.0``, the
     default) or, with ``fixed_logvar=None``, predicted by a second linear head on the hidden layer
     and clamped to ``[min_logvar, max_logvar]``.
@@ -270,6 +289,8 @@ class PoseEncoder(nn.Module):
         Constant log-variance, or ``None`` for a learned head.
     min_logvar, max_logvar : float
         Clamp range of the learned log-variance.
+    fourier_bands : int
+        Octaves of the input's positional encoding (0: the raw pose, the paper's).
 
     Shapes
     ------
@@ -285,15 +306,19 @@ class PoseEncoder(nn.Module):
         fixed_logvar: float | None = 0.0,
         min_logvar: float = -10.0,
         max_logvar: float = 10.0,
+        fourier_bands: int = 0,
     ):
         super().__init__()
         _check_positive(pose_dim=pose_dim, latent_dim=latent_dim, hidden=hidden)
+        if fourier_bands < 0:
+            raise ValueError(f"fourier_bands must be >= 0, got {fourier_bands!r}")
+        self.fourier_bands = int(fourier_bands)
         if not min_logvar < max_logvar:
             raise ValueError(f"min_logvar must be < max_logvar, got {min_logvar} and {max_logvar}")
         if fixed_logvar is not None and not math.isfinite(float(fixed_logvar)):
             raise ValueError(f"fixed_logvar must be finite or None, got {fixed_logvar!r}")
         self.pose_dim, self.latent_dim, self.hidden = int(pose_dim), int(latent_dim), int(hidden)
-        self.fc1 = nn.Linear(self.pose_dim, self.hidden)
+        self.fc1 = nn.Linear(self.pose_dim * (1 + 2 * self.fourier_bands), self.hidden)
         self.mu = nn.Linear(self.hidden, self.latent_dim)
         self.logvar: nn.Linear | None = None if fixed_logvar is not None else nn.Linear(self.hidden, self.latent_dim)
         self.fixed_logvar = None if fixed_logvar is None else float(fixed_logvar)
@@ -302,7 +327,7 @@ class PoseEncoder(nn.Module):
     def forward(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         if p.dim() < 1 or p.shape[-1] != self.pose_dim:
             raise ValueError(f"PoseEncoder expects poses (..., {self.pose_dim}), got {tuple(p.shape)}")
-        h = torch.relu(self.fc1(p))
+        h = torch.relu(self.fc1(fourier_features(p, self.fourier_bands)))
         mu = self.mu(h)
         if self.logvar is None:
             logvar = mu.new_full(mu.shape, self.fixed_logvar)

@@ -28,7 +28,7 @@ from .dcgan import DCGANDecoder, DCGANEncoder, PoseEncoder
 from .training import TrainingModule
 from .variational import kl_gaussians, reparameterize
 
-__all__ = ["GenerativeMapNet", "GenerativeMapModule", "generative_map_loss"]
+__all__ = ["GenerativeMapNet", "GenerativeMapModule", "PoseEncoderModule", "generative_map_loss"]
 
 
 class GenerativeMapNet(nn.Module):
@@ -46,6 +46,9 @@ class GenerativeMapNet(nn.Module):
         DC-GAN feature channels at the deepest layer (paper: 512).
     pose_hidden : int
         Hidden units of the pose encoder (paper: 512).
+    pose_fourier_bands : int
+        Octaves of the pose encoder's positional encoding (0: the raw pose, the paper's;
+        :class:`omniloc.nn.dcgan.PoseEncoder`).
     """
 
     def __init__(
@@ -55,11 +58,12 @@ class GenerativeMapNet(nn.Module):
         latent_dim: int = 128,
         channels: int = 512,
         pose_hidden: int = 512,
+        pose_fourier_bands: int = 0,
     ):
         super().__init__()
         self.encoder = DCGANEncoder(3, input_size, latent_dim, channels)
         self.decoder = DCGANDecoder(latent_dim, output_size, 3, channels)
-        self.pose_encoder = PoseEncoder(6, latent_dim, pose_hidden, fixed_logvar=0.0)
+        self.pose_encoder = PoseEncoder(6, latent_dim, pose_hidden, fixed_logvar=0.0, fourier_bands=pose_fourier_bands)
         self.input_size, self.output_size, self.latent_dim = int(input_size), int(output_size), int(latent_dim)
 
     def encode_image(self, image: torch.Tensor) -> dict:
@@ -139,3 +143,37 @@ class GenerativeMapModule(TrainingModule):
 
     def validation_metrics(self, sums):
         return {"val_render_mse": sums[0] / torch.clamp(sums[1], min=1.0)}
+
+
+class PoseEncoderModule(TrainingModule):
+    """More training of the pose encoder alone on Eq. 3 with the image networks fixed.
+
+    With ``q(z | I)`` fixed, the pose encoder enters Eq. 3 only through its KL term, so this stage is
+    block-coordinate descent on the same objective: ``KL(q(z | I) || N(g(p), I))`` (nats per image)
+    over the latents ``mu``, ``logvar`` (N, D) of the training images, both logs of each rotation.
+    ``net`` is the :class:`~omniloc.nn.dcgan.PoseEncoder`; validation reports the mean KL of the
+    validation frames, ``val_pose_kl``. ``data`` / ``val``: ``mu``, ``logvar`` (N, D), ``pose``,
+    ``pose_alt`` (N, 6).
+    """
+
+    def __init__(self, net, data: dict, val: dict | None, lr: float, cosine_steps: int | None = None):
+        super().__init__(net, optimizer="adam", lr=lr, cosine_steps=cosine_steps)
+        self.add_data("train", data)
+        self.add_data("val", val)
+
+    def _kl(self, split: str, idx) -> torch.Tensor:
+        mu, logvar = self.data(split, "mu")[idx], self.data(split, "logvar")[idx]
+        poses = (self.data(split, "pose")[idx], self.data(split, "pose_alt")[idx])
+        return torch.stack([kl_gaussians(mu, logvar, self.net(p)["mu"], 0.0) for p in poses]).mean(0)
+
+    def loss(self, batch):
+        idx = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return self._kl("train", idx).mean(), {}
+
+    def validation_sums(self, batch):
+        idx = batch[0] if isinstance(batch, (list, tuple)) else batch
+        kl = self._kl("val", idx)
+        return torch.stack([kl.sum(), torch.tensor(float(len(idx)), device=kl.device)])
+
+    def validation_metrics(self, sums):
+        return {"val_pose_kl": sums[0] / torch.clamp(sums[1], min=1.0)}

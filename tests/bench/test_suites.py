@@ -205,9 +205,9 @@ def test_genmap_quick(tmp_path, data_root):
     res = json.loads((tmp_path / "results.json").read_text())
     labels = {(r.get("label", r["method"]), r["dataset"]) for r in res["runs"]}
     assert {("genmap-sq1", "sim-office"), ("genmap-sq0.001", "sim-office"), ("genmap-sq1e-06", "sim-office")} <= labels
-    assert {("genmap-dev0.5", "sim-office-dev0.5"), ("genmap-dev1", "sim-office-dev1")} <= labels
+    assert {("genmap-dev0.5", "sim-office-dev0.5"), ("genmap-dev1.0", "sim-office-dev1.0")} <= labels
     assert {("odometry", "sim-office-odometry"), ("genmap-odometry-sq0.0001", "sim-office-odometry")} <= labels
-    assert ("genmap-sq0.001-fd", "sim-office") in labels
+    assert {("genmap", "sim-office"), ("genmap-fd", "sim-office"), ("genmap-retrieval", "sim-office")} <= labels
     assert ("mvloc-v", "sim-office") in labels and ("genmap", "tum-rgbd") in labels
     render = next(r for r in res["runs"] if r.get("label") == "genmap-render")
     assert 0 < render["metrics"]["psnr_db"] < 100 and -1 <= render["metrics"]["ssim"] <= 1

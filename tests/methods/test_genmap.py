@@ -11,7 +11,7 @@ import torch
 from omniloc import ConfigError, methods
 from omniloc.data import Dataset, Recording, Stream
 from omniloc.data.transforms import quat_angle_deg, quat_from_yaw
-from omniloc.nn.generative_map import GenerativeMapNet, generative_map_loss
+from omniloc.nn.generative_map import GenerativeMapNet, PoseEncoderModule, generative_map_loss
 from omniloc.nn.pose import PoseFrame, pose_vectors, poses_from_vectors
 
 
@@ -57,6 +57,31 @@ def test_objective_known_value_in_eval_mode():
     kl = 0.5 * (var + (enc["mu"] - mu_p) ** 2 - 1 - enc["logvar"]).sum(1)
     assert float(res["loss"].detach()) == pytest.approx(float((nll + kl).mean()), rel=1e-10)
     assert float(res["kl"]) == pytest.approx(float(kl.mean()), rel=1e-10)
+
+
+def test_pose_encoder_stage_loss_is_the_kl_term_and_only_the_pose_encoder_learns(office, fitted):
+    torch.manual_seed(0)
+    net = GenerativeMapNet(input_size=16, output_size=16, latent_dim=4, channels=8, pose_hidden=8).double()
+    mu, logvar = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64) * 0.1
+    pose, alt = torch.randn(5, 6, dtype=torch.float64), torch.randn(5, 6, dtype=torch.float64)
+    mod = PoseEncoderModule(net.pose_encoder, {"mu": mu, "logvar": logvar, "pose": pose, "pose_alt": alt}, None, 1e-3)
+    loss, _ = mod.loss(torch.arange(5))
+    with torch.no_grad():
+        kl = [0.5 * (logvar.exp() + (mu - net.encode_pose(p)) ** 2 - 1 - logvar).sum(1) for p in (pose, alt)]
+    assert float(loss.detach()) == pytest.approx(float((kl[0] + kl[1]).mean() / 2), rel=1e-10)
+    loss.backward()
+    assert all(p.grad is not None for p in net.pose_encoder.parameters())
+    assert all(p.grad is None for p in net.encoder.parameters())
+    # the stage in a fit: the image networks stay as the joint training left them
+    loc = methods.create("genmap", preset="quick", conf={"pose_epochs": 2})
+    loc.fit(office.split("train"), office.split("val"))
+    ref = fitted  # the same conf without the stage
+    assert len(loc.pose_history_) == 2 and np.isfinite(loc.pose_history_[-1][2])
+    for a, b in zip(loc._net.encoder.parameters(), ref._net.encoder.parameters()):
+        assert torch.equal(a, b)
+    assert any(
+        not torch.equal(a, b) for a, b in zip(loc._net.pose_encoder.parameters(), ref._net.pose_encoder.parameters())
+    )
 
 
 def test_bad_conf_is_refused():

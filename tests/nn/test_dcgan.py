@@ -1,11 +1,13 @@
 """DC-GAN image encoder / decoder and the pose encoder of the Generative Map: shapes, counts, gradients."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
 import omniloc.nn
-from omniloc.nn.dcgan import DCGANDecoder, DCGANEncoder, PoseEncoder
+from omniloc.nn.dcgan import DCGANDecoder, DCGANEncoder, PoseEncoder, fourier_features
 
 F64 = torch.float64
 
@@ -182,6 +184,31 @@ def test_pose_encoder_is_one_hidden_layer_mlp():
     expected = torch.relu(p @ pe.fc1.weight.T + pe.fc1.bias) @ pe.mu.weight.T + pe.mu.bias
     torch.testing.assert_close(out["mu"], expected)
     assert pe.logvar is None and [type(m) for m in pe.children()] == [nn.Linear, nn.Linear]
+
+
+def test_fourier_features_known_values():
+    p = torch.tensor([[0.25, -0.5]], dtype=F64)
+    f = fourier_features(p, 2)
+    # [p, sin(pi p), sin(2 pi p), cos(pi p), cos(2 pi p)], each block in p's order
+    s2 = math.sqrt(0.5)
+    expected = torch.tensor([[0.25, -0.5, s2, -1.0, 1.0, 0.0, s2, 0.0, 0.0, -1.0]], dtype=F64)
+    torch.testing.assert_close(f, expected, atol=1e-12, rtol=0)
+    assert fourier_features(p, 0) is p
+    assert fourier_features(torch.zeros(4, 3, 6), 3).shape == (4, 3, 42)
+    with pytest.raises(ValueError, match="bands must be >= 0"):
+        fourier_features(p, -1)
+
+
+def test_pose_encoder_with_fourier_input():
+    torch.manual_seed(0)
+    pe = PoseEncoder(pose_dim=6, latent_dim=4, hidden=8, fourier_bands=3).to(F64)
+    assert pe.fc1.in_features == 6 * 7
+    p = torch.randn(3, 6, dtype=F64, requires_grad=True)
+    expected = torch.relu(fourier_features(p, 3) @ pe.fc1.weight.T + pe.fc1.bias) @ pe.mu.weight.T + pe.mu.bias
+    torch.testing.assert_close(pe(p)["mu"], expected)
+    assert torch.autograd.gradcheck(lambda t: pe(t)["mu"], (p,))
+    with pytest.raises(ValueError, match="fourier_bands must be >= 0"):
+        PoseEncoder(fourier_bands=-2)
 
 
 def test_fixed_logvar_path():
