@@ -283,6 +283,7 @@ def ekf_update(
     eps: float = 1e-4,
     mask: torch.Tensor | None = None,
     iterations: int = 1,
+    gate: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """EKF correction with an observation (Eq. 6-8); with ``iterations`` > 1 the iterated EKF.
 
@@ -313,6 +314,11 @@ def ekf_update(
         (Gauss-Newton on the posterior mode): ``g`` is re-linearised at the latest estimate
         ``x_i`` and ``x_{i+1} = x + K_i (z - g(x_i) - H_i (x - x_i))``; the covariance uses the last
         ``K``, ``H``. Identical to the EKF for a linear ``g``.
+    gate : float, optional
+        Validation gate: an observation whose normalised innovation squared
+        ``NIS = (z - g(x))^T S^-1 (z - g(x))`` exceeds ``gate`` is rejected as an outlier (its filter
+        passes through unchanged, as where ``mask`` is False). A chi-square quantile of ``k``
+        degrees of freedom, e.g. 13.8 for ``k = 2`` at 0.999. None: every observation is used.
 
     Returns
     -------
@@ -323,7 +329,8 @@ def ekf_update(
     info : dict
         ``innovation`` (B, k) ``z - g(x)``; ``S`` (B, k, k) ``H P H^T + R`` (as factorised,
         including any jitter); ``K`` (B, n, k) the gain (Eq. 6); ``H`` (B, k, n);
-        ``log_likelihood`` (B,) ``log N(z - g(x); 0, S)`` in nats.
+        ``log_likelihood`` (B,) ``log N(z - g(x); 0, S)`` in nats (0 where not used); ``nis`` (B,);
+        ``accepted`` (B,) bool, the observations used (``mask`` and the gate).
     """
     b, n = _check_state(x, P)
     z = torch.as_tensor(z, dtype=x.dtype, device=x.device)
@@ -371,12 +378,24 @@ def ekf_update(
     P_new = _symmetrise(P_new)
     white = torch.linalg.solve_triangular(L, innovation[..., None], upper=False)[..., 0]
     log_det = 2.0 * torch.log(L.diagonal(dim1=-2, dim2=-1)).sum(-1)
-    log_likelihood = -0.5 * ((white**2).sum(-1) + log_det + k * math.log(2.0 * math.pi))
-    if mask is not None:
-        x_new = torch.where(mask[:, None], x_new, x)
-        P_new = torch.where(mask[:, None, None], P_new, P)
-        log_likelihood = torch.where(mask, log_likelihood, torch.zeros_like(log_likelihood))
-    info = {"innovation": innovation, "S": S, "K": K, "H": H, "log_likelihood": log_likelihood}
+    nis = (white**2).sum(-1)
+    log_likelihood = -0.5 * (nis + log_det + k * math.log(2.0 * math.pi))
+    accepted = torch.ones(b, dtype=torch.bool, device=x.device) if mask is None else mask
+    if gate is not None:
+        accepted = accepted & (nis <= float(gate))
+    if mask is not None or gate is not None:
+        x_new = torch.where(accepted[:, None], x_new, x)
+        P_new = torch.where(accepted[:, None, None], P_new, P)
+        log_likelihood = torch.where(accepted, log_likelihood, torch.zeros_like(log_likelihood))
+    info = {
+        "innovation": innovation,
+        "S": S,
+        "K": K,
+        "H": H,
+        "log_likelihood": log_likelihood,
+        "nis": nis,
+        "accepted": accepted,
+    }
     return x_new, P_new, info
 
 
@@ -398,6 +417,8 @@ class ExtendedKalmanFilter:
         Joseph-form covariance update (see :func:`ekf_update`).
     iterations : int
         Linearisations per update: 1 = the EKF, more = the iterated EKF (see :func:`ekf_update`).
+    gate : float, optional
+        Validation gate on the normalised innovation squared (see :func:`ekf_update`).
     """
 
     def __init__(
@@ -409,6 +430,7 @@ class ExtendedKalmanFilter:
         eps: float = 1e-4,
         joseph: bool = True,
         iterations: int = 1,
+        gate: float | None = None,
     ):
         if jacobian_method not in JACOBIAN_METHODS:
             raise ValueError(f"jacobian_method must be one of {JACOBIAN_METHODS}, got {jacobian_method!r}")
@@ -419,6 +441,7 @@ class ExtendedKalmanFilter:
         self.eps = eps
         self.joseph = joseph
         self.iterations = int(iterations)
+        self.gate = None if gate is None else float(gate)
 
     def predict(self, x: torch.Tensor, P: torch.Tensor, u: torch.Tensor | None = None):
         """:func:`ekf_predict` with this filter's ``f`` and ``Q``: returns (x (B, n), P (B, n, n))."""
@@ -437,6 +460,7 @@ class ExtendedKalmanFilter:
             eps=self.eps,
             mask=mask,
             iterations=self.iterations,
+            gate=self.gate,
         )
 
     def step(
@@ -489,7 +513,8 @@ class ExtendedKalmanFilter:
         -------
         dict
             ``x`` (T, B, n) and ``P`` (T, B, n, n) posteriors after each step, ``log_likelihood``
-            (T, B) of each innovation (0 where masked).
+            (T, B) of each innovation (0 where masked), ``accepted`` (T, B) the observations used
+            (``mask`` and the gate).
         """
         if P0.ndim == 2 and x0.ndim == 2:
             P0 = P0.expand(x0.shape[0], *P0.shape)
@@ -507,17 +532,24 @@ class ExtendedKalmanFilter:
             if tuple(mask.shape) != (T, x0.shape[0]):
                 raise ValueError(f"mask must have shape ({T}, {x0.shape[0]}), got {tuple(mask.shape)}")
         x, P = x0, _symmetrise(P0)
-        xs, Ps, lls = [], [], []
+        xs, Ps, lls, used = [], [], [], []
         for t in range(T):
             if t > 0 or predict_first:
                 x, P = self.predict(x, P, None if us is None else us[t])
             m = None if mask is None else mask[t]
             if m is not None and not bool(m.any()):
                 ll = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+                acc = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
             else:
                 x, P, info = self.update(x, P, zs[t], Rs[t], mask=None if m is None or bool(m.all()) else m)
-                ll = info["log_likelihood"]
+                ll, acc = info["log_likelihood"], info["accepted"]
             xs.append(x)
             Ps.append(P)
             lls.append(ll)
-        return {"x": torch.stack(xs), "P": torch.stack(Ps), "log_likelihood": torch.stack(lls)}
+            used.append(acc)
+        return {
+            "x": torch.stack(xs),
+            "P": torch.stack(Ps),
+            "log_likelihood": torch.stack(lls),
+            "accepted": torch.stack(used),
+        }

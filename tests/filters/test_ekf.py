@@ -146,6 +146,27 @@ def test_scalar_known_answer():
         assert info["log_likelihood"].item() == pytest.approx(-0.5 * (4 / 2 + math.log(2 * math.pi * 2)), abs=1e-12)
 
 
+def test_validation_gate_rejects_outliers_only():
+    x, P = torch.zeros(2, 1, dtype=D), torch.ones(2, 1, 1, dtype=D)
+    z = torch.tensor([[2.0], [10.0]], dtype=D)  # NIS = 4 / 2 = 2 and 100 / 2 = 50 (S = 2)
+    x1, P1, info = ekf_update(x, P, z, lambda v: v, 1.0, gate=9.0)
+    torch.testing.assert_close(info["nis"], torch.tensor([2.0, 50.0], dtype=D))
+    assert info["accepted"].tolist() == [True, False]
+    assert x1[:, 0].tolist() == pytest.approx([1.0, 0.0]) and P1[:, 0, 0].tolist() == pytest.approx([0.5, 1.0])
+    assert info["log_likelihood"][1].item() == 0.0
+    # without a gate both are used; through the filter, a run reports what it used
+    assert ekf_update(x, P, z, lambda v: v, 1.0)[2]["accepted"].tolist() == [True, True]
+    ekf = ExtendedKalmanFilter(None, lambda v: v, 0.0, gate=9.0)
+    out = ekf.run(
+        torch.zeros(1, 1, dtype=D),
+        torch.ones(1, 1, dtype=D),
+        torch.tensor([[[0.5]], [[30.0]], [[0.4]]], dtype=D),
+        [1.0] * 3,
+    )
+    assert out["accepted"][:, 0].tolist() == [True, False, True]
+    assert out["x"][1].item() == out["x"][0].item()
+
+
 def _tiny_r_run(joseph, steps=200):
     """Two strongly correlated states, only the first observed, with R 16 orders below P."""
     x = torch.zeros(1, 2, dtype=D)
