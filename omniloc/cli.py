@@ -491,6 +491,128 @@ def render(
     _console().print(f"wrote {out} and {gif} ({len(true)} frames)")
 
 
+# ---------------------------------------------------------------------------------------------- vpr
+vpr_app = typer.Typer(
+    help="Place recognition: build a database index from a trained `vpr` model, query it.", no_args_is_help=True
+)
+app.add_typer(vpr_app, name="vpr")
+
+
+def _vpr_model(run: Path):
+    from . import methods
+    from ._errors import ConfigError
+
+    loc = methods.load(run)
+    if loc.name != "vpr":
+        raise ConfigError(f"{run} holds a {loc.name!r} model; `omniloc vpr` needs one trained with `omniloc train vpr`")
+    return loc
+
+
+def _vpr_split(data: Path, split: str | None):
+    from ._errors import ConfigError
+    from .data import load_dataset
+
+    ds = load_dataset(data)
+    if split is None:
+        return ds
+    if split not in ds.splits:
+        raise ConfigError(f"--split {split!r} not in {data}; splits: {sorted(ds.splits)}")
+    return ds.split(split)
+
+
+@vpr_app.command("index")
+@_handle_errors
+def vpr_index(
+    run: Path = typer.Argument(..., help="Run folder of a trained `vpr` model (its descriptor is used)."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder whose frames (with poses) become the database."),
+    out: Path = typer.Option(..., "--out", help="Index folder to write (a `vpr` model with this database)."),
+    split: str | None = typer.Option(None, help="Only this split's recordings (default: every recording)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing index folder."),
+):
+    """Describe every frame of DATA and write them, with their poses, as the database of a new model folder.
+
+    The folder is a complete `vpr` model: `omniloc vpr query`, `omniloc evaluate` and `omniloc localize`
+    all read it."""
+    _refuse_existing(out, overwrite)
+    loc = _vpr_model(run)
+    ds = _vpr_split(data, split)
+    with _console().status(f"describing the frames of {len(ds)} recordings"):
+        loc.database_from(ds)
+    loc.save(out, overwrite=overwrite)
+    _console().print(f"wrote {out}: {len(loc.db_position_)} database frames ({loc._index!r})")
+
+
+@vpr_app.command("query")
+@_handle_errors
+def vpr_query(
+    index: Path = typer.Argument(..., help="Index folder (`omniloc vpr index`) or a trained `vpr` run."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder of the query recordings."),
+    split: str | None = typer.Option("test", help="Split of the queries (default test; '' for every recording)."),
+    k: int = typer.Option(10, help="Database frames retrieved per query."),
+    tolerance_m: float = typer.Option(2.0, help="A retrieval is correct within this distance, metres."),
+    out: Path | None = typer.Option(None, "--out", help="CSV of each query's retrievals (ids, similarities, poses)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing CSV."),
+):
+    """Retrieve the most similar database frames for every query frame; print recall@N when DATA has poses."""
+    import numpy as np
+
+    from ._errors import ConfigError
+    from ._io import atomic_path
+    from .data.frames import camera_frames
+    from .eval.retrieval import recall_at_n
+
+    if k < 1:
+        raise ConfigError(f"--k must be >= 1, got {k}")
+    if out is not None:
+        _refuse_existing(out, overwrite)
+    loc = _vpr_model(index)
+    ds = _vpr_split(data, split or None)
+    rows, hits = [], {"ranked": [], "truth": []}
+    with _console().status(f"querying {len(ds)} recordings"):
+        for rec in ds:
+            f = camera_frames(rec, loc.conf["stream"], use_depth=False, labelled=False)
+            if not len(f["t"]):
+                continue
+            sims, ids = loc.retrieve(f["rgb_stream"].load()[f["rgb_index"]], k)
+            for i, t in enumerate(f["t"]):
+                rows.append((rec.name, float(t), ids[i], sims[i]))
+            if rec.position is not None:
+                from .data import truth_at
+
+                hits["ranked"].append(ids)
+                hits["truth"].append(truth_at(rec, f["t"])["position"])
+    if not rows:
+        raise ConfigError(f"no RGB frames to query in {data}" + (f" (split {split!r})" if split else ""))
+    if hits["ranked"]:
+        ns = [n for n in (1, 5, 10) if n <= k]
+        m = recall_at_n(
+            np.concatenate(hits["ranked"]),
+            np.concatenate(hits["truth"]),
+            loc.db_position_,
+            ns=ns,
+            tolerance=tolerance_m,
+        )
+        recall = ", ".join(
+            f"{key} " + ("n/a" if np.isnan(m[key]) else f"{m[key]:.1%}") for key in m if key.startswith("recall")
+        )
+        _console().print(
+            f"{recall} within {tolerance_m:g} m ({m['n_queries']} queries evaluated; "
+            f"{m['n_without_match']} have no database frame that near and are left out)"
+        )
+    if out is not None:
+        import pandas as pd
+
+        table = []
+        for name, t, ids, sims in rows:
+            for rank, (j, s_) in enumerate(zip(ids, sims)):
+                p = loc.db_position_[j]
+                table.append([name, t, rank + 1, int(j), float(s_), *map(float, p)])
+        frame = pd.DataFrame(table, columns=["recording", "t", "rank", "db_index", "similarity", "x", "y", "z"])
+        with atomic_path(out, ".csv") as tmp:
+            frame.to_csv(tmp, index=False)
+        _console().print(f"wrote {len(frame)} retrievals of {len(rows)} queries to {out}")
+
+
 # ---------------------------------------------------------------------------------------------- bench
 @app.command()
 @_handle_errors

@@ -24,6 +24,7 @@ SUITES: dict[str, str] = {
     "transfer-wifi": "omniloc.bench.transfer_wifi:run",
     "mvloc": "omniloc.bench.mvloc:run",
     "genmap": "omniloc.bench.genmap:run",
+    "vpr": "omniloc.bench.vpr:run",
 }
 
 

@@ -1,4 +1,5 @@
-"""Plots a person would rather look at than read: error CDFs, trajectories over the floor plan, frames."""
+"""Plots a person would rather look at than read: error CDFs, trajectories over the floor plan, frames,
+and for place recognition the distance matrix with its matches and the retrieved images."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ __all__ = [
     "Panel",
     "plot_panels",
     "plot_curves",
+    "plot_distance_matrix",
+    "plot_retrievals",
 ]
 
 
@@ -524,3 +527,201 @@ def plot_curves(curves: list[Curve], path, xlabel: str, ylabel: str, title: str 
     """One panel of curves (:class:`Curve`); ``panel`` holds further :class:`Panel` fields
     (``hlines``, ``xscale``, ``ylim_bottom``, ``zero_line``)."""
     return plot_panels([Panel(xlabel, ylabel, title, curves=list(curves), **panel)], path)
+
+
+# ---------------------------------------------------------------------------------------------- place recognition
+#: Border colours of :func:`plot_retrievals` (matplotlib's tab:green and tab:red).
+_RIGHT, _WRONG = "#2ca02c", "#d62728"
+
+
+def _index_vector(values, q: int, name: str) -> np.ndarray:
+    """A (Q,) int vector (database indices, one per query)."""
+    arr = np.asarray(values)
+    if arr.shape != (q,) or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"{name} must be a ({q},) int array of database indices, one per query, got {arr.dtype} {arr.shape}"
+        )
+    return arr.astype(np.int64)
+
+
+def plot_distance_matrix(
+    D: np.ndarray,
+    path,
+    matched: np.ndarray | None = None,
+    truth: np.ndarray | None = None,
+    tolerance: int | None = None,
+    title: str = "Query-database distances",
+    offset: tuple[int, int] = (0, 0),
+    label: str = "distance (smaller = more similar)",
+) -> Path:
+    """A query-database distance matrix as an image, with the matches drawn on it.
+
+    Queries run down (rows), the database runs across (columns), so a route travelled at the
+    same speed twice is a diagonal; sequence matching (:func:`omniloc.vpr.sequence_match`) looks
+    for such lines.
+
+    Parameters
+    ----------
+    D : (Q, N) float
+        Distances (NaN is drawn blank).
+    path : output PNG (written atomically)
+    matched : (Q,) int, optional
+        The database index chosen for each query: dots. Indices outside ``[0, N)`` (a match off a
+        slice of a larger matrix, -1 = none) are not drawn but count as wrong.
+    truth : (Q,) int, optional
+        The true database index of each query: a thin white line under the dots (where it is inside
+        ``[0, N)``), so it shows where no correct match covers it.
+    tolerance : int, optional
+        With ``truth``: matches within this many entries of it are green, the others red, and
+        the legend gives the fraction correct.
+    title : str
+    offset : (query, database) ints
+        Index of ``D[0, 0]`` in the full sequences, for the axis labels of a slice of a larger
+        matrix (``matched`` and ``truth`` stay in ``D``'s own column indices).
+    label : str
+        Colour bar label.
+
+    Raises
+    ------
+    ValueError
+        ``D`` not 2-D, or ``matched`` / ``truth`` not (Q,) int arrays.
+    """
+    D = np.asarray(D, dtype=np.float64)
+    if D.ndim != 2 or 0 in D.shape:
+        raise ValueError(f"plot_distance_matrix needs a (Q, N) matrix with Q, N >= 1, got shape {D.shape}")
+    q, n = D.shape
+    q0, n0 = (int(v) for v in offset)
+    fig, ax = _figure(figsize=(7.5, min(max(7.5 * q / n, 2.5), 9.0) + 0.6))
+    im = ax.imshow(
+        D,
+        cmap="viridis",
+        aspect="auto",
+        interpolation="antialiased",
+        extent=(n0 - 0.5, n0 + n - 0.5, q0 + q - 0.5, q0 - 0.5),
+    )
+    fig.colorbar(im, ax=ax, label=label, fraction=0.046, pad=0.03)
+    rows = np.arange(q) + q0
+    t = None if truth is None else _index_vector(truth, q, "truth")
+    if truth is not None:
+        ax.plot(
+            np.where((t >= 0) & (t < n), t + n0, np.nan), rows, "-", color="white", lw=1.0, alpha=0.8, label="truth"
+        )
+    if matched is not None:
+        m = _index_vector(matched, q, "matched")
+        ok = (m >= 0) & (m < n)
+        ms = float(np.clip(600.0 / q, 2.0, 5.0))  # dots about a row high, readable from 1 to 3,000 rows
+        if truth is not None and tolerance is not None:
+            right = np.abs(m - t) <= int(tolerance)
+            for sel, color, word in ((right, _RIGHT, "correct"), (~right, _WRONG, "wrong")):
+                ax.plot(
+                    m[sel & ok] + n0,
+                    rows[sel & ok],
+                    "o",
+                    ms=ms,
+                    mec="none",
+                    color=color,
+                    label=f"match, {word} ({100.0 * sel.sum() / q:.1f} %, +-{int(tolerance)})",
+                )
+        else:
+            ax.plot(m[ok] + n0, rows[ok], "o", ms=ms, mec="none", color=_WRONG, label="match")
+    ax.set_xlim(n0 - 0.5, n0 + n - 0.5)
+    ax.set_ylim(q0 + q - 0.5, q0 - 0.5)
+    ax.set_xlabel("database index")
+    ax.set_ylabel("query index")
+    ax.set_title(title, fontsize=10)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8, loc="lower left", framealpha=0.85, markerscale=2.0)
+    return _save(fig, path)
+
+
+def plot_retrievals(
+    query_images: np.ndarray,
+    db_images: np.ndarray,
+    ranked: np.ndarray,
+    correct: np.ndarray,
+    path,
+    k: int = 3,
+    query_labels: Sequence | None = None,
+    db_labels: Sequence | None = None,
+    title: str | None = None,
+) -> Path:
+    """What a place recogniser retrieved: each row a query, then its top ``k`` database images.
+
+    Retrieved images have a green border when correct and a red one when not, and a caption with
+    their rank and database label.
+
+    Parameters
+    ----------
+    query_images : (Q, H, W, 3) uint8 or (Q, H, W) float
+        The queries, one per row of the figure.
+    db_images : (M, H', W', 3) uint8 or (M, H', W') float
+        The database ``ranked`` indexes.
+    ranked : (Q, >= k) int
+        Database indices per query, best first (-1 = nothing retrieved: an empty cell).
+    correct : (Q, >= k) bool
+        Whether each retrieval is correct.
+    path : output PNG (written atomically)
+    k : int
+        Retrievals shown per query (>= 1).
+    query_labels, db_labels : sequences of str or int, optional
+        Names in the captions (default: the row index of ``query_images`` / ``db_images``).
+    title : str, optional
+
+    Raises
+    ------
+    ValueError
+        Empty or mismatched inputs, ``k`` larger than the columns of ``ranked``, or indices
+        outside ``db_images``.
+    """
+    qi, di = np.asarray(query_images), np.asarray(db_images)
+    ranked, correct = np.asarray(ranked), np.asarray(correct)
+    if qi.ndim not in (3, 4) or di.ndim not in (3, 4) or len(qi) == 0 or len(di) == 0:
+        raise ValueError(
+            f"plot_retrievals needs (Q, H, W[, 3]) query and (M, H, W[, 3]) database images, got {qi.shape} and "
+            f"{di.shape}"
+        )
+    q = len(qi)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    if ranked.ndim != 2 or ranked.shape[0] != q or ranked.shape[1] < k or not np.issubdtype(ranked.dtype, np.integer):
+        raise ValueError(f"ranked must be a ({q}, >= {k}) int array (top-k database indices), got {ranked.shape}")
+    if correct.shape != ranked.shape or correct.dtype != bool:
+        raise ValueError(
+            f"correct must be a {ranked.shape} bool array like ranked, got {correct.dtype} {correct.shape}"
+        )
+    if ((ranked[:, :k] < -1) | (ranked[:, :k] >= len(di))).any():
+        raise ValueError(f"ranked holds indices outside the {len(di)} database images (and -1 = none)")
+    for labels, count, name in ((query_labels, q, "query_labels"), (db_labels, len(di), "db_labels")):
+        if labels is not None and len(labels) != count:
+            raise ValueError(f"{name} must have one entry per image ({count}), got {len(labels)}")
+    qlab = list(range(q)) if query_labels is None else list(query_labels)
+    dlab = list(range(len(di))) if db_labels is None else list(db_labels)
+    h, w = qi.shape[1:3]
+    cell_w = 1.9
+    cell_h = cell_w * h / w + 0.32
+    head = 0.45 if title else 0.1
+    fig_h = cell_h * q + head
+    fig, axes = _figure(q, k + 1, figsize=(cell_w * (k + 1), fig_h), squeeze=False)
+
+    def show(ax, img, caption, color, lw):
+        ax.imshow(img, cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_color(color)
+            spine.set_linewidth(lw)
+        ax.set_xlabel(caption, fontsize=7, color=color, labelpad=2)
+
+    for j in range(q):
+        show(axes[j, 0], qi[j], f"query {qlab[j]}", "black", 1.0)
+        for r in range(k):
+            ax, i = axes[j, r + 1], int(ranked[j, r])
+            if i < 0:
+                ax.axis("off")
+                continue
+            ok = bool(correct[j, r])
+            show(ax, di[i], f"#{r + 1}: db {dlab[i]} ({'correct' if ok else 'wrong'})", _RIGHT if ok else _WRONG, 3.5)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.3 / fig_h, top=1.0 - head / fig_h, wspace=0.08, hspace=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1.0 - 0.12 / fig_h, va="top")
+    return _save(fig, path)

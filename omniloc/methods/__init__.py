@@ -30,6 +30,7 @@ _REGISTRY: dict[str, str] = {
     "mvloc-c": "omniloc.methods.mvloc:MVLocC",
     "mvloc-p": "omniloc.methods.mvloc:MVLocP",
     "genmap": "omniloc.methods.genmap:GenMapLocalizer",
+    "vpr": "omniloc.methods.vpr:VPRLocalizer",
 }
 
 

@@ -216,3 +216,25 @@ def test_genmap_quick(tmp_path, data_root):
     )
     assert res["ekf_step_ms"] > 0 and (tmp_path / "render_strip.png").stat().st_size > 1000
     assert {"table2", "table3", "fig7", "tum"} <= set(res["tables"])
+
+
+def test_vpr_quick(tmp_path, data_root):
+    run_suite("vpr", tmp_path, quick=True, data_root=data_root)
+    res = json.loads((tmp_path / "results.json").read_text())
+    runs = {(r.get("label", r["method"]), r["dataset"]): r for r in res["runs"]}
+    nordland = [r for (label, ds), r in runs.items() if ds == "nordland"]
+    assert {r["method"] for r in nordland} >= {"vpr-raw", "vpr-raw-seq20", "vpr-learned", "vpr-learned-seq20"}
+    assert any(r["method"].startswith("vpr-seqdesc") for r in nordland)
+    for r in nordland:
+        m = r["metrics"]
+        assert 0 <= m["recall@1"] <= m["recall@5"] <= m["recall@10"] <= 1
+    assert {("vpr", "sim-office"), ("vpr-single", "sim-office"), ("vpr-raw", "sim-office")} <= set(runs)
+    assert ("knn", "sim-office") in runs and ("mvloc-v", "sim-office") in runs
+    scale = [r for (label, ds), r in runs.items() if ds == "scale-1m"]
+    assert {r["method"] for r in scale} == {"index-flat", "index-ivfsq8", "index-ivfpq"}
+    flat = next(r for r in scale if r["method"] == "index-flat")
+    assert flat["metrics"]["recall@1"] == 1.0
+    assert all({"query_ms", "build_s", "memory_mb"} <= set(r["timing"]) for r in scale)
+    for fig in ("nordland_recall.png", "nordland_retrievals.png", "office_cdf.png", "office_trajectory.png"):
+        assert (tmp_path / fig).stat().st_size > 1000
+    assert {"nordland", "sim_office", "scale"} <= set(res["tables"])

@@ -21,7 +21,7 @@ from omniloc.data import Estimate, Recording
 FAST = {
     "mtloc": {"preset": "quick"},
     "otisomap": {"preset": "quick"},
-    **{name: {"preset": "quick"} for name in ("mvloc", "mvloc-v", "mvloc-c", "mvloc-p", "genmap")},
+    **{name: {"preset": "quick"} for name in ("mvloc", "mvloc-v", "mvloc-c", "mvloc-p", "genmap", "vpr")},
 }
 
 

@@ -9,6 +9,10 @@ fields, units and coordinates are mapped.
 >>> len(ds), sorted(ds.splits), ds.provenance["split"]["test_fraction"]
 (18, ['test', 'train'], 0.1)
 
+:func:`load_nordland` (Nordland summer/winter thumbnails for place recognition) is not an
+importer: the dataset has no poses, so it returns its own small result type instead of a
+:class:`Dataset` and is not in :data:`LOADERS`.
+
 Importers tolerate odd values in fields no method needs and count them in
 ``ds.provenance["import_warnings"]`` (``{file: {reason: count}}``); ``ds.summary()`` shows the
 total. A source with a single recording and ``0 < test_fraction < 1`` is refused (it would leave
@@ -24,6 +28,7 @@ from ..dataset import Dataset
 from ..splits import split_by_groups
 from .indoor_competition import import_indoor_competition, load_indoor_competition
 from .ipin2023 import import_ipin2023, load_ipin2023
+from .nordland import load_nordland
 from .sevenscenes import import_7scenes, load_7scenes
 from .sodindoorloc import import_sodindoorloc, load_sodindoorloc
 from .tum_rgbd import import_tum_rgbd, load_tum_rgbd
@@ -39,6 +44,7 @@ __all__ = [
     "load_ipin2023",
     "load_tum_rgbd",
     "load_7scenes",
+    "load_nordland",
     "split_by_groups",
 ]
 
