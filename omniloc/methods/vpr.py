@@ -83,7 +83,8 @@ class VPRLocalizer(NeuralLocalizer):
       ``near``, ``near_range``, ``sample_tol``, ``pos_tol``, ``neg_tol``, ``val_tol``,
       ``optimizer``, ``lr``, ``weight_decay``, ``epochs``, ``cosine``, ``patience``, ``augment``
       (``shift``, ``scale``, ``brightness``, ``contrast``, ``saturation``, ``colour``, ``gamma``,
-      ``grey``, ``blur``, ``blur_sigma``, ``noise``, ``erase``, ``erase_size``), ``batch_size``;
+      ``grey``, ``blur``, ``blur_sigma``, ``noise``, ``erase``, ``erase_size``), ``batch_size``,
+      ``supcon`` (``temperature``) and ``still`` (off here: it merges frame-index places);
       the defaults are :data:`NET_RECIPE` over them, with a 4 x 4 grid.
     * ``place``: how training frames are grouped into places for the learned descriptor:
       ``cell_m`` (grid cell side, metres), ``heading_bins`` (sectors of the camera heading).
@@ -102,7 +103,7 @@ class VPRLocalizer(NeuralLocalizer):
     """
 
     name: ClassVar[str] = "vpr"
-    required_streams: ClassVar[tuple[str, ...]] = ("rgb",)
+    required_streams: ClassVar[tuple[str, ...]] = ()  # a camera method: never picked by the demo
     conf_types: ClassVar[dict[str, tuple[type, ...]]] = {
         **TRAINER_TYPES,
         "stream": (type(None), str),
@@ -119,7 +120,11 @@ class VPRLocalizer(NeuralLocalizer):
         # places are labels here, not frame indices: no frame tolerance, no "near" negatives
         "net": deep_update(
             {k: v for k, v in PLACE_DEFAULTS.items() if k not in ("trainer", "seed")},
-            {**NET_RECIPE, "grid": [4, 4], "pos_tol": 0, "neg_tol": 0, "sample_tol": 0, "val_tol": 0, "near": False},
+            {
+                **NET_RECIPE,
+                "grid": [4, 4],
+                **{"pos_tol": 0, "neg_tol": 0, "sample_tol": 0, "val_tol": 0, "near": False, "still": None},
+            },
         ),
         "place": {"cell_m": 2.0, "heading_bins": 8},
         "index": {"kind": "auto", "params": {}},

@@ -837,8 +837,11 @@ def _candidates(places: torch.Tensor, anchors: torch.Tensor, tol: int) -> tuple[
 #:   (per-image channel standardisation of the input, :class:`PlaceNet`); ``dim`` the
 #:   descriptor size (0: no projection); ``netvlad_init``: training images whose (untrained)
 #:   feature maps seed NetVLAD's k-means;
-#: * ``loss`` (``"ms"`` / ``"triplet"``) and its parameters ``ms`` (:func:`multi_similarity_loss`) and
-#:   ``triplet`` (:func:`triplet_loss`);
+#: * ``still``: consecutive training places whose images are nearly identical (raw-pixel similarity
+#:   above this; a stop) are one place for the loss (:func:`travel_coordinate`); None: frame indices as given;
+#: * ``loss`` (``"ms"`` / ``"triplet"`` / ``"supcon"``) and its parameters ``ms``
+#:   (:func:`multi_similarity_loss`), ``triplet`` (:func:`triplet_loss`) and ``supcon``
+#:   (:func:`supervised_contrastive_loss`);
 #: * batches: ``places_per_batch`` (P), ``per_place`` (K), ``near`` and ``near_range`` (hard partner
 #:   places), tolerances in frames ``sample_tol``, ``pos_tol``, ``neg_tol``, ``val_tol``
 #:   (:class:`PlaceModule`);
@@ -857,9 +860,11 @@ PLACE_DEFAULTS: dict = {
     "standardize": False,
     "dim": 256,
     "netvlad_init": 256,
+    "still": 0.95,
     "loss": "ms",
     "ms": {"alpha": 2.0, "beta": 50.0, "lam": 0.5, "margin": 0.1},
     "triplet": {"margin": 0.1, "soft": False},
+    "supcon": {"temperature": 0.1},
     "places_per_batch": 32,
     "per_place": 4,
     "near": True,
@@ -902,6 +907,7 @@ SEQUENCE_DEFAULTS: dict = {
     "loss": "ms",
     "ms": {"alpha": 2.0, "beta": 50.0, "lam": 0.5, "margin": 0.1},
     "triplet": {"margin": 0.1, "soft": False},
+    "supcon": {"temperature": 0.1},
     "places_per_batch": 32,
     "per_place": 2,
     "near": True,
@@ -1066,7 +1072,8 @@ def train_place_descriptor(images, places, conf: dict | None = None, val: dict |
                 fmap = net.features(images_to_tensor(images[np.sort(pick.numpy())]))
                 net.train()
             net.pool.init_from(fmap, seed=int(c["seed"]))
-        data = {"image": torch.as_tensor(images), "place": torch.as_tensor(places)}
+        coord = places if c["still"] is None else travel_coordinate(images, places, float(c["still"]))
+        data = {"image": torch.as_tensor(images), "place": torch.as_tensor(coord)}
         module = _module(net, data, val_data, c, c["augment"], 0.0)
         _fit(module, c, "place-descriptor", module.n_anchors, module.n_val)
     return _finish(net, module)
