@@ -1,8 +1,9 @@
 """Learned place descriptors for visual place recognition: networks, metric losses, training, inference.
 
-* :class:`PlaceNet`: a small ResNet (:class:`~omniloc.nn.resnet.ResNet`'s feature map) pooled by GeM or
-  NetVLAD (:mod:`omniloc.nn.aggregation`), an optional linear projection to ``dim`` and L2
-  normalisation: one unit vector per image, compared by inner product.
+* :class:`PlaceNet`: a small ResNet (:class:`~omniloc.nn.resnet.ResNet`'s feature map) pooled by GeM,
+  GeM over the cells of a coarse grid (which keeps the layout of the view) or NetVLAD
+  (:mod:`omniloc.nn.aggregation`), an optional linear projection to ``dim`` and L2 normalisation:
+  one unit vector per image, compared by inner product.
 * :class:`SequenceDescriptor`: one unit vector for a window of ``L`` consecutive frames, from their
   frame descriptors, by SeqNet's temporal 1-D convolution followed by average pooling over time and
   L2 normalisation (Garg & Milford, "SeqNet: Learning descriptors for sequence-based hierarchical
@@ -13,8 +14,9 @@
 * Metric losses on a batch of descriptors with place labels: :func:`multi_similarity_loss` (Wang
   et al., "Multi-Similarity Loss with General Pair Weighting for Deep Metric Learning", CVPR 2019,
   Eq. 9-12) and :func:`triplet_loss` with batch-hard mining (Hermans, Beyer, Leibe, "In Defense of
-  the Triplet Loss for Person Re-Identification", 2017, Eq. 5); :func:`place_masks` turns frame
-  indices into positive and negative pairs.
+  the Triplet Loss for Person Re-Identification", 2017, Eq. 5), and the supervised contrastive loss
+  :func:`supervised_contrastive_loss` (Khosla et al. 2020); :func:`place_masks` turns frame indices
+  into positive and negative pairs, :func:`travel_coordinate` merges the frames of a stop.
 * :func:`augment`: photometric and geometric image augmentation with torch ops, drawn from torch's
   generator (seeded around a fit by :func:`~omniloc.nn.training.seeded`).
 * :class:`PlaceModule`: trains either network through the shared
@@ -81,6 +83,9 @@ class PlaceNet(nn.Module):
     """Image -> global place descriptor: ResNet feature map, GeM or NetVLAD pooling, projection, L2.
 
     GeM: ``L2(W L2(gem(f)) + b)`` (Radenović et al.'s pooling, normalisation and learned whitening);
+    GeM-grid: the same with ``gem`` over each cell of a ``gh x gw`` grid, concatenated (a camera that
+    always looks along the route, e.g. from a train, sees a place with the same layout: the sky on
+    top, the track in the middle; orderless pooling throws that away);
     NetVLAD: ``L2(W netvlad(f) + b)`` (the projection is the paper's PCA-whitening layer, learned).
 
     Parameters
