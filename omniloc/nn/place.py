@@ -1,28 +1,19 @@
-"""Learned place descriptors for visual place recognition: networks, metric losses, training, inference.
+"""Learned place descriptors for visual place recognition: training and inference.
 
-* :class:`PlaceNet`: a small ResNet (:class:`~omniloc.nn.resnet.ResNet`'s feature map) pooled by GeM,
-  GeM over the cells of a coarse grid (which keeps the layout of the view) or NetVLAD
-  (:mod:`omniloc.nn.aggregation`), an optional linear projection to ``dim`` and L2 normalisation:
-  one unit vector per image, compared by inner product.
-* :class:`SequenceDescriptor`: one unit vector for a window of ``L`` consecutive frames, from their
-  frame descriptors, by SeqNet's temporal 1-D convolution followed by average pooling over time and
-  L2 normalisation (Garg & Milford, "SeqNet: Learning descriptors for sequence-based hierarchical
-  place recognition", RA-L 2021, Sec. III-A; :func:`seqnet`). The convolution sees the order of the
-  frames (averaging frame descriptors does not) and shares its weights along the window, so a
-  window of any length ``>= kernel`` gives a descriptor; it adds ``kernel x D x dim`` weights only
-  and trains in seconds on precomputed frame descriptors.
-* Metric losses on a batch of descriptors with place labels: :func:`multi_similarity_loss` (Wang
-  et al., "Multi-Similarity Loss with General Pair Weighting for Deep Metric Learning", CVPR 2019,
-  Eq. 9-12) and :func:`triplet_loss` with batch-hard mining (Hermans, Beyer, Leibe, "In Defense of
-  the Triplet Loss for Person Re-Identification", 2017, Eq. 5), and the supervised contrastive loss
-  :func:`supervised_contrastive_loss` (Khosla et al. 2020); :func:`place_masks` turns frame indices
-  into positive and negative pairs, :func:`travel_coordinate` merges the frames of a stop.
-* :func:`augment`: photometric and geometric image augmentation with torch ops, drawn from torch's
-  generator (seeded around a fit by :func:`~omniloc.nn.training.seeded`).
-* :class:`PlaceModule`: trains either network through the shared
-  :class:`~omniloc.nn.training.TrainingModule` on batches of ``P`` places x ``K`` samples, validated by
-  recall@1; :func:`train_place_descriptor`, :func:`train_sequence_descriptor`, :func:`describe` and
-  :func:`describe_windows` are the entry points.
+The blocks live in their own modules and are re-exported here:
+
+* networks, :mod:`omniloc.nn.place_nets`: :class:`PlaceNet` (ResNet feature map, GeM / grid GeM /
+  NetVLAD, projection, L2) and the SeqNet-style :class:`SequenceDescriptor` for windows of frames;
+* metric losses, :mod:`omniloc.nn.metric_losses`: :func:`multi_similarity_loss`,
+  :func:`triplet_loss`, :func:`supervised_contrastive_loss` and :func:`place_masks`;
+* augmentation, :mod:`omniloc.nn.augment`: :func:`augment`.
+
+This module: :func:`travel_coordinate` (merges the frames of a stop into one place),
+:func:`recall_at_1` (the validation metric, :func:`omniloc.eval.retrieval.recall_at_n`'s rule),
+:class:`PlaceModule`, which trains either network through the shared
+:class:`~omniloc.nn.training.TrainingModule` on batches of ``P`` places x ``K`` samples validated by
+recall@1, and the entry points :func:`train_place_descriptor`, :func:`train_sequence_descriptor`,
+:func:`describe` and :func:`describe_windows`.
 
 A *place* is a frame index along a route traversed several times (e.g. Nordland's seasons, where
 row ``k`` of every season is the same place). Two samples are positives when their places differ by
@@ -33,13 +24,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .._conf import check_types, merge_conf
 from .._errors import ConfigError, DataError
-from .aggregation import GeM, L2Norm, NetVLAD, l2_normalize
-from .resnet import ResNet
+from ..vpr.descriptors import LUMA_WEIGHTS
+from .aggregation import l2_normalize
+from .augment import AUGMENT_DEFAULTS, augment
+from .metric_losses import multi_similarity_loss, place_masks, supervised_contrastive_loss, triplet_loss
+from .place_nets import AGGREGATIONS, PlaceNet, SequenceDescriptor, images_to_tensor, seqnet
 from .training import TRAINER_DEFAULTS, TRAINER_TYPES, TrainingModule, fit_lightning, seeded, uses_cuda
 
 __all__ = [
@@ -57,6 +50,7 @@ __all__ = [
     "supervised_contrastive_loss",
     "augment",
     "images_to_tensor",
+    "travel_coordinate",
     "PlaceModule",
     "build_place_net",
     "train_place_descriptor",
@@ -66,534 +60,8 @@ __all__ = [
     "recall_at_1",
 ]
 
-#: pooling choices of :class:`PlaceNet`
-AGGREGATIONS = ("gem", "netvlad", "gem-grid")
 #: metric losses of :class:`PlaceModule`
 LOSSES = ("ms", "triplet", "supcon")
-
-
-def images_to_tensor(images: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """RGB ``(N, H, W, 3)`` uint8 -> ``(N, 3, H, W)`` float in [-1, 1] (``x / 127.5 - 1``), contiguous."""
-    x = torch.as_tensor(images)
-    return (x.permute(0, 3, 1, 2).float() / 127.5 - 1.0).contiguous()
-
-
-# ============================================================================ networks
-class PlaceNet(nn.Module):
-    """Image -> global place descriptor: ResNet feature map, GeM or NetVLAD pooling, projection, L2.
-
-    GeM: ``L2(W L2(gem(f)) + b)`` (Radenović et al.'s pooling, normalisation and learned whitening);
-    GeM-grid: the same with ``gem`` over each cell of a ``gh x gw`` grid, concatenated (a camera that
-    always looks along the route, e.g. from a train, sees a place with the same layout: the sky on
-    top, the track in the middle; orderless pooling throws that away);
-    NetVLAD: ``L2(W netvlad(f) + b)`` (the projection is the paper's PCA-whitening layer, learned).
-
-    Parameters
-    ----------
-    depth : 18 or 34
-        ResNet depth (:class:`~omniloc.nn.resnet.ResNet`).
-    width : int
-        Channels of the first stage (stages have ``width * (1, 2, 4, 8)``).
-    stem : ``"small"`` or ``"imagenet"``
-        ``small`` (3x3 stride-1, no pooling) keeps 64x32 images at 8x4 after four stages.
-    grid : (gh, gw)
-        Cells of ``"gem-grid"`` pooling.
-    stem_stride : 1 or 2
-        Stride of the ``small`` stem's 3x3 convolution (2 halves the resolution before the stages: about
-        4x less computation, a 4x2 map for 64x32 images after four stages).
-    stages : 1..4
-        How many ResNet stages run (fewer: a finer, shallower feature map with ``width * 2^(stages-1)``
-        channels).
-    aggregation : ``"gem"``, ``"netvlad"`` or ``"gem-grid"``
-        ``gem-grid``: GeM over each cell of a ``grid`` (coarse layout kept, :func:`~omniloc.nn.aggregation.gem`).
-    clusters : int
-        NetVLAD's ``K``.
-    dim : int or None
-        Output size of the linear projection; None or 0: no projection (the pooled size).
-    gem_p : float
-        Initial GeM exponent.
-    in_channels : int
-    standardize : bool
-        Standardise each image channel to zero mean and unit variance over its pixels first (removes
-        global brightness, contrast and colour casts, e.g. of snow; the raw-pixel baseline's
-        per-image normalisation).
-
-    Attributes
-    ----------
-    feature_dim : int
-        Channels of the feature map.
-    out_features : int
-        Descriptor size.
-    """
-
-    def __init__(
-        self,
-        depth: int = 18,
-        width: int = 16,
-        stem: str = "small",
-        stages: int = 4,
-        aggregation: str = "gem",
-        clusters: int = 16,
-        dim: int | None = 256,
-        gem_p: float = 3.0,
-        in_channels: int = 3,
-        standardize: bool = False,
-        stem_stride: int = 1,
-        grid: tuple[int, int] = (2, 4),
-    ):
-        super().__init__()
-        if aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {list(AGGREGATIONS)}, got {aggregation!r}")
-        if int(stages) not in (1, 2, 3, 4):
-            raise ValueError(f"stages must be 1, 2, 3 or 4, got {stages!r}")
-        self.backbone = ResNet(depth, in_channels=in_channels, width=width, stem=stem)
-        if int(stem_stride) not in (1, 2) or (int(stem_stride) == 2 and stem != "small"):
-            raise ValueError(f"stem_stride must be 1, or 2 with the 'small' stem, got {stem_stride!r}")
-        self.stem_stride = int(stem_stride)
-        if self.stem_stride == 2:
-            self.backbone.conv1.stride = (2, 2)
-        self.stages = int(stages)
-        for name in ("layer1", "layer2", "layer3", "layer4")[self.stages :]:
-            setattr(self.backbone, name, nn.Identity())
-        self.backbone.avgpool = nn.Identity()
-        self.feature_dim = int(width) * 2 ** (self.stages - 1)
-        self.backbone.out_features = self.feature_dim
-        self.aggregation = aggregation
-        self.grid = (int(grid[0]), int(grid[1]))
-        if aggregation in ("gem", "gem-grid"):
-            gem = GeM(gem_p, grid=self.grid if aggregation == "gem-grid" else None)
-            self.pool: nn.Module = nn.Sequential(gem, L2Norm(1))
-            pooled = self.feature_dim * gem.cells
-        else:
-            self.pool = NetVLAD(self.feature_dim, clusters)
-            pooled = self.pool.out_features
-        self.project: nn.Module = nn.Linear(pooled, int(dim)) if dim else nn.Identity()
-        self.norm = L2Norm(1)
-        self.standardize = bool(standardize)
-        self.out_features = int(dim) if dim else pooled
-
-    def features(self, image: torch.Tensor) -> torch.Tensor:
-        """The backbone's feature map: ``(N, 3, H, W)`` -> ``(N, feature_dim, H', W')``."""
-        if self.standardize:
-            mean = image.mean(dim=(2, 3), keepdim=True)
-            std = image.std(dim=(2, 3), keepdim=True).clamp(min=1e-3)
-            image = (image - mean) / std
-        return self.backbone.forward_features(image)
-
-    def forward(self, data: dict) -> dict:
-        """``image`` (N, 3, H, W) in [-1, 1] -> ``descriptor`` (N, out_features), unit L2 norm."""
-        return {"descriptor": self.norm(self.project(self.pool(self.features(data["image"]))))}
-
-
-def seqnet(descriptors: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """SeqNet's sequential descriptor (Garg & Milford 2021, Sec. III-A): temporal 1-D convolution,
-    average pooling over time, L2 normalisation.
-
-    Parameters
-    ----------
-    descriptors : (N, L, D)
-        Frame descriptors of ``N`` windows of ``L`` consecutive frames (oldest first).
-    weight : (dim, D, w), bias : (dim,) or None
-        Convolution over time with kernel width ``w <= L`` (no padding: ``L - w + 1`` outputs).
-
-    Returns
-    -------
-    (N, dim)
-        Unit vectors.
-    """
-    if descriptors.dim() != 3:
-        raise ValueError(f"seqnet expects (N, L, D) frame descriptors, got shape {tuple(descriptors.shape)}")
-    if descriptors.shape[1] < weight.shape[2]:
-        raise ValueError(
-            f"seqnet: a window of {descriptors.shape[1]} frames is shorter than the kernel {weight.shape[2]}"
-        )
-    y = F.conv1d(descriptors.transpose(1, 2), weight, bias)  # (N, dim, L - w + 1)
-    return l2_normalize(y.mean(dim=2), dim=1)
-
-
-class SequenceDescriptor(nn.Module):
-    """One descriptor for a window of ``L`` consecutive frames (:func:`seqnet`).
-
-    Parameters
-    ----------
-    frame_dim : int
-        ``D``, size of the frame descriptors.
-    dim : int
-        Output size.
-    length : int
-        ``L``, frames per window (the length it is trained and used with).
-    kernel : int
-        Temporal kernel width ``w`` (clipped to ``L``; SeqNet's ``w = L`` makes it a learned linear
-        map of the whole window).
-    frame_net : PlaceNet, optional
-        Computes the frame descriptors from images when ``data`` has ``image``; it is a sub-module
-        (saved with the state dict) but :class:`PlaceModule` trains only the sequence weights.
-
-    Notes
-    -----
-    ``init="orthogonal"`` starts the convolution as a random orthogonal projection of the ``w x D``
-    window (seeded by torch's generator), which keeps the inner products of the concatenated frame
-    descriptors approximately (Johnson-Lindenstrauss): an untrained descriptor with ``w = L``
-    already scores like sequence matching along the diagonal (the sum of the frame similarities).
-    ``init="average"`` starts it as the temporal average of the frame descriptors (the identity over
-    ``D`` when ``dim == D``, else a random orthogonal ``D -> dim`` projection).
-    """
-
-    def __init__(
-        self,
-        frame_dim: int,
-        dim: int = 256,
-        length: int = 10,
-        kernel: int = 5,
-        frame_net=None,
-        init: str = "orthogonal",
-    ):
-        super().__init__()
-        if int(length) < 1 or int(kernel) < 1 or int(frame_dim) < 1 or int(dim) < 1:
-            raise ValueError("SequenceDescriptor frame_dim, dim, length and kernel must be >= 1")
-        if init not in ("orthogonal", "average"):
-            raise ValueError(f"SequenceDescriptor init must be 'orthogonal' or 'average', got {init!r}")
-        self.frame_dim, self.dim, self.length = int(frame_dim), int(dim), int(length)
-        self.kernel = min(int(kernel), self.length)
-        self.conv = nn.Conv1d(self.frame_dim, self.dim, self.kernel)
-        with torch.no_grad():
-            if init == "orthogonal":
-                w = torch.empty(self.dim, self.kernel * self.frame_dim)
-                nn.init.orthogonal_(w)
-                self.conv.weight.copy_(w.reshape(self.dim, self.kernel, self.frame_dim).transpose(1, 2))
-            else:
-                base = torch.empty(self.dim, self.frame_dim)
-                nn.init.orthogonal_(base)
-                if self.dim == self.frame_dim:
-                    base = torch.eye(self.dim)
-                self.conv.weight.copy_(base[:, :, None].expand(-1, -1, self.kernel) / self.kernel)
-            self.conv.bias.zero_()
-        self.frame_net = frame_net
-        self.out_features = self.dim
-
-    def forward(self, data: dict) -> dict:
-        """``descriptors`` (N, L, D) frame descriptors, or ``image`` (N, L, 3, H, W) in [-1, 1] with a
-        ``frame_net`` -> ``descriptor`` (N, dim), unit L2 norm."""
-        if "descriptors" in data:
-            frames = data["descriptors"]
-        else:
-            if self.frame_net is None:
-                raise ValueError("SequenceDescriptor without a frame_net needs 'descriptors' (N, L, D)")
-            img = data["image"]
-            n, length = img.shape[:2]
-            frames = self.frame_net({"image": img.reshape(n * length, *img.shape[2:])})["descriptor"]
-            frames = frames.reshape(n, length, -1)
-        return {"descriptor": seqnet(frames, self.conv.weight, self.conv.bias)}
-
-
-# ============================================================================ losses
-def place_masks(
-    places: torch.Tensor, pos_tol: int = 0, neg_tol: int | None = None, other: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positive and negative pairs from place labels (frame indices).
-
-    Parameters
-    ----------
-    places : (N,) int
-    pos_tol : int
-        ``|p_i - p_j| <= pos_tol``: positives.
-    neg_tol : int, optional
-        ``|p_i - p_j| > neg_tol``: negatives (default ``pos_tol``: every pair that is not positive).
-    other : (M,) int, optional
-        Places of the columns (default ``places``).
-
-    Returns
-    -------
-    positives, negatives : (N, M) bool
-        Disjoint; the diagonal counts as a positive when ``other`` is None (the losses drop it).
-    """
-    other = places if other is None else other
-    d = (places[:, None].long() - other[None, :].long()).abs()
-    neg_tol = pos_tol if neg_tol is None else neg_tol
-    return d <= int(pos_tol), d > int(max(neg_tol, pos_tol))
-
-
-def _pair_masks(n: int, labels: torch.Tensor, negatives: torch.Tensor | None, device) -> tuple:
-    eye = torch.eye(n, dtype=torch.bool, device=device)
-    if labels.dtype == torch.bool:
-        if labels.shape != (n, n):
-            raise ValueError(f"a positives mask must be ({n}, {n}), got {tuple(labels.shape)}")
-        pos = labels
-    else:
-        if labels.shape != (n,):
-            raise ValueError(f"labels must be ({n},), got {tuple(labels.shape)}")
-        pos = labels[:, None] == labels[None, :]
-    pos = pos & ~eye
-    neg = (~pos if negatives is None else negatives & ~pos) & ~eye
-    return pos, neg
-
-
-def multi_similarity_loss(
-    desc: torch.Tensor,
-    labels: torch.Tensor,
-    alpha: float = 2.0,
-    beta: float = 50.0,
-    lam: float = 0.5,
-    margin: float = 0.1,
-    negatives: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Multi-similarity loss with its pair mining (Wang et al. 2019, Eq. 9-12).
-
-    With cosine similarities ``S_ij = <d_i, d_j>`` (unit descriptors), the pairs of anchor ``i`` are
-    mined first (without gradient): a negative ``j`` is kept when ``S_ij + margin > min_{k in P_i} S_ik``
-    (Eq. 9), a positive when ``S_ij - margin < max_{k in N_i} S_ik`` (Eq. 10). Then (Eq. 12)
-
-        L_i = 1/alpha log(1 + sum_{k in P~_i} e^{-alpha (S_ik - lam)})
-            + 1/beta log(1 + sum_{k in N~_i} e^{beta (S_ik - lam)}),
-
-    and the loss is ``sum_i L_i / N`` over the anchors with at least one mined positive and one mined
-    negative (the others contribute 0, as in the authors' implementation).
-
-    Parameters
-    ----------
-    desc : (N, D)
-        L2-normalised descriptors.
-    labels : (N,) int class labels, or (N, N) bool positives mask
-        The diagonal is ignored.
-    alpha, beta, lam, margin : float
-        The paper's ``alpha = 2``, ``beta = 50``, ``lambda = 0.5`` (here ``lam``) and ``epsilon = 0.1``
-        (here ``margin``).
-    negatives : (N, N) bool, optional
-        Negative pairs (default: every pair that is not positive).
-
-    Returns
-    -------
-    scalar tensor
-    """
-    n = desc.shape[0]
-    pos, neg = _pair_masks(n, labels, negatives, desc.device)
-    sim = desc @ desc.T
-    s = sim.detach()
-    inf = torch.tensor(float("inf"), dtype=s.dtype, device=s.device)
-    hardest_pos = torch.where(pos, s, inf).amin(1, keepdim=True)
-    hardest_neg = torch.where(neg, s, -inf).amax(1, keepdim=True)
-    mined_neg = neg & (s + margin > hardest_pos)
-    mined_pos = pos & (s - margin < hardest_neg)
-    zero = sim.new_zeros(n, 1)
-    pos_term = torch.logsumexp(torch.cat([zero, torch.where(mined_pos, -alpha * (sim - lam), -inf)], 1), 1) / alpha
-    neg_term = torch.logsumexp(torch.cat([zero, torch.where(mined_neg, beta * (sim - lam), -inf)], 1), 1) / beta
-    valid = (mined_pos.any(1) & mined_neg.any(1)).to(sim.dtype)
-    return ((pos_term + neg_term) * valid).sum() / max(n, 1)
-
-
-def triplet_loss(
-    desc: torch.Tensor,
-    labels: torch.Tensor,
-    margin: float = 0.1,
-    negatives: torch.Tensor | None = None,
-    soft: bool = False,
-    eps: float = 1e-12,
-) -> torch.Tensor:
-    """Batch-hard triplet loss (Hermans et al. 2017, Eq. 5).
-
-    For every anchor, its farthest positive and its nearest negative in the batch (Euclidean
-    distances): ``L_i = max(0, margin + max_p ||d_i - d_p|| - min_n ||d_i - d_n||)``, or with ``soft``
-    ``log(1 + exp(max_p - min_n))``; averaged over the anchors that have a positive and a negative.
-
-    Parameters
-    ----------
-    desc : (N, D)
-    labels : (N,) int class labels, or (N, N) bool positives mask
-    margin : float
-    negatives : (N, N) bool, optional
-        Negative pairs (default: every pair that is not positive).
-    soft : bool
-    eps : float
-        Floor of the squared distances (a defined gradient at zero distance).
-
-    Returns
-    -------
-    scalar tensor (0 when no anchor has both)
-    """
-    n = desc.shape[0]
-    pos, neg = _pair_masks(n, labels, negatives, desc.device)
-    d2 = (desc[:, None, :] - desc[None, :, :]).pow(2).sum(-1)
-    d = torch.sqrt(d2.clamp(min=eps))
-    inf = torch.tensor(float("inf"), dtype=d.dtype, device=d.device)
-    valid = pos.any(1) & neg.any(1)
-    if not bool(valid.any()):
-        return desc.sum() * 0.0
-    hardest_pos = torch.where(pos, d, -inf).amax(1)[valid]
-    hardest_neg = torch.where(neg, d, inf).amin(1)[valid]
-    gap = hardest_pos - hardest_neg
-    per = F.softplus(gap) if soft else F.relu(gap + margin)
-    return per.mean()
-
-
-def supervised_contrastive_loss(
-    desc: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1, negatives: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Supervised contrastive loss (Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020, Eq. 2).
-
-    ``L_i = -1/|P_i| sum_{p in P_i} log(exp(S_ip / t) / sum_{a in P_i + N_i} exp(S_ia / t))`` with cosine
-    similarities ``S`` of unit descriptors; averaged over the anchors that have a positive and a
-    negative. Pairs that are neither positive nor negative (e.g. places between ``pos_tol`` and
-    ``neg_tol``) are left out of the denominator.
-
-    Parameters
-    ----------
-    desc : (N, D)
-        L2-normalised descriptors.
-    labels : (N,) int class labels, or (N, N) bool positives mask
-    temperature : float
-        ``t``.
-    negatives : (N, N) bool, optional
-        Negative pairs (default: every pair that is not positive).
-
-    Returns
-    -------
-    scalar tensor (0 when no anchor has both)
-    """
-    n = desc.shape[0]
-    pos, neg = _pair_masks(n, labels, negatives, desc.device)
-    logits = (desc @ desc.T) / float(temperature)
-    inf = torch.tensor(float("inf"), dtype=logits.dtype, device=logits.device)
-    log_denominator = torch.logsumexp(torch.where(pos | neg, logits, -inf), dim=1, keepdim=True)
-    valid = pos.any(1) & neg.any(1)
-    if not bool(valid.any()):
-        return desc.sum() * 0.0
-    log_prob = torch.where(pos, logits - log_denominator, torch.zeros_like(logits))
-    per = -log_prob.sum(1) / pos.sum(1).clamp(min=1)
-    return per[valid].mean()
-
-
-# ============================================================================ augmentation
-#: Defaults of :func:`augment` (each a strength; 0 turns the operation off):
-#:
-#: * ``shift``: translation, fraction of the image side (uniform in ``[-shift, shift]``);
-#: * ``scale``: zoom factor in ``[1 - scale, 1 + scale]`` (borders replicate the edge pixels);
-#: * ``brightness``, ``contrast``, ``saturation``: factors in ``[1 - s, 1 + s]`` (contrast and
-#:   saturation about the image's / pixel's grey level);
-#: * ``colour``: per-channel gains in ``[1 - s, 1 + s]`` (a colour cast);
-#: * ``gamma``: ``x^g`` with ``log g`` uniform in ``[-gamma, gamma]`` (on [0, 1] intensities);
-#: * ``grey``: probability of replacing the image by its grey level (ITU-R 601 weights);
-#: * ``blur``: probability of a Gaussian blur with sigma uniform in ``[0.1, blur_sigma]`` pixels;
-#: * ``noise``: standard deviation of additive Gaussian noise (on [0, 1] intensities);
-#: * ``erase``: probability of filling a random rectangle (10 % to ``erase_size`` of each side) with a
-#:   random grey level (random erasing).
-AUGMENT_DEFAULTS: dict = {
-    "shift": 0.1,
-    "scale": 0.1,
-    "brightness": 0.4,
-    "contrast": 0.4,
-    "saturation": 0.6,
-    "colour": 0.15,
-    "gamma": 0.4,
-    "grey": 0.2,
-    "blur": 0.3,
-    "blur_sigma": 1.2,
-    "noise": 0.02,
-    "erase": 0.25,
-    "erase_size": 0.4,
-}
-
-_GREY = (0.299, 0.587, 0.114)
-
-
-def _uniform(n: int, lo: float, hi: float, like: torch.Tensor, generator) -> torch.Tensor:
-    return lo + (hi - lo) * torch.rand(n, generator=generator, device=like.device, dtype=like.dtype)
-
-
-def _grey(y: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor(_GREY, dtype=y.dtype, device=y.device)
-    return (y * w[None, :, None, None]).sum(1, keepdim=True)
-
-
-def _blur(y: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur, one sigma (N,) per image, 5-tap kernels, edge-replicated borders."""
-    n, c, h, w = y.shape
-    r = torch.arange(-2, 3, dtype=y.dtype, device=y.device)
-    k = torch.exp(-0.5 * (r[None, :] / sigma[:, None]) ** 2)
-    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, dim=0)  # (N*C, 5)
-    x = y.reshape(1, n * c, h, w)
-    x = F.conv2d(F.pad(x, (2, 2, 0, 0), mode="replicate"), k[:, None, None, :], groups=n * c)
-    x = F.conv2d(F.pad(x, (0, 0, 2, 2), mode="replicate"), k[:, None, :, None], groups=n * c)
-    return x.reshape(n, c, h, w)
-
-
-def augment(x: torch.Tensor, conf: dict | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random geometric and photometric augmentation of a batch of images, drawn per image.
-
-    In order: an affine warp (shift, zoom; bilinear, edge pixels replicated), brightness, contrast,
-    saturation, colour cast, gamma, grey-scale, blur, noise and random erasing, on [0, 1]
-    intensities, clamped after each photometric step.
-
-    Parameters
-    ----------
-    x : (N, 3, H, W)
-        Images in [-1, 1].
-    conf : dict, optional
-        Strengths over :data:`AUGMENT_DEFAULTS`.
-    generator : torch.Generator, optional
-        Source of the random draws (default torch's global generator, which
-        :func:`~omniloc.nn.training.seeded` seeds around a fit).
-
-    Returns
-    -------
-    (N, 3, H, W) in [-1, 1], same dtype and device.
-    """
-    c = merge_conf(AUGMENT_DEFAULTS, conf, where="augment conf")
-    n = x.shape[0]
-    if n == 0:
-        return x
-    g = generator
-
-    def u(lo, hi):
-        return _uniform(n, lo, hi, x, g)
-
-    def chance(p):
-        return torch.rand(n, generator=g, device=x.device) < p
-
-    y = (x + 1.0) / 2.0
-    if c["shift"] > 0 or c["scale"] > 0:
-        s = 1.0 / u(1.0 - c["scale"], 1.0 + c["scale"])  # output -> input coordinates
-        theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
-        theta[:, 0, 0], theta[:, 1, 1] = s, s
-        theta[:, 0, 2] = u(-2 * c["shift"], 2 * c["shift"])  # normalised coordinates span 2
-        theta[:, 1, 2] = u(-2 * c["shift"], 2 * c["shift"])
-        grid = F.affine_grid(theta, list(y.shape), align_corners=False)
-        y = F.grid_sample(y, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-    def clamp(t):
-        return t.clamp(0.0, 1.0)
-
-    if c["brightness"] > 0:
-        y = clamp(y * u(1 - c["brightness"], 1 + c["brightness"])[:, None, None, None])
-    if c["contrast"] > 0:
-        m = _grey(y).mean(dim=(1, 2, 3), keepdim=True)
-        y = clamp(m + (y - m) * u(1 - c["contrast"], 1 + c["contrast"])[:, None, None, None])
-    if c["saturation"] > 0:
-        grey = _grey(y)
-        y = clamp(grey + (y - grey) * u(1 - c["saturation"], 1 + c["saturation"])[:, None, None, None])
-    if c["colour"] > 0:
-        gains = 1 + c["colour"] * (2 * torch.rand(n, 3, generator=g, device=x.device, dtype=x.dtype) - 1)
-        y = clamp(y * gains[:, :, None, None])
-    if c["gamma"] > 0:
-        y = y.clamp(min=1e-6).pow(torch.exp(u(-c["gamma"], c["gamma"]))[:, None, None, None])
-    if c["grey"] > 0:
-        y = torch.where(chance(c["grey"])[:, None, None, None], _grey(y).expand_as(y), y)
-    if c["blur"] > 0:
-        sigma = u(0.1, max(float(c["blur_sigma"]), 0.1))
-        y = torch.where(chance(c["blur"])[:, None, None, None], _blur(y, sigma), y)
-    if c["noise"] > 0:
-        y = clamp(y + c["noise"] * torch.randn(y.shape, generator=g, device=x.device, dtype=x.dtype))
-    if c["erase"] > 0:
-        h, w = y.shape[2:]
-        eh, ew = u(0.1, c["erase_size"]) * h, u(0.1, c["erase_size"]) * w
-        y0, x0 = u(0, 1) * (h - eh), u(0, 1) * (w - ew)
-        rows = torch.arange(h, device=x.device, dtype=x.dtype)[None, :, None]
-        cols = torch.arange(w, device=x.device, dtype=x.dtype)[None, None, :]
-        box = (rows >= y0[:, None, None]) & (rows < (y0 + eh)[:, None, None])
-        box = box & (cols >= x0[:, None, None]) & (cols < (x0 + ew)[:, None, None])
-        box = box & chance(c["erase"])[:, None, None]
-        fill = u(0, 1)[:, None, None, None].expand_as(y)
-        y = torch.where(box[:, None], fill, y)
-    return y * 2.0 - 1.0
 
 
 # ============================================================================ stops
@@ -622,7 +90,7 @@ def travel_coordinate(images, places, threshold: float = 0.95) -> np.ndarray:
     """
     images = _check_images(images, "images")
     places = _check_places(places, len(images), "places")
-    g = images.astype(np.float32) @ np.array(_GREY, np.float32)
+    g = images.astype(np.float32) @ np.array(LUMA_WEIGHTS, np.float32)
     g = g.reshape(len(g), -1)
     g -= g.mean(1, keepdims=True)
     g /= np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-6)
@@ -642,7 +110,9 @@ def recall_at_1(
     query: torch.Tensor, query_places: torch.Tensor, database: torch.Tensor, database_places: torch.Tensor, tol: int
 ) -> torch.Tensor:
     """Fraction (scalar tensor) of queries whose most similar database descriptor (inner product) is
-    within ``tol`` frames of the query's place.
+    within ``tol`` frames of the query's place: :func:`omniloc.eval.retrieval.recall_at_n` at N = 1
+    with ``unmatched="miss"`` (a query without any match counts as a miss), after a top-1 search on
+    the descriptors' device.
 
     Parameters
     ----------
@@ -650,11 +120,15 @@ def recall_at_1(
     query_places : (Q,) int, database_places : (B,) int
     tol : int
     """
+    from ..eval.retrieval import recall_at_n
+
     if query.shape[0] == 0 or database.shape[0] == 0:
         return query.new_tensor(float("nan"))
-    top = (query @ database.T).argmax(1)
-    hit = (database_places[top].long() - query_places.long()).abs() <= int(tol)
-    return hit.to(query.dtype).mean()
+    top = (query @ database.T).argmax(1, keepdim=True).cpu().numpy()
+    r = recall_at_n(
+        top, query_places.cpu().numpy(), database_places.cpu().numpy(), ns=(1,), tolerance=int(tol), unmatched="miss"
+    )
+    return query.new_tensor(r["recall@1"])
 
 
 # ============================================================================ training

@@ -1,5 +1,5 @@
-"""Place descriptors: networks, sequence descriptor, metric losses, augmentation, the training module
-and a quick training on a slice of Nordland's training stretch."""
+"""Place descriptors: stops, the validation metric, the training module, the entry points and a quick
+training on a slice of Nordland's training stretch (blocks: test_place_nets, test_metric_losses, test_augment)."""
 
 import math
 
@@ -8,271 +8,24 @@ import pytest
 import torch
 
 from omniloc import ConfigError, DataError
-from omniloc.nn.aggregation import l2_normalize
+from omniloc.methods.vpr import NET_RECIPE
 from omniloc.nn.place import (
     AUGMENT_DEFAULTS,
     PlaceModule,
     PlaceNet,
     SequenceDescriptor,
-    augment,
-    build_place_net,
     describe,
     describe_windows,
     images_to_tensor,
-    multi_similarity_loss,
-    place_masks,
     recall_at_1,
-    seqnet,
-    supervised_contrastive_loss,
     train_place_descriptor,
     train_sequence_descriptor,
     travel_coordinate,
-    triplet_loss,
 )
 from omniloc.nn.training import index_loaders, seeded
-from omniloc.methods.vpr import NET_RECIPE
 
 QUIET = {"progress": False}
 OFF = {k: 0.0 for k in AUGMENT_DEFAULTS}
-
-
-# ---------------------------------------------------------------------------------------------- networks
-@pytest.mark.parametrize("aggregation", ["gem", "netvlad", "gem-grid"])
-@pytest.mark.parametrize("stages", [2, 4])
-def test_placenet_shapes_and_unit_descriptors(aggregation, stages):
-    torch.manual_seed(0)
-    net = PlaceNet(width=4, stages=stages, aggregation=aggregation, clusters=3, dim=16)
-    assert net.feature_dim == 4 * 2 ** (stages - 1) and net.out_features == 16
-    x = torch.rand(3, 3, 32, 64) * 2 - 1
-    fmap = net.features(x)
-    stride = 2 ** (stages - 1)
-    assert fmap.shape == (3, net.feature_dim, 32 // stride, 64 // stride)
-    out = net({"image": x})
-    assert out["descriptor"].shape == (3, 16)
-    torch.testing.assert_close(out["descriptor"].norm(dim=1), torch.ones(3))
-    raw = PlaceNet(width=4, stages=stages, aggregation=aggregation, clusters=3, dim=None, grid=(2, 4))
-    pooled = raw.feature_dim * {"netvlad": 3, "gem": 1, "gem-grid": 8}[aggregation]
-    assert raw.out_features == pooled and raw({"image": x})["descriptor"].shape == (3, pooled)
-    with pytest.raises(ValueError, match="aggregation"):
-        PlaceNet(aggregation="max")
-    with pytest.raises(ValueError, match="stages"):
-        PlaceNet(stages=5)
-
-
-def test_stem_stride_and_build_from_conf():
-    torch.manual_seed(0)
-    net = PlaceNet(width=4, stages=3, stem_stride=2)
-    assert net.features(torch.zeros(1, 3, 32, 64)).shape == (1, 16, 4, 8)
-    with pytest.raises(ValueError, match="stem_stride"):
-        PlaceNet(stem="imagenet", stem_stride=2)
-    built = build_place_net({"backbone": {"width": 4, "stages": 2, "stem_stride": 2}, "aggregation": "gem-grid"})
-    assert built.feature_dim == 8 and built.stem_stride == 2 and built.grid == (2, 4) and built.out_features == 256
-    with pytest.raises(ConfigError, match="unknown"):
-        build_place_net({"backbone": {"widht": 4}})
-
-
-@pytest.mark.parametrize("aggregation", ["gem", "netvlad", "gem-grid"])
-def test_placenet_gradcheck(aggregation):
-    torch.manual_seed(0)
-    net = PlaceNet(width=2, stages=2, aggregation=aggregation, clusters=2, dim=3).double().eval()
-    x = (torch.rand(2, 3, 4, 4, dtype=torch.float64) * 2 - 1).requires_grad_()
-    assert torch.autograd.gradcheck(lambda t: net({"image": t})["descriptor"], (x,))
-
-
-def test_seqnet_known_answer_and_gradcheck():
-    g = torch.Generator().manual_seed(0)
-    d = l2_normalize(torch.randn(2, 4, 3, generator=g, dtype=torch.float64), dim=-1)  # N=2, L=4, D=3
-    # an identity kernel of width 1: the L2-normalised mean of the frame descriptors
-    eye = torch.eye(3, dtype=torch.float64)[:, :, None]
-    torch.testing.assert_close(seqnet(d, eye), l2_normalize(d.mean(1), dim=1))
-    # width 2, weights (a on the older frame, b on the newer): mean over the 3 positions
-    w = torch.cat([2.0 * eye, -1.0 * eye], dim=2)
-    expected = l2_normalize((2.0 * d[:, :-1] - d[:, 1:]).mean(1), dim=1)
-    torch.testing.assert_close(seqnet(d, w), expected)
-    # the order of the frames matters (unlike an average)
-    assert not torch.allclose(seqnet(d.flip(1), w), expected)
-    dd = d.clone().requires_grad_()
-    ww = torch.randn(2, 3, 2, generator=g, dtype=torch.float64, requires_grad=True)
-    bb = torch.randn(2, generator=g, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(seqnet, (dd, ww, bb))
-    with pytest.raises(ValueError, match="shorter"):
-        seqnet(d[:, :1], w)
-
-
-def test_sequence_descriptor_module():
-    torch.manual_seed(0)
-    seq = SequenceDescriptor(frame_dim=6, dim=6, length=5, kernel=3)
-    assert seq.kernel == 3 and seq.conv.weight.shape == (6, 6, 3)
-    assert SequenceDescriptor(6, 4, length=2, kernel=5).kernel == 2
-    d = l2_normalize(torch.randn(4, 5, 6), dim=-1)
-    out = seq({"descriptors": d})["descriptor"]
-    assert out.shape == (4, 6)
-    torch.testing.assert_close(out.norm(dim=1), torch.ones(4))
-    # init "average" with kernel = L and dim = D: the L2-normalised window average
-    avg = SequenceDescriptor(6, 6, length=5, kernel=5, init="average")
-    torch.testing.assert_close(avg({"descriptors": d})["descriptor"], l2_normalize(d.mean(1), dim=1))
-    # init "orthogonal" with dim = L x D: an orthogonal map of the concatenated window, so inner products
-    # are those of the concatenations (the sum of frame similarities along the diagonal) / L
-    ortho = SequenceDescriptor(6, 12, length=2, kernel=2)
-    d2 = d[:, :2]
-    out2 = ortho({"descriptors": d2})["descriptor"]
-    cat = d2.reshape(4, 12) / math.sqrt(2.0)
-    torch.testing.assert_close(out2 @ out2.T, cat @ cat.T)
-    with pytest.raises(ValueError, match="init"):
-        SequenceDescriptor(6, 6, init="zeros")
-    with pytest.raises(ValueError, match="frame_net"):
-        seq({"image": torch.zeros(1, 5, 3, 8, 8)})
-    # on top of a PlaceNet: (N, L, 3, H, W) images
-    frame = PlaceNet(width=2, stages=1, dim=6)
-    seq2 = SequenceDescriptor(6, 4, length=3, kernel=2, frame_net=frame)
-    assert seq2({"image": torch.zeros(2, 3, 3, 8, 16)})["descriptor"].shape == (2, 4)
-    s64 = SequenceDescriptor(3, 2, length=3, kernel=2).double()
-    x = l2_normalize(torch.randn(2, 3, 3, dtype=torch.float64), dim=-1).requires_grad_()
-    assert torch.autograd.gradcheck(lambda t: s64({"descriptors": t})["descriptor"], (x,))
-
-
-# ---------------------------------------------------------------------------------------------- losses
-def test_place_masks():
-    pos, neg = place_masks(torch.tensor([0, 1, 3, 10]), pos_tol=1, neg_tol=2)
-    assert pos.tolist() == [
-        [True, True, False, False],
-        [True, True, False, False],
-        [False, False, True, False],
-        [False, False, False, True],
-    ]
-    # |0 - 3| = 3 > 2 is a negative, |1 - 3| = 2 is neither
-    assert neg[0].tolist() == [False, False, True, True] and neg[1].tolist() == [False, False, False, True]
-    p2, n2 = place_masks(torch.tensor([0, 5]), 0, other=torch.tensor([0, 1, 5]))
-    assert p2.tolist() == [[True, False, False], [False, False, True]] and n2.tolist() == [
-        [False, True, True],
-        [True, True, False],
-    ]
-
-
-def test_multi_similarity_loss_known_answer():
-    d = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.8, -0.6]], dtype=torch.float64)
-    # S01 = 0.6 (positive), S02 = 0.8, S12 = 0 (negatives). Anchor 0: the negative is kept
-    # (0.8 + 0.1 > 0.6) and so is the positive (0.6 - 0.1 < 0.8). Anchor 1: its negative is easy
-    # (0 + 0.1 <= 0.6), no mined negative: 0. Anchor 2 has no positive: 0.
-    expected = (0.5 * math.log(1 + math.exp(-2 * (0.6 - 0.5))) + math.log(1 + math.exp(50 * 0.3)) / 50) / 3
-    loss = multi_similarity_loss(d, torch.tensor([0, 0, 1]))
-    assert float(loss) == pytest.approx(expected, rel=1e-12)
-    # the same with a positives mask
-    pos = torch.tensor([[True, True, False], [True, True, False], [False, False, True]])
-    assert float(multi_similarity_loss(d, pos)) == pytest.approx(expected, rel=1e-12)
-
-
-def test_multi_similarity_mining_drops_easy_positives():
-    # anchor 0 only (the other rows have no positives): positives at S = 0.9 and 0.3, a negative at 0.5.
-    # The easy positive (0.9 - 0.1 >= 0.5) is dropped; the negative is kept (0.5 + 0.1 > 0.3).
-    e = torch.eye(4, dtype=torch.float64)
-    d = torch.stack(
-        [
-            e[0],
-            0.9 * e[0] + math.sqrt(0.19) * e[1],
-            0.3 * e[0] + math.sqrt(0.91) * e[2],
-            0.5 * e[0] + math.sqrt(0.75) * e[3],
-        ]
-    )
-    pos = torch.zeros(4, 4, dtype=torch.bool)
-    pos[0, 1] = pos[0, 2] = True
-    neg = torch.zeros(4, 4, dtype=torch.bool)
-    neg[0, 3] = True
-    expected = (0.5 * math.log(1 + math.exp(-2 * (0.3 - 0.5))) + math.log(2.0) / 50) / 4
-    assert float(multi_similarity_loss(d, pos, negatives=neg)) == pytest.approx(expected, rel=1e-12)
-    # no hard pair at all: zero
-    far = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
-    assert float(multi_similarity_loss(far, torch.tensor([0, 0, 1]))) == 0.0
-
-
-def test_triplet_loss_batch_hard_known_answer():
-    x = torch.tensor([[0.0], [1.0], [3.0], [3.5]], dtype=torch.float64)
-    labels = torch.tensor([0, 0, 1, 1])
-    # (hardest positive, hardest negative): (1, 3), (1, 2), (0.5, 2), (0.5, 2.5); margin 2.5
-    assert float(triplet_loss(x, labels, margin=2.5)) == pytest.approx((0.5 + 1.5 + 1.0 + 0.5) / 4, rel=1e-9)
-    soft = np.mean([math.log1p(math.exp(g)) for g in (-2.0, -1.0, -1.5, -2.0)])
-    assert float(triplet_loss(x, labels, soft=True)) == pytest.approx(soft, rel=1e-9)
-    # negatives restricted to a mask: anchor 0 now only sees point 3 as a negative
-    neg = torch.zeros(4, 4, dtype=torch.bool)
-    neg[0, 3] = True
-    assert float(triplet_loss(x, labels, margin=2.5, negatives=neg)) == pytest.approx(1 - 3.5 + 2.5, abs=1e-9)
-    # no anchor with a positive and a negative: a zero that still has a graph
-    z = triplet_loss(x.clone().requires_grad_(), torch.tensor([0, 1, 2, 3]))
-    assert float(z.detach()) == 0.0 and z.requires_grad
-
-
-def test_supervised_contrastive_loss_known_answer():
-    d = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.8, -0.6]], dtype=torch.float64)
-    t = 0.5
-    # anchor 0: positive 1 (S = 0.6) against {1, 2} (0.6, 0.8); anchor 1: positive 0 against (0.6, 0.0);
-    # anchor 2 has no positive
-    l0 = -(0.6 / t - math.log(math.exp(0.6 / t) + math.exp(0.8 / t)))
-    l1 = -(0.6 / t - math.log(math.exp(0.6 / t) + math.exp(0.0 / t)))
-    got = supervised_contrastive_loss(d, torch.tensor([0, 0, 1]), temperature=t)
-    assert float(got) == pytest.approx((l0 + l1) / 2, rel=1e-12)
-    # an ignored pair leaves the denominator: anchor 0 without the negative 2 has nothing to contrast
-    neg = torch.zeros(3, 3, dtype=torch.bool)
-    neg[1, 2] = True
-    assert float(supervised_contrastive_loss(d, torch.tensor([0, 0, 1]), t, neg)) == pytest.approx(l1, rel=1e-12)
-    none = supervised_contrastive_loss(d.clone().requires_grad_(), torch.tensor([0, 1, 2]))
-    assert float(none.detach()) == 0.0 and none.requires_grad
-
-
-def test_loss_gradchecks():
-    g = torch.Generator().manual_seed(0)
-    d = l2_normalize(torch.randn(6, 3, generator=g, dtype=torch.float64), dim=1).requires_grad_()
-    labels = torch.tensor([0, 0, 1, 1, 2, 2])
-
-    def ms(t):
-        return multi_similarity_loss(l2_normalize(t, dim=1), labels, beta=10.0, margin=0.5)
-
-    assert float(ms(d).detach()) > 0
-    assert torch.autograd.gradcheck(ms, (d,))
-    assert torch.autograd.gradcheck(lambda t: triplet_loss(t, labels, margin=1.0), (d,))
-    assert torch.autograd.gradcheck(lambda t: supervised_contrastive_loss(l2_normalize(t, dim=1), labels), (d,))
-    with pytest.raises(ValueError, match="labels"):
-        multi_similarity_loss(d, torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="mask"):
-        triplet_loss(d, torch.ones(2, 2, dtype=torch.bool))
-
-
-# ---------------------------------------------------------------------------------------------- augmentation
-def test_augment_off_is_identity_and_brightness_known_answer():
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(4, 3, 8, 16, generator=g) * 2 - 1
-    torch.testing.assert_close(augment(x, OFF), x)
-    only = dict(OFF, brightness=0.5)
-    f = 0.5 + torch.rand(4, generator=torch.Generator().manual_seed(3))  # U(1 - 0.5, 1 + 0.5)
-    expected = (((x + 1) / 2) * f[:, None, None, None]).clamp(0, 1) * 2 - 1
-    torch.testing.assert_close(augment(x, only, torch.Generator().manual_seed(3)), expected)
-    grey = augment(x, dict(OFF, grey=1.0))
-    torch.testing.assert_close(grey[:, 0], grey[:, 1])
-    torch.testing.assert_close(
-        grey[:, 0], ((x + 1) / 2 * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1) * 2 - 1
-    )
-
-
-def test_augment_is_seeded_bounded_and_leaves_the_global_generator():
-    x = torch.rand(6, 3, 16, 32) * 2 - 1
-    state = torch.random.get_rng_state()
-    a = augment(x, None, torch.Generator().manual_seed(1))
-    assert torch.equal(torch.random.get_rng_state(), state)
-    b = augment(x, None, torch.Generator().manual_seed(1))
-    torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert a.shape == x.shape and a.dtype == x.dtype and float(a.min()) >= -1 and float(a.max()) <= 1
-    assert not torch.allclose(a, x)
-    with seeded(5):
-        c1 = augment(x)
-    with seeded(5):
-        c2 = augment(x)
-    torch.testing.assert_close(c1, c2, rtol=0, atol=0)
-    # a shift moves the content: a half-image shift of a left/right split image
-    img = torch.cat([-torch.ones(1, 3, 4, 8), torch.ones(1, 3, 4, 8)], dim=3)
-    shifted = augment(img, dict(OFF, shift=0.5), torch.Generator().manual_seed(0))
-    assert not torch.allclose(shifted, img)
-    assert augment(x[:0]).shape == (0, 3, 16, 32)
-    with pytest.raises(ConfigError, match="unknown"):
-        augment(x, {"hue": 0.1})
 
 
 # ---------------------------------------------------------------------------------------------- stops
@@ -499,7 +252,8 @@ def test_module_validation_metric_on_nordland_is_the_kept_epochs_recall(nordland
     train, val = np.arange(0, 200), np.arange(1000, 1150)
     conf = {**QUICK, "epochs": 3, "backbone": {"width": 8, "stem_stride": 2, "stages": 3}}
     v = {"query_images": winter[val], "query_places": val, "database_images": summer[val], "database_places": val}
-    net = train_place_descriptor(np.concatenate([summer[train], winter[train]]), np.concatenate([train, train]), conf, v)
+    images, places = np.concatenate([summer[train], winter[train]]), np.concatenate([train, train])
+    net = train_place_descriptor(images, places, conf, v)
     recalls = [h[2] for h in net.history_]
     assert len(recalls) == 3 and net.best_val_ == pytest.approx(max(recalls))
     # the returned weights are the best epoch's: their recall@1 is the logged one
