@@ -6,9 +6,11 @@ Estimates are made every 0.1 s (MTLoc windows) or per WiFi scan (knn) inside eac
 waypoint span and scored against the waypoints interpolated in time.
 
 Runs: ``mtloc`` (IMU + magnetometer + WiFi, floor head), each branch alone (``imu-only``,
-``mag-only``, ``wifi-only``), ``knn`` WiFi fingerprinting, ``pdr`` when it applies, and ``track``
+``mag-only``, ``wifi-only``), ``knn`` WiFi fingerprinting, ``pdr`` when it applies, ``track``
 around ``knn``, ``mtloc`` and the WiFi branch (their estimates smoothed along each path with the
-IMU's steps; :mod:`omniloc.methods.track`).
+IMU's steps; :mod:`omniloc.methods.track`), and ``pf`` around ``knn`` offline and online (the
+particle filter over the floor plans of ``geojson_map.json``; :mod:`omniloc.methods.pf`), with a
+figure of its particle clouds over the floor image and the time of one motion update.
 Targets (issue 4): mean 2-D error <= 2.5 m, floor hit >= 99 %, inference <= 2 ms per window on CPU.
 
 With ``test_site`` (another site folder), MTLoc is then evaluated on that site after training on
@@ -95,6 +97,66 @@ def _tracked(res: SuiteResult, runs, train, test, label: str) -> list:
     return [r for r in out if r is not None]
 
 
+#: the ``pf`` runs around kNN's fixes: label -> preset
+PARTICLE_RUNS = {"pf (knn)": "offline", "pf-online (knn)": "online"}
+
+
+def _particle_runs(res: SuiteResult, runs, train, val, test, label: str, quick: bool) -> list:
+    """``pf`` (offline and online) around the already fitted kNN: the particle filter over the floor plans."""
+    from ..methods import create
+
+    base_run = next((r for r in runs if r.label == "knn"), None)
+    if base_run is None:
+        return []
+    out = []
+    for run_label, preset in PARTICLE_RUNS.items():
+        conf = {"filter": {"particles": 500, "smoother_paths": 16}} if quick else None
+        loc = create("pf", conf, preset=preset).fit_filter(train, base_run.localizer, val)
+        out.append(_try(res, "pf", train, test, label, localizer=loc, label=run_label))
+    return [r for r in out if r is not None]
+
+
+def pf_step_ms(plan, particles: int = 3000, steps: int = 300, seed: int = 0) -> float:
+    """Median time of one motion update (step, walls, resampling check) of ``particles`` particles
+    walking a straight line across ``plan``, milliseconds (this process's threads)."""
+    from ..filters import ParticleFilter
+
+    pf = ParticleFilter({int(plan.floor): plan}, {"particles": int(particles)}, seed=seed)
+    free = np.argwhere(pf.grids[int(plan.floor)].free)
+    g = pf.grids[int(plan.floor)]
+    start = g.origin + (free[len(free) // 2][::-1] + 0.5) * g.resolution_m
+    pf.initialize(start, 1.0, [int(plan.floor)])
+    times = []
+    for k in range(int(steps)):
+        t0 = time.perf_counter()
+        pf.step(float(k), 0.7, 0.3)
+        times.append(time.perf_counter() - t0)
+        if k % 5 == 4:
+            pf.update_fix(float(k), start)
+    return 1000.0 * float(np.median(times))
+
+
+def _particle_figure(res: SuiteResult, loc, test, rec_name: str, others: dict) -> None:
+    """Trajectory of the longest test path with the particle cloud at four times, over the floor image."""
+    out = loc.run(test[rec_name])
+    pf = out["filter"]
+    hist = pf.stored()
+    clouds = []
+    for k in np.linspace(0, len(hist.t) - 1, 4).astype(int):
+        w = np.exp(hist.log_weight[k].astype(np.float64))
+        pick = np.argsort(w)[-800:]  # the heaviest particles are enough to see the cloud
+        clouds.append(
+            {
+                "xy": hist.state[k][pick, :2],
+                "weight": w[pick],
+                "floor": int(np.bincount(hist.floor[k] - hist.floor[k].min()).argmax() + hist.floor[k].min()),
+                "label": f"{hist.t[k] - hist.t[0]:.0f} s",
+            }
+        )
+    plot_trajectories(test, others, res.out / "pf_particles.png", recording=rec_name, clouds=clouds)
+    res.figure("pf_particles.png", f"pf over the floor map, {rec_name}: path and particle clouds at four times")
+
+
 def window_latency_ms(loc, rec, repeats: int = 20) -> float:
     """Median wall time of predicting from the last 1.5 s of a recording (a few windows, batch of
     a few) on this CPU, divided by the number of windows: milliseconds per window, unbatched."""
@@ -164,6 +226,8 @@ def _site1(
     runs.append(_try(res, "pdr", train, test, label, val=val))
     runs = [r for r in runs if r is not None]
     runs += _tracked(res, runs, train, test, label)
+    particle = _particle_runs(res, runs, train, val, test, label, quick)
+    runs += particle
     for r in runs:
         r.metrics.update(coverage_metrics(r.estimate, test, train, covered_m=COVERED_M))
     res.cdf(runs, test, "error_cdf.png", f"{label}: 2-D position error CDF")
@@ -174,6 +238,21 @@ def _site1(
         busiest = max(set(floors), key=floors.count)
         plot_survey_coverage(train, test, busiest, out / "survey_coverage.png")
         res.figure("survey_coverage.png", "training and test paths on one floor")
+    if particle:
+        longest = max(sorted(test.recordings), key=lambda n: test[n].duration_s)
+        shown = {r.label: r.estimate for r in runs if r.label in ("knn", "track (knn)", "pf (knn)")}
+        _particle_figure(res, particle[0].localizer, test, longest, shown)
+        plan = ds.floor_plan(int(test[longest].floor[0]), int(test[longest].building[0]))
+        step_ms = pf_step_ms(plan, particles=500 if quick else 3000, steps=60 if quick else 300, seed=seed)
+        res.extra["pf_step_ms"] = step_ms
+        pm = particle[0].localizer.fix_model_ or {}
+        res.text(
+            f"`pf`: one motion update of {500 if quick else 3000} particles on {plan.name} takes "
+            f"{step_ms:.2f} ms (median; target <= 1 ms on one core). Fix error model fitted on the "
+            f"validation paths: {pm.get('sigma_m', float('nan')):.1f} m per axis, correlation time "
+            f"{pm.get('tau_s', float('nan')):.0f} s, floor hit {100 * pm.get('floor_hit', float('nan')):.1f} %; "
+            "targets on the test paths: mean <= 8 m, floor >= 97 %."
+        )
     if main is not None:
         # the longest test path: the one a person would look at
         first = max(sorted(test.recordings), key=lambda n: test[n].duration_s)

@@ -20,7 +20,7 @@ from .camera import (
 )
 from .dataset import Dataset
 from .estimate import Estimate
-from .floorplan import FloorPlan, count_wall_crossings, point_segment_distance
+from .floorplan import FloorPlan, WalkableGrid, count_wall_crossings, point_segment_distance
 from .io import FORMAT_VERSION, default_data_root, load_dataset, load_recording, save_dataset, save_recording
 from .recording import Recording
 from .stream import STREAM_KINDS, Stream
@@ -31,6 +31,7 @@ __all__ = [
     "Dataset",
     "Estimate",
     "FloorPlan",
+    "WalkableGrid",
     "Recording",
     "Stream",
     "STREAM_KINDS",

@@ -5,9 +5,17 @@ up-vector, vertical acceleration, step peaks, Weinberg step units, yaw rate abou
 still-window gyroscope bias) for one ``imu`` stream, without any start pose; the PDR method and
 the ``track`` smoother both build on it. :func:`step_chords` pairs the steps with ground truth for
 calibration.
+
+Heading: the gyroscope gives heading *changes* only; a phone's own orientation estimate (Android's
+rotation-vector sensor, IPIN's AHRS quaternion: streams named in :data:`ORIENTATION_STREAMS`)
+gives the absolute heading in its east-north-up world frame, :func:`absolute_heading`. The
+walking direction is that heading plus an offset (how the phone is held, and the rotation from
+east-north-up to the map frame), calibrated on training steps by :func:`heading_offset`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,7 +23,26 @@ from .._errors import ConfigError, DataError
 from ..data import Recording, Stream
 from ..data.align import truth_at
 
-__all__ = ["PDRTrace", "run_pdr", "step_chords", "STEP_DEFAULTS"]
+__all__ = [
+    "PDRTrace",
+    "run_pdr",
+    "step_chords",
+    "STEP_DEFAULTS",
+    "ORIENTATION_STREAMS",
+    "HEADING_SOURCES",
+    "orientation_stream",
+    "absolute_heading",
+    "heading_offset",
+    "StepCalibration",
+    "calibrate_steps",
+]
+
+#: names of the streams holding a phone's own orientation: unit quaternions (w, x, y, z) rotating
+#: the device frame into an east-north-up world frame (Indoor Location Competition, IPIN 2023)
+ORIENTATION_STREAMS = ("rotation_vector", "ahrs")
+#: heading sources of the dead-reckoning methods: ``"auto"`` (the orientation stream when the
+#: recordings have one, else the gyroscope), ``"orientation"`` or ``"gyro"``
+HEADING_SOURCES = ("auto", "orientation", "gyro")
 
 #: configuration of :func:`run_pdr` (the keys are documented in :class:`omniloc.methods.pdr.PDRLocalizer`)
 STEP_DEFAULTS: dict = {
@@ -330,3 +357,158 @@ def step_chords(trace: PDRTrace, rec: Recording, max_step_interval_s: float):
     gt = truth_at(rec, st)
     d = gt["position"][pair, :2] - gt["position"][pair - 1, :2]
     return inside[pair], d, {k: v[pair] for k, v in gt.items()}
+
+
+def orientation_stream(rec: Recording, name: str | None = None) -> Stream | None:
+    """The recording's orientation stream: ``name`` when given (it must exist), else the first of
+    :data:`ORIENTATION_STREAMS` it has (None when it has none)."""
+    if name is not None:
+        return rec.find_stream("vector", name)
+    for n in ORIENTATION_STREAMS:
+        if n in rec.streams:
+            return rec.streams[n]
+    return None
+
+
+def absolute_heading(stream: Stream, t) -> np.ndarray:
+    """Heading of the device x axis in the stream's world frame at times ``t``, radians.
+
+    ``psi(t) = atan2(R_yx, R_xx)`` for ``R = R(q(t))`` (:func:`~omniloc.data.transforms.yaw_from_quat`:
+    the x axis projected on the horizontal plane, counter-clockwise from east), with ``q(t)``
+    interpolated between samples by slerp and held beyond the ends, so the result is exact at
+    the samples and follows the shortest rotation between them.
+
+    Parameters
+    ----------
+    stream : Stream
+        (N, 4) unit quaternions (w, x, y, z), ``world_from_device``.
+    t : (M,) seconds
+
+    Returns
+    -------
+    (M,) rad in (-pi, pi]
+    """
+    from ..data.transforms import quat_slerp, yaw_from_quat
+
+    q = np.asarray(stream.load(), dtype=np.float64)
+    ts = np.asarray(stream.t, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] != 4 or len(q) == 0:
+        raise DataError(
+            f"an orientation stream must be (N >= 1, 4) quaternions (w, x, y, z), got shape {q.shape}",
+            field="streams/rotation_vector/values",
+        )
+    t = np.asarray(t, dtype=np.float64).reshape(-1)
+    if len(q) == 1:
+        return np.full(len(t), float(yaw_from_quat(q[0])))
+    j = np.clip(np.searchsorted(ts, t, side="right") - 1, 0, len(ts) - 2)
+    span = ts[j + 1] - ts[j]
+    u = np.clip((t - ts[j]) / np.where(span > 0, span, 1.0), 0.0, 1.0)
+    return yaw_from_quat(quat_slerp(q[j], q[j + 1], u))
+
+
+def heading_offset(displacement, heading) -> float:
+    """Walking direction minus a heading, from steps with known displacement (calibration).
+
+    ``delta = arg(sum_k |d_k| exp(i (phi_k - psi_k)))``: the length-weighted circular mean of the
+    direction ``phi_k`` of each displacement ``d_k`` minus the heading ``psi_k`` at that step.
+
+    Parameters
+    ----------
+    displacement : (K, 2) metres
+    heading : (K,) rad
+
+    Returns
+    -------
+    float, rad in (-pi, pi]; 0.0 when no step moved.
+    """
+    d = np.asarray(displacement, dtype=np.float64).reshape(-1, 2)
+    psi = np.asarray(heading, dtype=np.float64).reshape(-1)
+    chord = np.hypot(d[:, 0], d[:, 1])
+    v = np.sum(chord * np.exp(1j * (np.arctan2(d[:, 1], d[:, 0]) - psi)))
+    return float(np.angle(v)) if abs(v) > 1e-12 else 0.0
+
+
+@dataclass
+class StepCalibration:
+    """Step length and heading calibration from training recordings (:func:`calibrate_steps`).
+
+    Attributes
+    ----------
+    step_length_k : float or None
+        Weinberg ``K`` = total ground-truth distance / total Weinberg units of the counted steps
+        (None: no counted step).
+    heading_source : ``"orientation"`` or ``"gyro"``
+    heading_offset : float or None
+        Walking direction minus the heading (rad): the orientation stream's with
+        ``"orientation"``, the ground-truth device yaw with ``"gyro"`` (None: no heading to compare).
+    n_steps : int
+        Counted steps.
+    """
+
+    step_length_k: float | None
+    heading_source: str
+    heading_offset: float | None
+    n_steps: int
+
+
+def calibrate_steps(
+    recordings,
+    conf: dict,
+    heading: str = "auto",
+    imu_stream: str | None = None,
+    orientation_name: str | None = None,
+) -> StepCalibration:
+    """Calibrate dead reckoning on recordings with ground truth: the one rule PDR, ``track`` and ``pf`` use.
+
+    Over the steps of continuous walking (:func:`step_chords`), ``K = sum_k c_k / sum_k u_k`` with
+    ``c_k`` the ground-truth distance walked and ``u_k`` the Weinberg units (the ratio of totals is
+    robust to per-step noise and absorbs missed or extra steps), and the heading offset
+    :func:`heading_offset` between the ground-truth step directions and the heading source.
+
+    Parameters
+    ----------
+    recordings : iterable of Recording
+        Those without ground-truth positions or an IMU stream are skipped.
+    conf : dict
+        :func:`run_pdr`'s conf (:data:`STEP_DEFAULTS` keys).
+    heading : one of :data:`HEADING_SOURCES`
+        ``"auto"``: ``"orientation"`` when every used recording has an orientation stream.
+    imu_stream, orientation_name : str, optional
+        Stream names (None: :meth:`Recording.find_stream`'s rule, :func:`orientation_stream`'s).
+    """
+    if heading not in HEADING_SOURCES:
+        raise ConfigError(f"heading must be one of {list(HEADING_SOURCES)}, got {heading!r}")
+    recs = []
+    for rec in recordings:
+        imu = rec.find_stream("imu", imu_stream, required=False)
+        if rec.position is not None and len(rec.t) and imu is not None and len(imu.t) >= 2:
+            recs.append((rec, imu))
+    source = heading
+    if source == "auto":
+        has = [orientation_stream(r, orientation_name) is not None for r, _ in recs]
+        source = "orientation" if has and all(has) else "gyro"
+    chords = units = 0.0
+    n_steps = 0
+    disp, psi = [], []
+    for rec, imu in recs:
+        tr = run_pdr(imu, max(float(rec.t[0]), float(imu.t[0])), conf)
+        idx, d, gt = step_chords(tr, rec, conf["max_step_interval_s"])
+        if len(idx) == 0:
+            continue
+        chord = np.hypot(d[:, 0], d[:, 1])
+        chords += float(chord.sum())
+        units += float(tr.step_units[idx].sum())
+        n_steps += len(idx)
+        moving = chord > 0.05
+        stream = orientation_stream(rec, orientation_name) if source == "orientation" else None
+        if stream is not None:
+            psi.append(absolute_heading(stream, tr.step_t[idx][moving]))
+            disp.append(d[moving])
+        elif source == "gyro" and "orientation" in gt:
+            from ..data.transforms import yaw_from_quat
+
+            psi.append(yaw_from_quat(gt["orientation"][moving]))
+            disp.append(d[moving])
+    k = chords / units if chords > 0 and units > 0 else None
+    offset = heading_offset(np.concatenate(disp), np.concatenate(psi)) if psi and sum(map(len, psi)) else None
+    return StepCalibration(k, source, offset, n_steps)

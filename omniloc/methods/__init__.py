@@ -25,6 +25,7 @@ _REGISTRY: dict[str, str] = {
     "otisomap": "omniloc.methods.otisomap:OTIsomapLocalizer",
     "mtloc": "omniloc.methods.mtloc:MTLocLocalizer",
     "track": "omniloc.methods.track:TrackLocalizer",
+    "pf": "omniloc.methods.pf:ParticleLocalizer",
     "mvloc": "omniloc.methods.mvloc:MVLocLocalizer",
     "mvloc-v": "omniloc.methods.mvloc:MVLocV",
     "mvloc-c": "omniloc.methods.mvloc:MVLocC",

@@ -34,6 +34,11 @@ The pipeline, for one recording (all equations in SI units):
    (the heading of the device x axis projected on the horizontal plane). The walking direction
    is ``h(t) = psi(t) + delta``, with ``delta`` the heading offset (device x vs. walking
    direction; zero for a phone held normally, learned by :meth:`PDRLocalizer.fit`).
+   With an orientation stream (``heading="orientation"``, or ``"auto"`` when the recordings
+   have one: Android's rotation vector, IPIN's AHRS; :data:`omniloc.filters.ORIENTATION_STREAMS`)
+   the heading is absolute instead, ``psi(t)`` = the stream's yaw of the device x axis
+   (:func:`omniloc.filters.absolute_heading`), and ``delta`` (learned) also absorbs the rotation
+   from the stream's east-north-up frame to the map frame; no start heading is needed.
 7. **Position.** ``p_k = p_{k-1} + L_k (cos h(t_k), sin h(t_k), 0)`` metres from
    ``p_{-1} = p_0``, the ground-truth position at ``t_0``. Between ``t_k - d_k`` and ``t_k`` the
    position moves linearly from ``p_{k-1}`` to ``p_k`` (used when estimates are asked at other
@@ -52,7 +57,15 @@ from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, Recording, Stream
 from ..data.align import truth_at
 from ..data.transforms import quat_from_yaw, quat_multiply, quat_normalize, yaw_from_quat
-from ..filters.steps import STEP_DEFAULTS, PDRTrace, run_pdr, step_chords
+from ..filters.steps import (
+    HEADING_SOURCES,
+    STEP_DEFAULTS,
+    PDRTrace,
+    absolute_heading,
+    calibrate_steps,
+    orientation_stream,
+    run_pdr,
+)
 from .base import Localizer
 
 __all__ = ["PDRLocalizer", "PDRTrace", "run_pdr"]
@@ -145,6 +158,13 @@ class PDRLocalizer(Localizer):
         minus the heading offset, i.e. the device is assumed to face where the walker goes.
     start_floor : int or None
         Floor reported for the whole recording instead of the ground-truth start floor.
+    heading : str
+        Heading source, one of :data:`omniloc.filters.HEADING_SOURCES`: ``"gyro"`` (start heading +
+        integrated yaw rate), ``"orientation"`` (the absolute heading of an orientation stream plus
+        the learned offset), ``"auto"`` (``"orientation"`` when the training recordings -- or, without
+        training, the recording -- have an orientation stream).
+    orientation_stream : str or None
+        Name of the orientation stream (None: the first of :data:`omniloc.filters.ORIENTATION_STREAMS`).
     output : str or float
         When to estimate: ``"steps"`` (the start time and every step time), ``"poses"`` (the
         recording's pose times from the start on), or a rate in Hz (a regular grid from the start).
@@ -157,7 +177,11 @@ class PDRLocalizer(Localizer):
     step_length_k_ : float
         Weinberg ``K`` in m / (m/s^2)^(1/4).
     heading_offset_ : float
-        Walking direction minus device heading, radians.
+        Walking direction minus device heading, radians (minus the orientation stream's heading
+        when ``heading_source_`` is ``"orientation"``).
+    heading_source_ : str
+        ``"gyro"`` or ``"orientation"`` (``"auto"`` resolved on the training recordings; None
+        without training: resolved per recording).
     n_train_steps_ : int
         Number of training steps used by the calibration (0 = defaults).
 
@@ -184,6 +208,8 @@ class PDRLocalizer(Localizer):
         "start_position": None,
         "start_heading_deg": None,
         "start_floor": None,
+        "heading": "auto",
+        "orientation_stream": None,
         "output": "steps",
         "orientation": "yaw",
     }
@@ -205,6 +231,8 @@ class PDRLocalizer(Localizer):
             raise ConfigError(f"pdr conf 'output' must be 'steps', 'poses' or a rate in Hz > 0, got {out!r}")
         if c["gyro_bias"] not in ("still", "start", "none"):
             raise ConfigError(f"pdr conf 'gyro_bias' must be 'still', 'start' or 'none', got {c['gyro_bias']!r}")
+        if c["heading"] not in HEADING_SOURCES:
+            raise ConfigError(f"pdr conf 'heading' must be one of {list(HEADING_SOURCES)}, got {c['heading']!r}")
         if c["orientation"] not in ("yaw", "gravity"):
             raise ConfigError(f"pdr conf 'orientation' must be 'yaw' or 'gravity', got {c['orientation']!r}")
         for key in (
@@ -268,6 +296,20 @@ class PDRLocalizer(Localizer):
         t0, pos0, psi0, floor, building = self._start(rec, imu)
         return run_pdr(imu, t0, self.conf), pos0, psi0, floor, building
 
+    def _orientation(self, rec: Recording, source: str | None = None):
+        """The orientation stream to take the heading from, or None (then the gyroscope)."""
+        source = source or getattr(self, "heading_source_", None) or self.conf["heading"]
+        if source == "gyro":
+            return None
+        stream = orientation_stream(rec, self.conf["orientation_stream"])
+        if stream is None and source == "orientation" and self.conf["heading"] == "orientation":
+            raise DataError(
+                f"pdr conf heading='orientation' but recording '{rec.name}' has no orientation stream; "
+                f"it has {sorted(rec.streams)}",
+                field="streams",
+            )
+        return stream
+
     # ------------------------------------------------------------------ interface
     def fit(self, train: Dataset | None = None, val: Dataset | None = None) -> PDRLocalizer:
         """Calibrate the step length constant ``K`` and the heading offset on training recordings.
@@ -286,7 +328,9 @@ class PDRLocalizer(Localizer):
           to per-step ground-truth noise and absorbs missed or extra steps.
         * ``delta = arg(sum_k c_k exp(i (phi_k - psi_k)))`` where ``phi_k`` is the direction of the
           ground-truth displacement of step ``k`` and ``psi_k`` the ground-truth device yaw at
-          ``t_k``: the ``c_k``-weighted circular mean of walking direction minus device heading.
+          ``t_k``: the ``c_k``-weighted circular mean of walking direction minus device heading
+          (:func:`omniloc.filters.heading_offset`); with the orientation stream as heading
+          source, ``psi_k`` is its heading at ``t_k`` (no orientation truth needed).
 
         Parameters
         ----------
@@ -299,36 +343,19 @@ class PDRLocalizer(Localizer):
         self
         """
         c = self.conf
-        k_default = float(c["step_length_k"])
-        off_default = float(np.radians(c["heading_offset_deg"]))
-        sum_c, sum_u, vec = 0.0, 0.0, 0.0 + 0.0j
-        n_steps = 0
         recs = [] if train is None else list(train)
-        for rec in recs:
-            if rec.position is None:
-                continue
-            imu = self._imu(rec)
-            t0 = max(float(rec.t[0]), float(imu.t[0]))
-            tr = run_pdr(imu, t0, c)
-            # pairs of consecutive steps of continuous walking: (t_{k-1}, t_k] is one step
-            idx, d, gt = step_chords(tr, rec, c["max_step_interval_s"])
-            if len(idx) == 0:
-                continue
-            chord = np.hypot(d[:, 0], d[:, 1])
-            sum_c += float(chord.sum())
-            sum_u += float(tr.step_units[idx].sum())
-            n_steps += len(idx)
-            if "orientation" in gt:
-                moving = chord > 0.05
-                phi = np.arctan2(d[moving, 1], d[moving, 0])
-                psi = yaw_from_quat(gt["orientation"][moving])
-                vec += complex(np.sum(chord[moving] * np.exp(1j * (phi - psi))))
-        self.step_length_k_ = k_default
-        self.heading_offset_ = off_default
-        if c["fit_step_length"] and sum_u > 0 and sum_c > 0:
-            self.step_length_k_ = sum_c / sum_u
-        if c["fit_heading_offset"] and abs(vec) > 0:
-            self.heading_offset_ = float(np.angle(vec))
+        for rec in recs:  # PDR needs the IMU of every training walk: say which one lacks it
+            if rec.position is not None:
+                self._imu(rec)
+        cal = calibrate_steps(recs, c, c["heading"], c["imu_stream"], c["orientation_stream"])
+        self.heading_source_ = cal.heading_source if recs else None
+        self.step_length_k_ = float(c["step_length_k"])
+        self.heading_offset_ = float(np.radians(c["heading_offset_deg"]))
+        if c["fit_step_length"] and cal.step_length_k is not None:
+            self.step_length_k_ = cal.step_length_k
+        if c["fit_heading_offset"] and cal.heading_offset is not None:
+            self.heading_offset_ = cal.heading_offset
+        n_steps = cal.n_steps
         self.n_train_steps_ = int(n_steps)
         return self
 
@@ -346,7 +373,17 @@ class PDRLocalizer(Localizer):
         t0 = tr.t0
 
         # step positions p_k = p_{k-1} + L_k (cos h, sin h)
-        psi_steps = psi0 + tr.heading_change_at(tr.step_t)
+        stream = self._orientation(rec)
+        if stream is not None:  # absolute heading from the phone's orientation
+
+            def heading_at(t):
+                return absolute_heading(stream, t)
+        else:
+
+            def heading_at(t):
+                return psi0 + tr.heading_change_at(t)
+
+        psi_steps = heading_at(tr.step_t)
         h = psi_steps + delta
         length = K * tr.step_units
         xy = pos0[:2] + np.concatenate(
@@ -383,7 +420,7 @@ class PDRLocalizer(Localizer):
             pos_xy = np.repeat(xy[:1], len(t_out), axis=0)
         position = np.concatenate([pos_xy, np.full((len(t_out), 1), pos0[2])], axis=1)
 
-        psi = psi0 + tr.heading_change_at(t_out)
+        psi = heading_at(t_out)
         if c["orientation"] == "gravity" and np.isfinite(tr.fs):
             q_tilt = _tilt_quat(tr.up_at(t_out))
             orientation = quat_normalize(quat_multiply(quat_from_yaw(psi - yaw_from_quat(q_tilt)), q_tilt))

@@ -8,7 +8,9 @@ corridors. Over a whole recording (offline, as phone logs are post-processed), t
 2. detects steps in the ``imu`` stream (:func:`omniloc.filters.run_pdr`: Weinberg step length
    ``L_k = K (a_max - a_min)^(1/4)``, heading change from the gyroscope about gravity) and turns
    them into step displacements ``d_k = L_k (cos h_k, sin h_k)`` in a frame whose heading origin
-   is unknown;
+   is unknown -- or, when the recording has an orientation stream (the phone's rotation vector,
+   :func:`omniloc.filters.absolute_heading`), in the map frame: ``h_k = psi_k + delta`` with the
+   offset ``delta`` calibrated on the training steps, and the frame rotation is then known;
 3. fuses both with :func:`omniloc.filters.smooth_track` (least squares over the path with the
    unknown frame rotation, Huber-weighted fixes), and
 4. smooths the floors with :func:`omniloc.filters.smooth_floors`.
@@ -29,7 +31,17 @@ import numpy as np
 
 from .._errors import ConfigError
 from ..data import Dataset, Estimate, Recording
-from ..filters import STEP_DEFAULTS, run_pdr, smooth_floors, smooth_track, step_chords, time_weights
+from ..filters import (
+    HEADING_SOURCES,
+    STEP_DEFAULTS,
+    absolute_heading,
+    calibrate_steps,
+    orientation_stream,
+    run_pdr,
+    smooth_floors,
+    smooth_track,
+    time_weights,
+)
 from .base import Localizer
 
 __all__ = ["TrackLocalizer"]
@@ -49,6 +61,9 @@ class TrackLocalizer(Localizer):
       ``gravity_lowpass_hz``, ``step_lowpass_hz``, ``step_threshold``, ``min_step_interval_s``,
       ``max_step_interval_s``, ``gyro_bias``, ``gyro_bias_window_s``, ``still_acc_std``,
       ``still_gyro_std``, ``still_gyro_max``.
+    * ``heading``: one of :data:`omniloc.filters.HEADING_SOURCES` (``"auto"``: the orientation
+      stream when the training recordings have one); ``orientation_stream``: its name (None: the
+      first of :data:`omniloc.filters.ORIENTATION_STREAMS`).
     * ``step_length_k``: Weinberg constant ``K`` in m / (m/s^2)^(1/4) when not fitted;
       ``fit_step_length``: calibrate it on the training recordings.
     * ``sigma_fix_m``: noise of a fix, metres; ``sigma_step_m``: noise of one step (length and
@@ -69,6 +84,8 @@ class TrackLocalizer(Localizer):
         "base_preset": None,
         "imu_stream": None,
         "steps": dict(STEP_DEFAULTS),
+        "heading": "auto",
+        "orientation_stream": None,
         "step_length_k": 0.5,
         "fit_step_length": True,
         "sigma_fix_m": 8.0,
@@ -102,6 +119,8 @@ class TrackLocalizer(Localizer):
         for key in ("sigma_fix_m", "sigma_step_m", "step_length_k"):
             if c[key] is None or not c[key] > 0:
                 raise ConfigError(f"track conf {key!r} must be a positive number, got {c[key]!r}")
+        if c["heading"] not in HEADING_SOURCES:
+            raise ConfigError(f"track conf 'heading' must be one of {list(HEADING_SOURCES)}, got {c['heading']!r}")
         if c["iterations"] is None or c["iterations"] < 1:
             raise ConfigError(f"track conf 'iterations' must be an int >= 1, got {c['iterations']!r}")
         if c["huber_m"] is not None and not c["huber_m"] > 0:
@@ -125,19 +144,22 @@ class TrackLocalizer(Localizer):
             raise RuntimeError("fit_smoother needs a fitted base method")
         c = self.conf
         self.base_ = base
-        chords, units = 0.0, 0.0
-        for rec in [] if train is None else train:
-            imu = self._imu(rec)
-            if imu is None or rec.position is None or len(imu.t) < 2:
-                continue
-            trace = run_pdr(imu, max(float(rec.t[0]), float(imu.t[0])), c["steps"])
-            idx, d, _ = step_chords(trace, rec, c["steps"]["max_step_interval_s"])
-            chords += float(np.hypot(d[:, 0], d[:, 1]).sum())
-            units += float(trace.step_units[idx].sum())
+        cal = calibrate_steps(
+            [] if train is None else train, c["steps"], c["heading"], c["imu_stream"], c["orientation_stream"]
+        )
         self.step_length_k_ = float(c["step_length_k"])
-        if c["fit_step_length"] and chords > 0 and units > 0:
-            self.step_length_k_ = chords / units
+        if c["fit_step_length"] and cal.step_length_k is not None:
+            self.step_length_k_ = cal.step_length_k
+        self.heading_source_ = cal.heading_source
+        self.heading_offset_ = 0.0 if cal.heading_offset is None else cal.heading_offset
         return self
+
+    def _orientation(self, rec: Recording, source: str | None = None):
+        """The orientation stream for absolute headings, or None (gyroscope heading changes)."""
+        source = source or getattr(self, "heading_source_", "gyro")
+        if source == "gyro":
+            return None
+        return orientation_stream(rec, self.conf["orientation_stream"])
 
     def _imu(self, rec: Recording):
         """The recording's IMU stream, or None when it has none (then the base estimates are kept)."""
@@ -161,7 +183,13 @@ class TrackLocalizer(Localizer):
         if ok.any() and imu is not None and len(imu.t) >= 2:
             t0 = min(float(est.t[ok].min()), float(imu.t[0]))
             trace = run_pdr(imu, max(t0, float(imu.t[0])), c["steps"])
-            h = trace.heading_change_at(trace.step_t)
+            stream = self._orientation(rec)
+            rotation = None  # the step frame's heading origin is unknown: estimated
+            if stream is not None:  # absolute headings: the steps are in the map frame
+                h = absolute_heading(stream, trace.step_t) + self.heading_offset_
+                rotation = 0.0
+            else:
+                h = trace.heading_change_at(trace.step_t)
             length = self.step_length_k_ * trace.step_units
             step_xy = length[:, None] * np.stack([np.cos(h), np.sin(h)], axis=1)
             track = smooth_track(
@@ -174,13 +202,18 @@ class TrackLocalizer(Localizer):
                 sigma_step_m=float(c["sigma_step_m"]),
                 huber_m=c["huber_m"],
                 iterations=int(c["iterations"]),
+                rotation_rad=rotation,
             )
             position[ok, :2] = track.at(est.t[ok])
         return Estimate(est.recording, est.t, position, est.orientation, floor, est.building, None)
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, Any]:
-        return {"step_length_k_": float(self.step_length_k_)}
+        return {
+            "step_length_k_": float(self.step_length_k_),
+            "heading_source_": self.heading_source_,
+            "heading_offset_": float(self.heading_offset_),
+        }
 
     def _save_extra(self, folder: Path) -> None:
         self.base_.save(Path(folder) / "base")

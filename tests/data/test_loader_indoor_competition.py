@@ -310,7 +310,7 @@ def test_floor_index():
 # ---------------------------------------------------------------------------------------------- floor plans
 def test_floor_plan_transform(site, small):
     info = json.loads((site / "F1" / "floor_info.json").read_text())["map_info"]
-    plan = read_floor_plan(site / "F1")
+    plan = read_floor_plan(site / "F1", geojson=False)
     assert plan.name == "site1-F1" and plan.floor == 0 and plan.building == 0 and len(plan.walls) == 0
     assert plan.raster.shape == (588, 800, 3) and plan.raster.dtype == np.uint8
     np.testing.assert_allclose(plan.bounds, [0, 0, info["width"], info["height"]])
@@ -342,6 +342,82 @@ def test_floor_plan_transform(site, small):
     assert np.mean(on_white) > 0.9 and np.mean(transparent) > 0.9 and np.mean(mirrored) < 0.65
     assert set(small.floor_plans) == {f"site1-{f}" for f in ("B1", "F1", "F2", "F3", "F4")}
     assert small.floor_plan(-1).name == "site1-B1" and small.floor_plan(-1).bounds[2] == pytest.approx(320.0770549805)
+
+
+def test_geojson_map_on_the_real_site1_files(site, small):
+    """The outline's lon/lat box maps onto (0, 0, W, H): >= 94 % of every floor's waypoints are walkable."""
+    import lzma
+
+    for name, min_share in (("B1", 0.97), ("F1", 1.0), ("F2", 0.98), ("F3", 0.98), ("F4", 1.0)):
+        plan = read_floor_plan(site / name)
+        info = json.loads((site / name / "floor_info.json").read_text())["map_info"]
+        assert plan.zones and plan.obstacles and plan.meta["walls_are_polygon_edges"]
+        outline = np.concatenate(list(plan.zones.values()))
+        np.testing.assert_allclose(outline.min(axis=0), [0, 0], atol=1e-9)
+        np.testing.assert_allclose(outline.max(axis=0), [info["width"], info["height"]], rtol=1e-12)
+        # the box in degrees has the floor's aspect ratio once longitude is scaled by cos(latitude)
+        lo0, la0, lo1, la1 = plan.meta["geojson_lonlat_box"]
+        aspect = (lo1 - lo0) * np.cos(np.radians(0.5 * (la0 + la1))) / (la1 - la0)
+        assert aspect == pytest.approx(info["width"] / info["height"], rel=0.01)
+        wp = []
+        for f in sorted((site / name / "path_data_files").glob("*.txt.xz"))[:10]:
+            with lzma.open(f, "rt", encoding="utf-8") as fh:
+                wp += [[float(v) for v in line.split("\t")[2:4]] for line in fh if "TYPE_WAYPOINT" in line]
+        wp = np.array(wp)
+        share = plan.is_free(wp).mean()
+        assert share >= 0.94 and share >= min_share - 0.03, (name, share)
+        assert plan.walkable_grid(0.5).is_free(wp).mean() >= 0.9
+    # a shop is an obstacle: its centre is not walkable, the outline's is
+    f1 = small.floor_plan(0)
+    shop = next(v for k, v in f1.obstacles.items() if k.startswith("UNIQLO"))
+    assert not f1.is_free(shop.mean(axis=0)[None])[0]
+
+
+def test_geojson_map_corrupted(tmp_path):
+    from omniloc.data.loaders.indoor_competition import read_geojson_map
+
+    bad = tmp_path / "geojson_map.json"
+    for text, what in (
+        ("{not json", "not readable GeoJSON"),
+        ('{"type": "FeatureCollection"}', "field 'features'"),
+        ('{"features": [{"properties": {"type": "shop"}, "geometry": {}}]}', 'properties.type == "floor"'),
+        (
+            '{"features": [{"properties": {"type": "floor"}, "geometry": {"type": "Point", "coordinates": [1, 2]}}]}',
+            "field 'features\\[0\\].geometry'",
+        ),
+        (
+            '{"features": [{"properties": {"type": "floor"}, "geometry": {"type": "Polygon", '
+            '"coordinates": [[[1, 1], [1, 1], [1, 1]]]}}]}',
+            "degrees; expected an area",
+        ),
+    ):
+        bad.write_text(text)
+        with pytest.raises(DataError, match=what) as e:
+            read_geojson_map(bad, 10.0, 5.0)
+        assert str(bad) in str(e.value)
+    # a minimal valid map: a 10 x 5 m outline with one 2 x 1 m shop in the middle
+    bad.write_text(
+        json.dumps(
+            {
+                "features": [
+                    {
+                        "properties": {"type": "floor"},
+                        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 1], [0, 1]]]},
+                    },
+                    {
+                        "properties": {"name": "shop"},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[0.8, 0.4], [1.2, 0.4], [1.2, 0.6], [0.8, 0.6]]],
+                        },
+                    },
+                ]
+            }
+        )
+    )
+    g = read_geojson_map(bad, 10.0, 5.0, floor_name="F1")
+    np.testing.assert_allclose(g["obstacles"]["shop #1"], [[4, 2], [6, 2], [6, 3], [4, 3]])
+    assert list(g["zones"]) == ["F1"] and g["walls"].shape == (8, 2, 2)
 
 
 def test_floor_plan_downsampled(site):

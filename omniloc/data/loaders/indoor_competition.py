@@ -65,14 +65,23 @@ provenance. Accuracy flags, SSIDs and WiFi frequencies are not kept in the strea
 (:func:`parse_trace` returns them).
 
 **Floor plans.** One :class:`~omniloc.data.FloorPlan` per (site, floor) named ``"<site>-<FLOOR>"``:
-``bounds = (0, 0, W, H)`` metres from ``floor_info.json``, no walls or zones, ``raster`` =
+``bounds = (0, 0, W, H)`` metres from ``floor_info.json``, ``raster`` =
 ``floor_image.png`` composited on white as (h, w, 3) uint8 (transparent pixels -- corridors and
 the outside -- become white; shops are light blue), downsampled when wider than
 ``max_raster_px``. Image pixel edges satisfy ``(col, row) = (x w / W, h - y h / H)``: y flips
 (checked: with the flip, waypoints land on the transparent corridor pixels). With pixel centres
 at integer coordinates (the :class:`FloorPlan` convention) ``pixel_to_metre`` is
-``x = (col + 0.5) W / w``, ``y = H - (row + 0.5) H / h``. ``geojson_map.json`` (WGS-84 degrees,
-another frame) is not read.
+``x = (col + 0.5) W / w``, ``y = H - (row + 0.5) H / h``.
+
+``geojson_map.json`` (:func:`read_geojson_map`) gives the walkable space: its ``"floor"``
+feature is the building's outline (one polygon or several), every other feature a shop, void or
+other unwalkable polygon inside it. The file is WGS-84 longitude / latitude, and the bounding box
+of the outline maps linearly onto ``(0, 0, W, H)`` of ``floor_info.json``:
+``x = W (lon - lon_min) / (lon_max - lon_min)``, ``y = H (lat - lat_min) / (lat_max - lat_min)``
+(checked on site1: the aspect ratio of the box in degrees times ``cos(latitude)`` matches
+``W / H``, and 97.5 % (B1) to 100 % (F1, F4) of the waypoints fall in walkable space). The
+outline parts become ``zones`` (``"<FLOOR>"``, ``"<FLOOR>-2"`` ...), the other polygons
+``obstacles`` (labelled by their name and index), and the edges of all of them ``walls``.
 
 **Splits.** :func:`load_indoor_competition` returns a dataset without splits;
 :func:`import_indoor_competition` (``omniloc import indoor-competition SRC``) adds ``train``/``test``
@@ -122,6 +131,7 @@ __all__ = [
     "parse_trace",
     "floor_index",
     "read_floor_plan",
+    "read_geojson_map",
     "load_indoor_competition",
     "import_indoor_competition",
     "DEFAULT_MAX_WIFI_AGE_S",
@@ -750,6 +760,98 @@ def _floor_info(floor_dir: Path) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def _rings(geometry: dict, path: Path, where: str) -> list[np.ndarray]:
+    """The outer rings (P, 2) lon/lat of a GeoJSON Polygon or MultiPolygon (holes are not used)."""
+    kind = geometry.get("type") if isinstance(geometry, dict) else None
+    coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+    if kind not in ("Polygon", "MultiPolygon") or not isinstance(coords, list):
+        raise DataError(f"is {kind!r}; expected a Polygon or MultiPolygon geometry", file=path, field=where)
+    polys = coords if kind == "MultiPolygon" else [coords]
+    out = []
+    for poly in polys:
+        try:
+            ring = np.asarray(poly[0], dtype=np.float64)
+        except (TypeError, ValueError, IndexError):
+            raise DataError("expected rings of [lon, lat] pairs", file=path, field=where) from None
+        if ring.ndim != 2 or ring.shape[1] < 2 or len(ring) < 3 or not np.isfinite(ring).all():
+            raise DataError(
+                f"expected a ring of >= 3 finite [lon, lat] pairs, got shape {ring.shape}", file=path, field=where
+            )
+        out.append(ring[:, :2])
+    return out
+
+
+def read_geojson_map(path, width_m: float, height_m: float, floor_name: str = "floor") -> dict:
+    """Walkable space of one floor from ``geojson_map.json``, in the waypoint frame (module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``<site>/<FLOOR>/geojson_map.json``.
+    width_m, height_m : float
+        The floor extent of ``floor_info.json``: the outline's bounding box maps onto ``(0, 0, W, H)``.
+    floor_name : str
+        Label of the outline zones.
+
+    Returns
+    -------
+    dict with ``zones`` (outline parts), ``obstacles`` (label -> (P, 2) metres), ``walls``
+    (W, 2, 2) metres (every polygon edge) and ``meta`` (the lon/lat box, counts).
+
+    Raises
+    ------
+    DataError
+        Unreadable JSON, no ``"floor"`` feature, a malformed geometry, or a degenerate outline.
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"not readable GeoJSON ({e}); expected a FeatureCollection", file=path) from None
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        raise DataError("missing list; expected a GeoJSON FeatureCollection", file=path, field="features")
+    floors = [
+        k
+        for k, f in enumerate(features)
+        if isinstance(f, dict) and isinstance(f.get("properties"), dict) and f["properties"].get("type") == "floor"
+    ]
+    if not floors:
+        raise DataError(
+            'no feature with properties.type == "floor" (the outline of the floor)', file=path, field="features"
+        )
+    outline = _rings(features[floors[0]].get("geometry"), path, f"features[{floors[0]}].geometry")
+    box = np.concatenate(outline)
+    lo, hi = box.min(axis=0), box.max(axis=0)
+    if not np.all(hi - lo > 0):
+        raise DataError(f"the floor outline spans {(hi - lo).tolist()} degrees; expected an area", file=path)
+    scale = np.array([width_m, height_m]) / (hi - lo)
+
+    def metres(ring):
+        return (ring - lo) * scale
+
+    zones = {floor_name if k == 0 else f"{floor_name}-{k + 1}": metres(r) for k, r in enumerate(outline)}
+    obstacles = {}
+    for k, f in enumerate(features):
+        if k == floors[0] or not isinstance(f, dict):
+            continue
+        props = f.get("properties") if isinstance(f.get("properties"), dict) else {}
+        label = str(props.get("display") or props.get("name") or "unnamed").strip() or "unnamed"
+        for m, ring in enumerate(_rings(f.get("geometry"), path, f"features[{k}].geometry")):
+            obstacles[f"{label} #{k}" + (f".{m + 1}" if m else "")] = metres(ring)
+    polys = list(zones.values()) + list(obstacles.values())
+    walls = np.concatenate([np.stack([p, np.roll(p, -1, axis=0)], axis=1) for p in polys])
+    walls = walls[np.linalg.norm(walls[:, 1] - walls[:, 0], axis=1) > 1e-9]
+    meta = {
+        "geojson": str(path),
+        "geojson_lonlat_box": [*lo.tolist(), *hi.tolist()],
+        "n_outline_parts": len(outline),
+        "n_obstacles": len(obstacles),
+        "walls_are_polygon_edges": True,
+    }
+    return {"zones": zones, "obstacles": obstacles, "walls": walls, "meta": meta}
+
+
 def read_floor_plan(
     floor_dir,
     *,
@@ -759,8 +861,10 @@ def read_floor_plan(
     floor_height_m: float = 0.0,
     max_raster_px: int = 2000,
     floor_map: dict | None = None,
+    geojson: bool = True,
 ) -> FloorPlan:
-    """The :class:`FloorPlan` of one floor folder (``floor_info.json`` + ``floor_image.png``).
+    """The :class:`FloorPlan` of one floor folder (``floor_info.json`` + ``floor_image.png`` +
+    ``geojson_map.json``).
 
     Parameters
     ----------
@@ -778,11 +882,14 @@ def read_floor_plan(
         is ``max_raster_px``; the transform follows the stored raster.
     floor_map : dict, optional
         Passed to :func:`floor_index`.
+    geojson : bool
+        Read ``geojson_map.json`` when the folder has one (:func:`read_geojson_map`).
 
     Returns
     -------
     FloorPlan
-        ``bounds = (0, 0, W, H)`` metres, no walls or zones, ``raster`` (h, w, 3) uint8 (the PNG
+        ``bounds = (0, 0, W, H)`` metres; zones, obstacles and walls from ``geojson_map.json``
+        (none without it), ``raster`` (h, w, 3) uint8 (the PNG
         composited on white) or None when there is no ``floor_image.png``, ``pixel_to_metre``
         (3, 3) with ``x = (col + 0.5) W / w``, ``y = H - (row + 0.5) H / h``.
 
@@ -826,9 +933,16 @@ def read_floor_plan(
         meta["raster_kind"] = "image (PNG on white: white = transparent = corridors and outside, light blue = shops)"
     else:
         meta["raster_kind"] = "none (floor_image.png not found)"
+    walls, zones, obstacles = np.zeros((0, 2, 2)), {}, {}
+    if geojson and (floor_dir / "geojson_map.json").is_file():
+        g = read_geojson_map(floor_dir / "geojson_map.json", width_m, height_m, floor_name=floor_dir.name)
+        walls, zones, obstacles = g["walls"], g["zones"], g["obstacles"]
+        meta.update(g["meta"])
     return FloorPlan(
         name,
-        np.zeros((0, 2, 2)),
+        walls,
+        zones=zones,
+        obstacles=obstacles,
         floor=floor,
         building=building,
         bounds=np.array([0.0, 0.0, width_m, height_m]),
