@@ -98,11 +98,12 @@ def _tracked(res: SuiteResult, runs, train, test, label: str) -> list:
 
 
 #: the ``pf`` runs around kNN's fixes: label -> preset
-PARTICLE_RUNS = {"pf (knn)": "offline", "pf-online (knn)": "online"}
+PARTICLE_RUNS = {"pf (knn)": "offline", "pf-online (knn)": "online", "pf-fixes (knn)": ["offline", "fixes"]}
 
 
 def _particle_runs(res: SuiteResult, runs, train, val, test, label: str, quick: bool) -> list:
-    """``pf`` (offline and online) around the already fitted kNN: the particle filter over the floor plans."""
+    """``pf`` around the already fitted kNN: offline, online, and offline on the fixes alone (no
+    per-access-point path-loss likelihood): the particle filter over the floor plans."""
     from ..methods import create
 
     base_run = next((r for r in runs if r.label == "knn"), None)
@@ -337,6 +338,14 @@ def _other_site(
                 val=val,
             ),
         ]
+    knn = _try(res, "knn", sub, test, label, val=val, label=f"knn ({site_dir.name}, {fraction:.0%} of its paths)")
+    runs.append(knn)
+    if knn is not None:
+        from ..methods import create
+
+        quick_pf = {"filter": {"particles": 500, "smoother_paths": 16}} if quick else None
+        loc = create("pf", quick_pf).fit_filter(sub, knn.localizer, val)
+        runs.append(_try(res, "pf", sub, test, label, localizer=loc, label=f"pf (knn, {site_dir.name})"))
     runs = [r for r in runs if r is not None]
     res.extra["test_site"] = {
         "dir": str(site_dir),

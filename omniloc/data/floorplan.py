@@ -430,16 +430,30 @@ class WalkableGrid:
         out = np.linalg.norm(xy - np.clip(xy, lo, hi), axis=-1)
         return self.depth[i, j] + out
 
-    def blocked_steps(self, start: np.ndarray, end: np.ndarray, samples: int | None = None) -> np.ndarray:
-        """Whether each straight move ``start[k] -> end[k]`` (M, 2) metres meets a blocked cell.
+    def blocked_steps(
+        self, start: np.ndarray, end: np.ndarray, slack_m: float = 0.0, samples: int | None = None
+    ) -> np.ndarray:
+        """Whether each straight move ``start[k] -> end[k]`` (M, 2) metres meets blocked space.
 
         The move is checked at ``samples`` points evenly spaced after its start (default: one per
         half cell of the longest move, at least 2), so a wall one cell thick is never jumped over.
+        A point counts as blocked when its cell is more than ``slack_m`` deep inside blocked space
+        (a wall cell always; see :attr:`depth`) or off the grid.
         """
         start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+        delta = end - start
         if samples is None:
-            longest = float(np.max(np.linalg.norm(end - start, axis=-1), initial=0.0))
+            longest = float(np.sqrt(np.max(np.einsum("ij,ij->i", delta, delta), initial=0.0)))
             samples = max(2, int(np.ceil(longest / (0.5 * self.resolution_m))))
+        cache = self.__dict__.setdefault("_hard", {})
+        hard = cache.get(float(slack_m))
+        if hard is None:
+            hard = cache[float(slack_m)] = (self.depth > float(slack_m)).ravel()
         u = np.arange(1, samples + 1) / samples
-        pts = start[:, None, :] + (end - start)[:, None, :] * u[None, :, None]
-        return ~self.is_free(pts).all(axis=1)
+        inv = 1.0 / self.resolution_m
+        j = np.floor((start[:, :1] - self.origin[0] + delta[:, :1] * u) * inv).astype(np.int64)
+        i = np.floor((start[:, 1:] - self.origin[1] + delta[:, 1:] * u) * inv).astype(np.int64)
+        ny, nx = self.free.shape
+        inside = (i >= 0) & (i < ny) & (j >= 0) & (j < nx)
+        flat = np.where(inside, i * nx + j, 0)
+        return (hard[flat] | ~inside).any(axis=1)

@@ -224,7 +224,7 @@ class ParticleFilter:
         for f, g in self.grids.items():
             sel = np.flatnonzero(self.floor == f)
             if len(sel):
-                blocked[sel] = _blocked(g, self.xy[sel], new_xy[sel], c["wall_slack_m"])
+                blocked[sel] = g.blocked_steps(self.xy[sel], new_xy[sel], c["wall_slack_m"])
         self.log_w[blocked] += np.log(c["wall_weight"])
         self.xy = new_xy
         self._switch_floors()
@@ -294,11 +294,24 @@ class ParticleFilter:
         if self.history:  # the step's stored state includes the fixes that follow it
             self._record(*self._last_move, replace=True)
 
-    def update_loglik(self, loglik: np.ndarray) -> None:
-        """Weigh the particles by any per-particle log-likelihood (N,) (another sensor model)."""
-        self.log_w += np.asarray(loglik, dtype=np.float64)
+    def update_loglik(self, loglik: np.ndarray, keep_floor_mass: bool = False) -> None:
+        """Weigh the particles by any per-particle log-likelihood (N,) (another sensor model).
+
+        ``keep_floor_mass``: shift weight only among the particles of each floor, leaving each
+        floor's total as it was (for a likelihood that locates well within a floor but is not
+        calibrated across floors).
+        """
+        ll = np.asarray(loglik, dtype=np.float64).copy()
+        if keep_floor_mass:
+            for f in np.unique(self.floor):
+                sel = self.floor == f
+                lw = self.log_w[sel]
+                ll[sel] -= np.logaddexp.reduce(lw + ll[sel]) - np.logaddexp.reduce(lw)
+        self.log_w += ll
         self._normalise()
         self._resample_if_needed()
+        if self.history:
+            self._record(*self._last_move, replace=True)
 
     # ------------------------------------------------------------------ weights
     def _normalise(self) -> None:
@@ -361,15 +374,6 @@ class ParticleFilter:
             np.asarray(cols[5], dtype=np.float64),
             np.asarray(cols[6], dtype=np.float64),
         )
-
-
-def _blocked(grid, start: np.ndarray, end: np.ndarray, slack_m: float) -> np.ndarray:
-    """Whether each move meets a cell deeper than ``slack_m`` inside blocked space (walls always)."""
-    d = np.linalg.norm(end - start, axis=1)
-    n = max(2, int(np.ceil(float(np.max(d, initial=0.0)) / (0.5 * grid.resolution_m))))
-    u = np.arange(1, n + 1) / n
-    pts = start[:, None, :] + (end - start)[:, None, :] * u[None, :, None]
-    return (grid.depth_at(pts) > slack_m).any(axis=1)
 
 
 def smooth_particles(history: FilterHistory, conf: dict | None = None, seed: int = 0):

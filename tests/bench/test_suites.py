@@ -83,7 +83,7 @@ def test_sim_office_quick(tmp_path):
     run_suite("sim-office", tmp_path, quick=True)
     res = _check_results(tmp_path, "sim-office")
     methods = {r["method"] for r in res["runs"]}
-    assert {"knn", "pdr", "otisomap", "mtloc"} <= methods
+    assert {"knn", "pdr", "otisomap", "mtloc", "track", "pf"} <= methods
     assert set(res["simulator"]) >= {
         "wifi_samples_per_s",
         "imu_samples_per_s",
@@ -146,7 +146,13 @@ def test_indoor_competition_quick(tmp_path, data_root):
         "knn",
         "track (knn)",
         "track (mtloc)",
+        "pf (knn)",
+        "pf-online (knn)",
+        "pf-fixes (knn)",
+        "pf (knn, site1)",
     } <= labels
+    assert all(r["method"] == "pf" for r in res["runs"] if r.get("label", "").startswith("pf"))
+    assert 0 < res["pf_step_ms"] < 1000 and (tmp_path / "pf_particles.png").stat().st_size > 1000
     main = next(r for r in res["runs"] if r["method"] == "mtloc" and "label" not in r)
     assert main["timing"]["predict_ms_per_window_unbatched"] > 0
     # the split is by path: no path on both sides
