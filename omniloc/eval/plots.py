@@ -188,6 +188,20 @@ def plot_trajectories(
     for ax, (f, plan) in zip(axes[0], panels):
         if plan is not None:
             draw_floor_plan(ax, plan, labels=False)
+        for k, cloud in enumerate(clouds or []):
+            if int(cloud.get("floor", f)) != f:
+                continue
+            w = np.asarray(cloud["weight"], dtype=np.float64)
+            order = np.argsort(w)
+            alpha = 0.15 + 0.85 * w[order] / max(float(w.max()), 1e-300)
+            rgba = np.zeros((len(w), 4))
+            rgba[:, :3] = (0.45, 0.1, 0.6)
+            rgba[:, 3] = alpha
+            xy = np.asarray(cloud["xy"])[order]
+            ax.scatter(xy[:, 0], xy[:, 1], s=1.5, c=rgba, linewidths=0, label="particles" if k == 0 else None)
+            if cloud.get("label"):
+                c = np.average(xy, axis=0, weights=w[order])
+                ax.annotate(str(cloud["label"]), c, fontsize=6, color=(0.45, 0.1, 0.6))
         for r in recs:
             if r.position is None:
                 continue
@@ -209,20 +223,6 @@ def plot_trajectories(
                 p = np.where(on_e[:, None], e.position, np.nan)  # gaps where the walk is on another floor
                 style = ".-" if on_e.sum() < 400 else "-"
                 ax.plot(p[:, 0], p[:, 1], style, color=c, lw=0.8, ms=2.5, alpha=0.8, label=label)
-        for k, cloud in enumerate(clouds or []):
-            if int(cloud.get("floor", f)) != f:
-                continue
-            w = np.asarray(cloud["weight"], dtype=np.float64)
-            order = np.argsort(w)
-            alpha = 0.15 + 0.85 * w[order] / max(float(w.max()), 1e-300)
-            rgba = np.zeros((len(w), 4))
-            rgba[:, :3] = (0.45, 0.1, 0.6)
-            rgba[:, 3] = alpha
-            xy = np.asarray(cloud["xy"])[order]
-            ax.scatter(xy[:, 0], xy[:, 1], s=1.5, c=rgba, linewidths=0, label="particles" if k == 0 else None)
-            if cloud.get("label"):
-                c = np.average(xy, axis=0, weights=w[order])
-                ax.annotate(str(cloud["label"]), c, fontsize=6, color=(0.45, 0.1, 0.6))
         if plan is None and r.position is not None:
             ax.set_aspect("equal")
         ax.set_title(f"floor {f}" + (f" ({plan.name})" if plan is not None else ""))

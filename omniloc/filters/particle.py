@@ -15,8 +15,9 @@ scale ``s_i``, with a log-weight ``log w_i``. A recording is processed in time o
   always deeper) multiplies the particle's weight by ``wall_weight`` (a soft constraint: maps are
   approximate, and a hard one kills every particle when all of them are wrong).
 * **Floors**: in a zone whose label ends in ``-stairs`` / ``-elevator`` / ``-lift`` a particle moves
-  to an adjacent floor with probability ``floor_switch`` per step (when no plan has such zones:
-  anywhere, with the smaller ``floor_switch_anywhere``).
+  to an adjacent floor with probability ``floor_switch`` per step and per fix with a floor (a
+  walker in an elevator takes no steps); when no plan has such zones: anywhere, with the smaller
+  ``floor_switch_anywhere``.
 * **Fixes** ``z`` (another method's position estimate, floor ``g``) carry an error that is
   correlated in time (fingerprinting snaps to the same wrong corridor for many seconds):
   ``z = x + b + e`` with white ``e ~ N(0, fix_sigma^2 I)`` and a bias ``b`` that is a first-order
@@ -235,12 +236,14 @@ class ParticleFilter:
     def step(self, t: float, length_m: float, psi_rad: float) -> None:
         """Move every particle by one step of length ``length_m`` along ``psi_rad`` + its offset."""
         c, n = self.conf, len(self.xy)
-        self.offset = self.offset + np.radians(c["offset_walk_deg"]) * self.rng.standard_normal(n)
-        self.scale = np.maximum(self.scale + c["scale_walk"] * self.rng.standard_normal(n), 0.3)
-        h = psi_rad + self.offset + np.radians(c["heading_noise_deg"]) * self.rng.standard_normal(n)
-        ell = length_m * self.scale * (1.0 + c["length_noise"] * self.rng.standard_normal(n))
-        new = self.xy + ell[:, None] * np.stack([np.cos(h), np.sin(h)], axis=1)
-        new += c["position_noise_m"] * self.rng.standard_normal((n, 2))
+        z = self.rng.standard_normal((6, n))  # one draw for all the noise of this step
+        self.offset = self.offset + np.radians(c["offset_walk_deg"]) * z[0]
+        self.scale = np.maximum(self.scale + c["scale_walk"] * z[1], 0.3)
+        h = psi_rad + self.offset + np.radians(c["heading_noise_deg"]) * z[2]
+        ell = length_m * self.scale * (1.0 + c["length_noise"] * z[3])
+        new = np.empty_like(self.xy)
+        new[:, 0] = self.xy[:, 0] + ell * np.cos(h) + c["position_noise_m"] * z[4]
+        new[:, 1] = self.xy[:, 1] + ell * np.sin(h) + c["position_noise_m"] * z[5]
         spread = float(np.hypot(length_m * c["length_noise"], length_m * np.radians(c["heading_noise_deg"])))
         self._move(t, new, float(psi_rad), float(length_m), float(np.hypot(spread, c["position_noise_m"])))
 
@@ -275,6 +278,8 @@ class ParticleFilter:
     def update_fix(self, t: float, z, floor: int | None = None) -> None:
         """Weigh the particles by a position fix ``z`` (2,) metres (and its floor), module docstring."""
         c = self.conf
+        if floor is not None:
+            self._switch_floors()  # a walker standing in an elevator changes floor without steps
         dt = 0.0 if self._t_fix is None else max(float(t) - self._t_fix, 0.0)
         self._t_fix = float(t)
         rho = float(np.exp(-dt / c["bias_tau_s"])) if c["bias_tau_s"] > 0 else 0.0
@@ -348,9 +353,11 @@ class ParticleFilter:
 
     def _record(self, psi: float, length: float, spread: float, replace: bool = False) -> None:
         self._last_move = (psi, length, spread)
+        state = np.empty((len(self.xy), 4), dtype=np.float32)
+        state[:, :2], state[:, 2], state[:, 3] = self.xy, self.offset, self.scale
         row = (
             self.t,
-            np.c_[self.xy, self.offset, self.scale].astype(np.float32),
+            state,
             self.log_w.astype(np.float32),
             self.floor.astype(np.int16),
             psi,

@@ -424,3 +424,32 @@ def test_two_process_ddp_on_cpu(office):
     trained = loc._net.state_dict()
     assert set(initial) == set(trained) and all(not torch.equal(initial[k], trained[k]) for k in initial)
     assert isinstance(loc, MTLocLocalizer)
+
+
+def test_uninformative_modality_patterns_are_refused(office, fitted):
+    import copy
+
+    from omniloc.methods.mtloc import _patterns
+
+    assert _patterns(
+        np.array([[True, True, False], [False, False, True], [False, False, False]]), fitted.branches_
+    ).tolist() == [
+        "imu+magnetometer",
+        "wifi",
+        "",
+    ]
+    assert isinstance(fitted.refused_, list)  # chosen on the validation windows
+    test = office.split("test")
+    loc = copy.copy(fitted)
+    loc.refused_ = ["imu+magnetometer"]
+    assert np.isnan(loc.predict_with_dropped(test, {"wifi": 1.0}).position).all()
+    kept = loc.predict(test)  # windows with WiFi are still estimated
+    assert np.isfinite(kept.position[:, 0]).mean() > 0.5
+    # a pattern is refused when the model places it no better than the training centroid: with
+    # every output scaled up 1000 times, all of them are; the fitted model keeps the full one
+    worse = copy.copy(fitted)
+    worse.refused_ = []
+    worse.position_scale_ = fitted.position_scale_ * 1000.0
+    refused = worse._uninformative_patterns(office.split("val"))
+    assert "imu+magnetometer+wifi" in refused
+    assert "imu+magnetometer+wifi" not in fitted.refused_
