@@ -175,7 +175,10 @@ class MTLocLocalizer(NeuralLocalizer):
       ``optimizer`` (``"rmsprop"``), ``batch_size``, ``early_stopping_patience``.
     * ``refuse_uninformative``: with validation data, windows whose combination of present
       modalities the model places no better than the training centroid on the validation
-      windows get no estimate (NaN) instead of a meaningless one (``refused_`` lists them).
+      windows, or more than ``refuse_ratio`` times worse than the windows of its best
+      combination, get no estimate (NaN) from :meth:`predict` instead of a meaningless one
+      (``refused_`` lists them; :meth:`predict_with_dropped`, the robustness experiments, still
+      answers them).
     * ``predict``: ``batch_size`` (windows per forward pass), ``drop_modalities`` (per modality,
       the fraction of windows whose modality is removed at prediction, for robustness tests; see
       :meth:`predict_with_dropped`), ``drop_seed`` (seed of that removal).
@@ -234,6 +237,7 @@ class MTLocLocalizer(NeuralLocalizer):
             "early_stopping_patience": None,
         },
         "refuse_uninformative": True,
+        "refuse_ratio": 2.0,
         "predict": {
             "batch_size": 4096,
             "drop_modalities": {"imu": 0.0, "magnetometer": 0.0, "wifi": 0.0},
@@ -514,7 +518,8 @@ class MTLocLocalizer(NeuralLocalizer):
 
     def _uninformative_patterns(self, val: Dataset) -> list[str]:
         """Presence patterns (``"imu+magnetometer"`` ...) whose validation windows the model places no
-        better than the training centroid does: the model refuses those windows (NaN) at prediction.
+        better than the training centroid does, or more than ``refuse_ratio`` times worse than the
+        windows of its best pattern: the model refuses those windows (NaN) at prediction.
 
         On site1 the fused model estimates the windows before a path's first WiFi scan from the
         IMU and magnetometer alone, 70 m off on average, which made the fused mean worse than the
@@ -543,7 +548,12 @@ class MTLocLocalizer(NeuralLocalizer):
             for key, ei, bi in zip(_patterns(present[inside], self.branches_), e, b):
                 err.setdefault(key, []).append(ei)
                 base.setdefault(key, []).append(bi)
-        return sorted(k for k in err if len(err[k]) >= 10 and np.mean(err[k]) >= np.mean(base[k]))
+        mean = {k: float(np.mean(v)) for k, v in err.items() if len(v) >= 10}
+        if not mean:
+            return []
+        best = min(mean.values())
+        ratio = float(self.conf["refuse_ratio"])
+        return sorted(k for k, e in mean.items() if e >= float(np.mean(base[k])) or e > ratio * best)
 
     def _fit_frame(self, xy: np.ndarray) -> None:
         """The normalised position frame: training mean (2,) m and one isotropic scale, metres."""
@@ -595,7 +605,8 @@ class MTLocLocalizer(NeuralLocalizer):
         training data had buildings. A recording with none of the branches' streams is a DataError.
         """
         p = self.conf["predict"]
-        return self._predict_one(rec, {k: float(v) for k, v in p["drop_modalities"].items()}, int(p["drop_seed"]))
+        drop = {k: float(v) for k, v in p["drop_modalities"].items()}
+        return self._predict_one(rec, drop, int(p["drop_seed"]), refuse=True)
 
     def predict_with_dropped(
         self, data: Recording | Dataset, drop_modalities: dict, drop_seed: int | None = None
@@ -619,7 +630,7 @@ class MTLocLocalizer(NeuralLocalizer):
             return Estimate.concat([self._predict_one(r, drop, seed) for r in data])
         raise TypeError(f"predict_with_dropped expects a Recording or a Dataset, got {type(data).__name__}")
 
-    def _predict_one(self, rec: Recording, drop: dict, seed: int) -> Estimate:
+    def _predict_one(self, rec: Recording, drop: dict, seed: int, refuse: bool = False) -> Estimate:
         self._check_fitted()
         streams = self.conf["streams"]
         if all(rec.find_stream(b, streams.get(b), required=False) is None for b in self.branches_):
@@ -638,7 +649,7 @@ class MTLocLocalizer(NeuralLocalizer):
         pos = np.full((m, 3), np.nan)
         cls = np.full(m, -1, dtype=np.int64)
         ok = present.any(axis=1)
-        refused = getattr(self, "refused_", None)
+        refused = getattr(self, "refused_", None) if refuse else None
         if refused:
             ok &= ~np.isin(_patterns(present, self.branches_), refused)
         if ok.any():
