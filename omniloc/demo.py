@@ -94,7 +94,9 @@ def _run_demo(out, seed: int, command: str, preset: str | None) -> dict[str, dic
             "`knn` localizes at every WiFi scan from fingerprints of the training recordings; `pdr` dead-reckons "
             "from the IMU starting at the true first pose of each test recording (its error grows with distance); "
             "`mtloc` fuses 1-s IMU and magnetometer windows with the latest WiFi scan every 0.1 s (MTLoc); "
-            "`track` moves the kNN estimates onto one path per recording that also follows the IMU's steps.",
+            "`track` moves the kNN estimates onto one path per recording that also follows the IMU's steps; "
+            "`pf` tracks the walker with a particle filter over the floor plan (steps, walls, the kNN fixes and "
+            "a path-loss model of every access point), smoothed over the recording.",
         ]
         metrics = evaluate_estimates(
             estimates,

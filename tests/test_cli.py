@@ -76,7 +76,7 @@ def test_demo_writes_report_with_figures(tmp_path):
     from omniloc.demo import run_demo
 
     metrics = run_demo(tmp_path / "demo", seed=0, preset="quick")
-    assert set(metrics) == {"knn", "pdr", "mtloc", "track"}
+    assert set(metrics) == {"knn", "pdr", "mtloc", "track", "pf"}
     assert metrics["knn"]["pos_err_median_m"] < 5
     report = (tmp_path / "demo" / "report.md").read_text()
     for fig in ("error_cdf.png", "camera_frames.png", "floor_plan_office-F0.png"):
