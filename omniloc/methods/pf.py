@@ -41,8 +41,9 @@ import numpy as np
 
 from .._errors import ConfigError, DataError
 from ..data import Dataset, Estimate, FloorPlan, Recording
-from ..filters import HEADING_SOURCES, STEP_DEFAULTS, absolute_heading, calibrate_steps, orientation_stream, run_pdr
+from ..filters import absolute_heading, orientation_stream, run_pdr
 from ..filters.particle import PF_DEFAULTS, ParticleFilter, smooth_particles
+from ._fixes_and_steps import BASE_STEP_CONF, FixesAndSteps
 from .base import Localizer
 
 __all__ = ["ParticleLocalizer", "fix_error_model", "MODES"]
@@ -111,7 +112,7 @@ def fix_error_model(t: list, errors: list, max_lag_s: float = 60.0, bin_s: float
     }
 
 
-class ParticleLocalizer(Localizer):
+class ParticleLocalizer(FixesAndSteps, Localizer):
     """A base method's fixes and the phone's steps fused by a particle filter over the floor plans.
 
     Configuration (``default_conf``):
@@ -150,15 +151,7 @@ class ParticleLocalizer(Localizer):
     name: ClassVar[str] = "pf"
     required_streams: ClassVar[tuple[str, ...]] = ("imu", "wifi")
     default_conf: ClassVar[dict] = {
-        "base": "knn",
-        "base_conf": None,
-        "base_preset": None,
-        "imu_stream": None,
-        "steps": dict(STEP_DEFAULTS),
-        "heading": "auto",
-        "orientation_stream": None,
-        "step_length_k": 0.5,
-        "fit_step_length": True,
+        **BASE_STEP_CONF,
         "mode": "offline",
         "filter": dict(PF_DEFAULTS),
         "fit_fix_noise": True,
@@ -182,22 +175,10 @@ class ParticleLocalizer(Localizer):
     conf_types: ClassVar[dict[str, tuple[type, ...]]] = {"base_conf": (dict,), "base_preset": (str, list)}
 
     def _check_conf(self) -> None:
+        self._check_base_and_steps()
         c = self.conf
-        from . import available, create
-
-        if c["base"] not in available() or c["base"] in (self.name,):
-            raise ConfigError(
-                f"pf conf 'base' must be another registered method, got {c['base']!r}; "
-                f"available: {[m for m in available() if m != self.name]}"
-            )
-        try:
-            create(c["base"], c["base_conf"], preset=c["base_preset"])
-        except ConfigError as e:
-            raise ConfigError(f"pf conf 'base_conf' / 'base_preset' for base {c['base']!r}: {e}") from None
         if c["mode"] not in MODES:
             raise ConfigError(f"pf conf 'mode' must be one of {list(MODES)}, got {c['mode']!r}")
-        if c["heading"] not in HEADING_SOURCES:
-            raise ConfigError(f"pf conf 'heading' must be one of {list(HEADING_SOURCES)}, got {c['heading']!r}")
         f = c["filter"]
         if not (isinstance(f["particles"], int) and f["particles"] >= 10):
             raise ConfigError(f"pf conf 'filter.particles' must be an int >= 10, got {f['particles']!r}")
@@ -228,12 +209,7 @@ class ParticleLocalizer(Localizer):
             raise RuntimeError("fit_filter needs a fitted base method")
         c = self.conf
         self.base_ = base
-        cal = calibrate_steps(train, c["steps"], c["heading"], c["imu_stream"], c["orientation_stream"])
-        self.step_length_k_ = float(c["step_length_k"])
-        if c["fit_step_length"] and cal.step_length_k is not None:
-            self.step_length_k_ = cal.step_length_k
-        self.heading_source_ = cal.heading_source
-        self.heading_offset_ = 0.0 if cal.heading_offset is None else float(cal.heading_offset)
+        self._calibrate_steps(train)
         self.plans_ = {(int(p.building), int(p.floor)): p for p in train.floor_plans.values()}
         self.signal_model_ = self._fit_signal_model(train) if c["wifi_model"] else None
         self.fix_model_ = None

@@ -32,22 +32,20 @@ import numpy as np
 from .._errors import ConfigError
 from ..data import Dataset, Estimate, Recording
 from ..filters import (
-    HEADING_SOURCES,
-    STEP_DEFAULTS,
     absolute_heading,
-    calibrate_steps,
     orientation_stream,
     run_pdr,
     smooth_floors,
     smooth_track,
     time_weights,
 )
+from ._fixes_and_steps import BASE_STEP_CONF, FixesAndSteps
 from .base import Localizer
 
 __all__ = ["TrackLocalizer"]
 
 
-class TrackLocalizer(Localizer):
+class TrackLocalizer(FixesAndSteps, Localizer):
     """A base method's estimates fused with dead-reckoned steps along each recording.
 
     Configuration (``default_conf``):
@@ -79,15 +77,7 @@ class TrackLocalizer(Localizer):
     #: with the default base (knn): the IMU for the steps and WiFi for the fixes
     required_streams: ClassVar[tuple[str, ...]] = ("imu", "wifi")
     default_conf: ClassVar[dict] = {
-        "base": "knn",
-        "base_conf": None,
-        "base_preset": None,
-        "imu_stream": None,
-        "steps": dict(STEP_DEFAULTS),
-        "heading": "auto",
-        "orientation_stream": None,
-        "step_length_k": 0.5,
-        "fit_step_length": True,
+        **BASE_STEP_CONF,
         "sigma_fix_m": 8.0,
         "sigma_step_m": 0.3,
         "huber_m": 5.0,
@@ -104,23 +94,11 @@ class TrackLocalizer(Localizer):
 
     def _check_conf(self) -> None:
         """The base method, noise levels and thresholds (called at construction; types checked before)."""
+        self._check_base_and_steps()
         c = self.conf
-        from . import available, create
-
-        if c["base"] not in available() or c["base"] == self.name:
-            raise ConfigError(
-                f"track conf 'base' must be another registered method, got {c['base']!r}; "
-                f"available: {[m for m in available() if m != self.name]}"
-            )
-        try:
-            create(c["base"], c["base_conf"], preset=c["base_preset"])  # its conf and preset are valid
-        except ConfigError as e:
-            raise ConfigError(f"track conf 'base_conf' / 'base_preset' for base {c['base']!r}: {e}") from None
-        for key in ("sigma_fix_m", "sigma_step_m", "step_length_k"):
+        for key in ("sigma_fix_m", "sigma_step_m"):
             if c[key] is None or not c[key] > 0:
                 raise ConfigError(f"track conf {key!r} must be a positive number, got {c[key]!r}")
-        if c["heading"] not in HEADING_SOURCES:
-            raise ConfigError(f"track conf 'heading' must be one of {list(HEADING_SOURCES)}, got {c['heading']!r}")
         if c["iterations"] is None or c["iterations"] < 1:
             raise ConfigError(f"track conf 'iterations' must be an int >= 1, got {c['iterations']!r}")
         if c["huber_m"] is not None and not c["huber_m"] > 0:
@@ -142,16 +120,8 @@ class TrackLocalizer(Localizer):
         """Use an already fitted ``base`` method and calibrate ``K`` on ``train`` (None: configured ``K``)."""
         if not base.is_fitted:
             raise RuntimeError("fit_smoother needs a fitted base method")
-        c = self.conf
         self.base_ = base
-        cal = calibrate_steps(
-            [] if train is None else train, c["steps"], c["heading"], c["imu_stream"], c["orientation_stream"]
-        )
-        self.step_length_k_ = float(c["step_length_k"])
-        if c["fit_step_length"] and cal.step_length_k is not None:
-            self.step_length_k_ = cal.step_length_k
-        self.heading_source_ = cal.heading_source
-        self.heading_offset_ = 0.0 if cal.heading_offset is None else cal.heading_offset
+        self._calibrate_steps(train)
         return self
 
     def _orientation(self, rec: Recording, source: str | None = None):
