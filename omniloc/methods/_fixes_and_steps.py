@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from .._errors import ConfigError
 from ..data import Dataset
 from ..filters import HEADING_SOURCES, STEP_DEFAULTS, calibrate_steps
@@ -60,3 +63,19 @@ class FixesAndSteps:
             self.step_length_k_ = float(cal.step_length_k)
         self.heading_source_ = cal.heading_source
         self.heading_offset_ = 0.0 if cal.heading_offset is None else float(cal.heading_offset)
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict[str, Any]:
+        return {
+            "step_length_k_": float(self.step_length_k_),
+            "heading_source_": self.heading_source_,
+            "heading_offset_": float(self.heading_offset_),
+        }
+
+    def _save_extra(self, folder: Path) -> None:
+        self.base_.save(Path(folder) / "base")
+
+    def _load_extra(self, folder: Path) -> None:
+        from . import load
+
+        self.base_ = load(Path(folder) / "base")

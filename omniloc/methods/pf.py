@@ -405,9 +405,7 @@ class ParticleLocalizer(FixesAndSteps, Localizer):
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, Any]:
         return {
-            "step_length_k_": float(self.step_length_k_),
-            "heading_source_": self.heading_source_,
-            "heading_offset_": float(self.heading_offset_),
+            **super()._get_state(),
             "fix_model_": self.fix_model_,
             "signal_model_": None if self.signal_model_ is None else self.signal_model_.to_json(),
         }
@@ -421,7 +419,7 @@ class ParticleLocalizer(FixesAndSteps, Localizer):
 
     def _save_extra(self, folder: Path) -> None:
         folder = Path(folder)
-        self.base_.save(folder / "base")
+        super()._save_extra(folder)
         plans = [p.to_json() for p in self.plans_.values()]
         (folder / "floor_plans.json").write_text(json.dumps(plans))
         rasters = {p.name: p.raster for p in self.plans_.values() if p.raster is not None}
@@ -429,10 +427,8 @@ class ParticleLocalizer(FixesAndSteps, Localizer):
             np.savez_compressed(folder / "floor_rasters.npz", **rasters)
 
     def _load_extra(self, folder: Path) -> None:
-        from . import load
-
         folder = Path(folder)
-        self.base_ = load(folder / "base")
+        super()._load_extra(folder)
         rasters = {}
         if (folder / "floor_rasters.npz").is_file():
             with np.load(folder / "floor_rasters.npz") as f:

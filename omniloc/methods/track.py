@@ -24,8 +24,7 @@ indoor-positioning pipelines for phone logs add after per-scan fingerprinting.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -176,19 +175,3 @@ class TrackLocalizer(FixesAndSteps, Localizer):
             )
             position[ok, :2] = track.at(est.t[ok])
         return Estimate(est.recording, est.t, position, est.orientation, floor, est.building, None)
-
-    # ------------------------------------------------------------------ persistence
-    def _get_state(self) -> dict[str, Any]:
-        return {
-            "step_length_k_": float(self.step_length_k_),
-            "heading_source_": self.heading_source_,
-            "heading_offset_": float(self.heading_offset_),
-        }
-
-    def _save_extra(self, folder: Path) -> None:
-        self.base_.save(Path(folder) / "base")
-
-    def _load_extra(self, folder: Path) -> None:
-        from . import load
-
-        self.base_ = load(Path(folder) / "base")
