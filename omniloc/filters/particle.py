@@ -216,11 +216,12 @@ class ParticleFilter:
         self.t = float(t)
         self._t_fix = None
         self.history = []
-        self._record(0.0, 0.0, max(float(std_m), 1e-3))
+        self._pending = (self.t, 0.0, 0.0, max(float(std_m), 1e-3))
 
     # ------------------------------------------------------------------ motion
     def _move(self, t: float, new_xy: np.ndarray, psi: float, length: float, spread: float) -> None:
         c = self.conf
+        self.history.append(self._row())  # the previous step, with the fixes that followed it
         blocked = np.zeros(len(new_xy), dtype=bool)
         for f, g in self.grids.items():
             sel = np.flatnonzero(self.floor == f)
@@ -231,7 +232,7 @@ class ParticleFilter:
         self._switch_floors()
         self._normalise()
         self.t = float(t)
-        self._record(psi, length, spread)
+        self._pending = (self.t, psi, length, spread)
 
     def step(self, t: float, length_m: float, psi_rad: float) -> None:
         """Move every particle by one step of length ``length_m`` along ``psi_rad`` + its offset."""
@@ -296,8 +297,6 @@ class ParticleFilter:
         self.bias_var = P * sw2 / S
         self._normalise()
         self._resample_if_needed()
-        if self.history:  # the step's stored state includes the fixes that follow it
-            self._record(*self._last_move, replace=True)
 
     def update_loglik(self, loglik: np.ndarray, keep_floor_mass: bool = False) -> None:
         """Weigh the particles by any per-particle log-likelihood (N,) (another sensor model).
@@ -315,8 +314,6 @@ class ParticleFilter:
         self.log_w += ll
         self._normalise()
         self._resample_if_needed()
-        if self.history:
-            self._record(*self._last_move, replace=True)
 
     # ------------------------------------------------------------------ weights
     def _normalise(self) -> None:
@@ -351,32 +348,33 @@ class ParticleFilter:
         floor = int(floors[np.argmax(np.bincount(inv, weights=w))])
         return mean, floor, cov
 
-    def _record(self, psi: float, length: float, spread: float, replace: bool = False) -> None:
-        self._last_move = (psi, length, spread)
+    def _row(self) -> tuple:
+        """The current step's stored row: its time and move, the particles as they are now."""
+        t, psi, length, spread = self._pending
         state = np.empty((len(self.xy), 4), dtype=np.float32)
         state[:, :2], state[:, 2], state[:, 3] = self.xy, self.offset, self.scale
-        row = (
-            self.t,
-            state,
-            self.log_w.astype(np.float32),
-            self.floor.astype(np.int16),
-            psi,
-            length,
-            spread,
-        )
-        if replace:
-            self.history[-1] = row
-        else:
-            self.history.append(row)
+        return (t, state, self.log_w.astype(np.float32), self.floor.astype(np.int16), psi, length, spread)
 
     def stored(self) -> FilterHistory:
-        """The forward pass so far, for :func:`smooth_particles`."""
-        cols = list(zip(*self.history)) if self.history else [[]] * 7
+        """The forward pass so far, one row per step (each after the fixes that followed it), for
+        :func:`smooth_particles`. A step's row is written when the next step starts, so fixes only
+        update the live particles."""
+        if not hasattr(self, "_pending"):
+            return FilterHistory(
+                np.zeros(0),
+                np.zeros((0, 0, 4), np.float32),
+                np.zeros((0, 0), np.float32),
+                np.zeros((0, 0), np.int16),
+                np.zeros(0),
+                np.zeros(0),
+                np.zeros(0),
+            )
+        cols = list(zip(*(self.history + [self._row()])))
         return FilterHistory(
             np.asarray(cols[0], dtype=np.float64),
-            np.stack(cols[1]) if self.history else np.zeros((0, 0, 4), np.float32),
-            np.stack(cols[2]) if self.history else np.zeros((0, 0), np.float32),
-            np.stack(cols[3]) if self.history else np.zeros((0, 0), np.int16),
+            np.stack(cols[1]),
+            np.stack(cols[2]),
+            np.stack(cols[3]),
             np.asarray(cols[4], dtype=np.float64),
             np.asarray(cols[5], dtype=np.float64),
             np.asarray(cols[6], dtype=np.float64),

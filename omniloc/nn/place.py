@@ -308,6 +308,14 @@ def _candidates(places: torch.Tensor, anchors: torch.Tensor, tol: int) -> tuple[
 
 
 # ============================================================================ entry points
+#: The metric loss and its parameters, shared by :data:`PLACE_DEFAULTS` and :data:`SEQUENCE_DEFAULTS`.
+LOSS_DEFAULTS: dict = {
+    "loss": "ms",
+    "ms": {"alpha": 2.0, "beta": 50.0, "lam": 0.5, "margin": 0.1},
+    "triplet": {"margin": 0.1, "soft": False},
+    "supcon": {"temperature": 0.1},
+}
+
 #: Documented defaults of :func:`train_place_descriptor`:
 #:
 #: * ``backbone``: :class:`PlaceNet`'s ResNet ``depth`` (18/34), ``width``, ``stem``, ``stem_stride`` and
@@ -340,10 +348,7 @@ PLACE_DEFAULTS: dict = {
     "dim": 256,
     "netvlad_init": 256,
     "still": 0.95,
-    "loss": "ms",
-    "ms": {"alpha": 2.0, "beta": 50.0, "lam": 0.5, "margin": 0.1},
-    "triplet": {"margin": 0.1, "soft": False},
-    "supcon": {"temperature": 0.1},
+    **LOSS_DEFAULTS,
     "places_per_batch": 32,
     "per_place": 4,
     "near": True,
@@ -383,10 +388,7 @@ SEQUENCE_DEFAULTS: dict = {
     "renderings": 4,
     "augment": dict(AUGMENT_DEFAULTS),
     "noise": 0.0,
-    "loss": "ms",
-    "ms": {"alpha": 2.0, "beta": 50.0, "lam": 0.5, "margin": 0.1},
-    "triplet": {"margin": 0.1, "soft": False},
-    "supcon": {"temperature": 0.1},
+    **LOSS_DEFAULTS,
     "places_per_batch": 32,
     "per_place": 2,
     "near": True,
