@@ -96,3 +96,58 @@ def load_ipin2023_split(data_root: Path, quick: bool = False) -> Dataset:
         "train = the other trials, ordered in rounds",
     )
     return ds
+
+
+# ---------------------------------------------------------------- runs the phone suites share
+def run_or_report(res, name: str, *args, **kwargs):
+    """:meth:`SuiteResult.run`; a method that cannot run on this data is reported, not fatal."""
+    try:
+        return res.run(name, *args, **kwargs)
+    except DataError as e:
+        res.text(f"`{kwargs.get('label') or name}` does not apply here: {e}")
+        return None
+
+
+#: runs whose estimates the ``track`` method also smooths with the IMU steps (labels of the base runs)
+TRACKED = ("knn", "mtloc", "mtloc-wifi-only")
+
+#: the ``pf`` runs around a base run: name -> preset (``pf-fixes``: the fixes alone, without the
+#: per-access-point path-loss likelihood)
+PARTICLE_RUNS = {"pf": "offline", "pf-online": "online", "pf-fixes": ["offline", "fixes"]}
+
+
+def tracked_runs(res, runs, train, test, label: str, bases=TRACKED) -> list:
+    """``track`` around already fitted base runs (no retraining): fixes + steps along each path.
+
+    ``bases``: labels of the base runs, or a dict base label -> the name shown in the run label
+    (``track (name)``); bases missing from ``runs`` are skipped.
+    """
+    from ..methods import create
+
+    names = bases if isinstance(bases, dict) else {b: b for b in bases}
+    out = []
+    for base, shown in names.items():
+        base_run = next((r for r in runs if r.label == base), None)
+        if base_run is None:
+            continue
+        loc = create("track", {"base": base_run.method}).fit_smoother(train, base_run.localizer)
+        out.append(run_or_report(res, "track", train, test, label, localizer=loc, label=f"track ({shown})"))
+    return [r for r in out if r is not None]
+
+
+def particle_runs(
+    res, runs, train, val, test, label: str, quick: bool, base: str = "knn", shown: str | None = None, which=None
+) -> list:
+    """``pf`` around the already fitted base run labelled ``base``, one run per :data:`PARTICLE_RUNS`
+    entry (or per name in ``which``), labelled ``name (shown)``; fix model fitted on ``val``."""
+    from ..methods import create
+
+    base_run = next((r for r in runs if r.label == base), None)
+    if base_run is None:
+        return []
+    out = []
+    for name in which or PARTICLE_RUNS:
+        conf = {"filter": {"particles": 500, "smoother_paths": 16}} if quick else None
+        loc = create("pf", conf, preset=PARTICLE_RUNS[name]).fit_filter(train, base_run.localizer, val)
+        out.append(run_or_report(res, "pf", train, test, label, localizer=loc, label=f"{name} ({shown or base})"))
+    return [r for r in out if r is not None]

@@ -28,21 +28,9 @@ import numpy as np
 from .._conf import deep_update
 from ..data.splits import nested_fraction
 from ..eval import coverage_metrics, plot_survey_coverage, plot_trajectories, survey_distance
-from ._phone import load_indoor_competition_site
+from ._phone import load_indoor_competition_site, particle_runs, run_or_report, tracked_runs
 from ._runner import SuiteResult, run_seeds
 from .sim_office import MTLOC_RUNS  # the same runs as the simulated office's: label -> branches
-
-
-def _try(res: SuiteResult, name: str, *args, **kwargs):
-    """:meth:`SuiteResult.run`; a method that cannot run on this data is reported, not fatal."""
-    from .._errors import DataError
-
-    try:
-        return res.run(name, *args, **kwargs)
-    except DataError as e:
-        res.text(f"`{kwargs.get('label') or name}` does not apply here: {e}")
-        return None
-
 
 #: a test position this close (metres) to a training track on its floor counts as surveyed
 COVERED_M = 3.0
@@ -77,44 +65,6 @@ def _survey_section(res: SuiteResult, train, test) -> str:
         "surveyed position, and roughly what fingerprinting pays where it has to extrapolate. The columns "
         f"'surveyed <= {COVERED_M:g} m', 'mean there' and 'mean elsewhere' split every method's estimates by it."
     )
-
-
-#: runs whose estimates the ``track`` method also smooths with the IMU steps (label of the base run)
-TRACKED = ("knn", "mtloc", "mtloc-wifi-only")
-
-
-def _tracked(res: SuiteResult, runs, train, test, label: str) -> list:
-    """``track`` around the already fitted base runs (no retraining): fixes + steps along each path."""
-    from ..methods import create
-
-    out = []
-    for base in TRACKED:
-        base_run = next((r for r in runs if r.label == base), None)
-        if base_run is None:
-            continue
-        loc = create("track", {"base": base_run.method}).fit_smoother(train, base_run.localizer)
-        out.append(_try(res, "track", train, test, label, localizer=loc, label=f"track ({base})"))
-    return [r for r in out if r is not None]
-
-
-#: the ``pf`` runs around kNN's fixes: label -> preset
-PARTICLE_RUNS = {"pf (knn)": "offline", "pf-online (knn)": "online", "pf-fixes (knn)": ["offline", "fixes"]}
-
-
-def _particle_runs(res: SuiteResult, runs, train, val, test, label: str, quick: bool) -> list:
-    """``pf`` around the already fitted kNN: offline, online, and offline on the fixes alone (no
-    per-access-point path-loss likelihood): the particle filter over the floor plans."""
-    from ..methods import create
-
-    base_run = next((r for r in runs if r.label == "knn"), None)
-    if base_run is None:
-        return []
-    out = []
-    for run_label, preset in PARTICLE_RUNS.items():
-        conf = {"filter": {"particles": 500, "smoother_paths": 16}} if quick else None
-        loc = create("pf", conf, preset=preset).fit_filter(train, base_run.localizer, val)
-        out.append(_try(res, "pf", train, test, label, localizer=loc, label=run_label))
-    return [r for r in out if r is not None]
 
 
 def pf_step_ms(plan, particles: int = 3000, steps: int = 300, seed: int = 0) -> float:
@@ -211,7 +161,7 @@ def _site1(
     runs = []
     for run_label, branches in MTLOC_RUNS.items():
         runs.append(
-            _try(
+            run_or_report(
                 res,
                 "mtloc",
                 train,
@@ -223,11 +173,11 @@ def _site1(
                 val=val,
             )
         )
-    runs.append(_try(res, "knn", train, test, label, val=val))
-    runs.append(_try(res, "pdr", train, test, label, val=val))
+    runs.append(run_or_report(res, "knn", train, test, label, val=val))
+    runs.append(run_or_report(res, "pdr", train, test, label, val=val))
     runs = [r for r in runs if r is not None]
-    runs += _tracked(res, runs, train, test, label)
-    particle = _particle_runs(res, runs, train, val, test, label, quick)
+    runs += tracked_runs(res, runs, train, test, label)
+    particle = particle_runs(res, runs, train, val, test, label, quick)
     runs += particle
     for r in runs:
         r.metrics.update(coverage_metrics(r.estimate, test, train, covered_m=COVERED_M))
@@ -315,7 +265,7 @@ def _other_site(
         path = Path(tmp) / "imu-lstm.pt"
         pretrain_imu_lstm(source_train, joint, preset=preset, val=source_val, path=path)
         runs = [
-            _try(
+            run_or_report(
                 res,
                 "mtloc",
                 sub,
@@ -326,7 +276,7 @@ def _other_site(
                 label=f"mtloc fine-tuned ({site_dir.name}, {fraction:.0%} of its paths)",
                 val=val,
             ),
-            _try(
+            run_or_report(
                 res,
                 "mtloc",
                 sub,
@@ -338,14 +288,16 @@ def _other_site(
                 val=val,
             ),
         ]
-    knn = _try(res, "knn", sub, test, label, val=val, label=f"knn ({site_dir.name}, {fraction:.0%} of its paths)")
+    knn = run_or_report(
+        res, "knn", sub, test, label, val=val, label=f"knn ({site_dir.name}, {fraction:.0%} of its paths)"
+    )
     runs.append(knn)
     if knn is not None:
         from ..methods import create
 
         quick_pf = {"filter": {"particles": 500, "smoother_paths": 16}} if quick else None
         loc = create("pf", quick_pf).fit_filter(sub, knn.localizer, val)
-        runs.append(_try(res, "pf", sub, test, label, localizer=loc, label=f"pf (knn, {site_dir.name})"))
+        runs.append(run_or_report(res, "pf", sub, test, label, localizer=loc, label=f"pf (knn, {site_dir.name})"))
     runs = [r for r in runs if r is not None]
     res.extra["test_site"] = {
         "dir": str(site_dir),

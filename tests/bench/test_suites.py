@@ -174,6 +174,22 @@ def test_transfer_and_robustness_quick(tmp_path, data_root):
     assert (tmp_path / "t" / "imu-lstm-site1.pt").exists()
     assert [row[0] for row in res["tables"]["table_v"]["rows"]] == ["50.0%", "100.0%"]
     assert res["table_v"][0]["scratch"]["p90_m"] >= res["table_v"][0]["scratch"]["median_m"]
+    # fingerprinting and tracking next to MTLoc on the same held-out routes
+    tracking = [row[0] for row in res["tables"]["tracking"]["rows"]]
+    assert tracking == [
+        "knn",
+        "scratch 100.0%",
+        "track (knn)",
+        "track (mtloc)",
+        "pf (knn)",
+        "pf-online (knn)",
+        "pf-fixes (knn)",
+        "pf (mtloc)",
+        "pf-online (mtloc)",
+    ]
+    by_label = {r.get("label", r["method"]): r for r in res["runs"]}
+    assert by_label["pf (knn)"]["metrics"]["pos_err_mean_m"] > 0
+    assert (tmp_path / "t" / "tracking_cdf.png").stat().st_size > 1000
 
     run_suite("robustness", tmp_path / "r", quick=True, data_root=data_root)
     res = json.loads((tmp_path / "r" / "results.json").read_text())
