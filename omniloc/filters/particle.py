@@ -16,8 +16,9 @@ scale ``s_i``, with a log-weight ``log w_i``. A recording is processed in time o
   approximate, and a hard one kills every particle when all of them are wrong).
 * **Floors**: in a zone whose label ends in ``-stairs`` / ``-elevator`` / ``-lift`` a particle moves
   to an adjacent floor with probability ``floor_switch`` per step and per fix with a floor (a
-  walker in an elevator takes no steps); when no plan has such zones: anywhere, with the smaller
-  ``floor_switch_anywhere``.
+  walker in an elevator takes no steps), and anywhere with the smaller ``floor_switch_anywhere``
+  (plans without such zones, and a way back for particles that stayed on the old floor while the
+  walker left the stairs).
 * **Fixes** ``z`` (another method's position estimate, floor ``g``) carry an error that is
   correlated in time (fingerprinting snaps to the same wrong corridor for many seconds):
   ``z = x + b + e`` with white ``e ~ N(0, fix_sigma^2 I)`` and a bias ``b`` that is a first-order
@@ -62,7 +63,7 @@ __all__ = ["PF_DEFAULTS", "ParticleFilter", "systematic_resample", "smooth_parti
 #: * ``grid_m``: cell of the walkable grid; ``wall_weight``: weight factor of a blocked move;
 #:   ``wall_slack_m``: depth inside an obstacle that still counts as free (walls always block);
 #: * ``floor_switch``: probability per step of changing floor inside a stairs or elevator zone;
-#:   ``floor_switch_anywhere``: the same anywhere, for plans without such zones;
+#:   ``floor_switch_anywhere``: the same anywhere (plans without such zones, missed transitions);
 #:   ``floor_hit``: probability that a fix's floor is right;
 #: * ``fix_sigma_m``, ``bias_sigma_m``, ``bias_tau_s``: the fix error model (module docstring);
 #: * ``resample_ess``: resampling threshold as a fraction of N;
@@ -256,24 +257,28 @@ class ParticleFilter:
         self._move(t, new, 0.0, 0.0, sd)
 
     def _switch_floors(self) -> None:
-        p = float(self.conf["floor_switch_anywhere" if self._switch_anywhere else "floor_switch"])
-        if p <= 0 or len(self.floors) < 2:
+        c = self.conf
+        p_core, p_any = float(c["floor_switch"]), float(c["floor_switch_anywhere"])
+        if len(self.floors) < 2 or max(p_core, p_any) <= 0:
             return
-        cand = self.rng.random(len(self.xy)) < p
-        if not self._switch_anywhere:
-            core = np.zeros(len(self.xy), dtype=bool)
+        u = self.rng.random(len(self.xy))
+        cand = u < p_any  # anywhere: map errors, plans without stairs or elevators
+        if not self._switch_anywhere and p_core > p_any:  # inside stairs / elevators the larger rate
+            maybe = np.flatnonzero((u < p_core) & ~cand)
+            core = np.zeros(len(maybe), dtype=bool)
             for f in self.plans:
-                sel = np.flatnonzero(cand & (self.floor == f))
-                zones = self._core_cells(f)
-                if len(sel) and zones:
-                    labels = self.plans[f].zone_of(self.xy[sel]).astype(str)
+                sel = np.flatnonzero(self.floor[maybe] == f)
+                if len(sel) and self._core_cells(f):
+                    labels = self.plans[f].zone_of(self.xy[maybe[sel]]).astype(str)
                     core[sel] = np.logical_or.reduce([np.char.endswith(labels, x) for x in _CORE_SUFFIXES])
-            cand &= core
+            cand[maybe[core]] = True
         idx = np.flatnonzero(cand)
         if len(idx):
             pos = np.searchsorted(self.floors, self.floor[idx])
             move = np.where(self.rng.random(len(idx)) < 0.5, -1, 1)
-            self.floor[idx] = self.floors[np.clip(pos + move, 0, len(self.floors) - 1)]
+            to = pos + move
+            to = np.where((to < 0) | (to >= len(self.floors)), pos - move, to)  # top and bottom: the one way
+            self.floor[idx] = self.floors[to]
 
     # ------------------------------------------------------------------ measurements
     def update_fix(self, t: float, z, floor: int | None = None) -> None:
