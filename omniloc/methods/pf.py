@@ -145,6 +145,8 @@ class ParticleLocalizer(FixesAndSteps, Localizer):
       validation walks it changes nothing beyond noise), ``wifi_min_samples`` the readings an
       AP needs on a floor to get a model, ``wifi_floors`` whether it also weighs floors against
       each other (False: it moves weight only within each floor, the fixes decide floors).
+    * ``fix_interval_s``: a fix closer than this to the last fix used is not used (1.0; 0 or None:
+      every fix). Overlapping windows (MTLoc: a fix every 0.1 s) repeat one error many times.
     * ``seed``: the filter's random generator.
     """
 
@@ -161,6 +163,7 @@ class ParticleLocalizer(FixesAndSteps, Localizer):
         "wifi_weight": 0.03,
         "wifi_min_samples": 8,
         "wifi_floors": False,
+        "fix_interval_s": 1.0,
         "seed": 0,
     }
     presets: ClassVar[dict[str, dict]] = {
@@ -185,6 +188,8 @@ class ParticleLocalizer(FixesAndSteps, Localizer):
         for key in ("fix_sigma_m", "bias_sigma_m", "grid_m", "wall_weight"):
             if f[key] is None or not f[key] > 0:
                 raise ConfigError(f"pf conf 'filter.{key}' must be a positive number, got {f[key]!r}")
+        if c["fix_interval_s"] is not None and not c["fix_interval_s"] >= 0:
+            raise ConfigError(f"pf conf 'fix_interval_s' must be >= 0 or None, got {c['fix_interval_s']!r}")
         for key in ("floor_hit", "floor_switch", "floor_switch_anywhere", "resample_ess"):
             if f[key] is None or not 0 <= f[key] <= 1:
                 raise ConfigError(f"pf conf 'filter.{key}' must be in [0, 1], got {f[key]!r}")
@@ -313,6 +318,7 @@ class ParticleLocalizer(FixesAndSteps, Localizer):
         fxy = est.position[order, :2]
         ffloor = est.floor[order] if est.floor is not None else None
         ok = np.all(np.isfinite(fxy), axis=1)
+        use = self._thin(ft, ok)
         building = 0
         if est.building is not None and len(est.building):
             vals, counts = np.unique(est.building, return_counts=True)
@@ -360,7 +366,7 @@ class ParticleLocalizer(FixesAndSteps, Localizer):
                 ll = sm.loglik(pf.xy, pf.floor, scans[wi], weight=float(c["wifi_weight"]))
                 pf.update_loglik(ll, keep_floor_mass=not c["wifi_floors"])
                 wi += 1
-            if ok[i]:
+            if use[i]:
                 if len(step_t) == 0:
                     pf.diffuse(float(ft[i]))
                 pf.update_fix(float(ft[i]), fxy[i], None if ffloor is None else int(ffloor[i]))
@@ -388,6 +394,21 @@ class ParticleLocalizer(FixesAndSteps, Localizer):
             "filter": pf,
             "step_ms": 1000.0 * step_s / max(n_steps, 1),
         }
+
+    def _thin(self, t: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Which of the sorted fixes at ``t`` (finite where ``ok``) update the filter: none closer than
+        ``fix_interval_s`` to the last one used (windowed methods such as MTLoc give a fix every
+        0.1 s from overlapping windows; their errors are one error, not ten independent ones)."""
+        gap = float(self.conf["fix_interval_s"] or 0.0)
+        use = ok.copy()
+        if gap > 0:
+            last = -np.inf
+            for i in np.flatnonzero(ok):
+                if t[i] - last < gap:
+                    use[i] = False
+                else:
+                    last = t[i]
+        return use
 
     def predict_recording(self, rec: Recording) -> Estimate:
         """Filtered (``online``) or smoothed (``offline``) positions at the base method's times."""

@@ -85,6 +85,17 @@ def test_conf_errors():
         methods.create("pf", {"filter": {"particles": 2}})
     with pytest.raises(ConfigError, match="bias_share"):
         methods.create("pf", {"bias_share": 1.0})
+    with pytest.raises(ConfigError, match="fix_interval_s"):
+        methods.create("pf", {"fix_interval_s": -1.0})
+
+
+def test_dense_fixes_are_thinned_to_the_fix_interval():
+    t = np.array([0.0, 0.1, 0.5, 0.9, 1.0, 1.05, 2.5, 2.6, 3.6])
+    ok = np.ones(len(t), dtype=bool)
+    ok[4] = False  # a refused window is never used
+    use = methods.create("pf", {"fix_interval_s": 1.0})._thin(t, ok)
+    np.testing.assert_array_equal(np.flatnonzero(use), [0, 5, 6, 8])
+    assert methods.create("pf", {"fix_interval_s": 0})._thin(t, ok).tolist() == ok.tolist()
 
 
 def test_fix_error_model_recovers_a_gauss_markov_error():
