@@ -147,7 +147,7 @@ def particle_runs(
         return []
     out = []
     for name in which or PARTICLE_RUNS:
-        conf = {"filter": {"particles": 500, "smoother_paths": 16}} if quick else None
-        loc = create("pf", conf, preset=PARTICLE_RUNS[name]).fit_filter(train, base_run.localizer, val)
+        preset = [PARTICLE_RUNS[name]] if isinstance(PARTICLE_RUNS[name], str) else list(PARTICLE_RUNS[name])
+        loc = create("pf", preset=preset + (["quick"] if quick else [])).fit_filter(train, base_run.localizer, val)
         out.append(run_or_report(res, "pf", train, test, label, localizer=loc, label=f"{name} ({shown or base})"))
     return [r for r in out if r is not None]

@@ -295,8 +295,7 @@ def _other_site(
     if knn is not None:
         from ..methods import create
 
-        quick_pf = {"filter": {"particles": 500, "smoother_paths": 16}} if quick else None
-        loc = create("pf", quick_pf).fit_filter(sub, knn.localizer, val)
+        loc = create("pf", preset="quick" if quick else None).fit_filter(sub, knn.localizer, val)
         runs.append(run_or_report(res, "pf", sub, test, label, localizer=loc, label=f"pf (knn, {site_dir.name})"))
     runs = [r for r in runs if r is not None]
     res.extra["test_site"] = {

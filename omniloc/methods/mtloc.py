@@ -535,7 +535,7 @@ class MTLocLocalizer(NeuralLocalizer):
                 continue
             try:
                 w = self._extract(rec, self.branches_, self.ap_ids_)
-                est = self._predict_one(rec, {}, 0)
+                est = self._predict_one(rec, {}, 0, windows=w)
             except DataError:
                 continue
             present = w.present[:, cols]
@@ -630,7 +630,10 @@ class MTLocLocalizer(NeuralLocalizer):
             return Estimate.concat([self._predict_one(r, drop, seed) for r in data])
         raise TypeError(f"predict_with_dropped expects a Recording or a Dataset, got {type(data).__name__}")
 
-    def _predict_one(self, rec: Recording, drop: dict, seed: int, refuse: bool = False) -> Estimate:
+    def _predict_one(
+        self, rec: Recording, drop: dict, seed: int, refuse: bool = False, windows: MultimodalWindows | None = None
+    ) -> Estimate:
+        """Estimates at the windows of ``rec`` (``windows``: already extracted by :meth:`_extract`)."""
         self._check_fitted()
         streams = self.conf["streams"]
         if all(rec.find_stream(b, streams.get(b), required=False) is None for b in self.branches_):
@@ -639,7 +642,7 @@ class MTLocLocalizer(NeuralLocalizer):
                 f"{self.branches_}; it has {sorted(rec.streams)}",
                 field="streams",
             )
-        w = self._extract(rec, self.branches_, self.ap_ids_)
+        w = self._extract(rec, self.branches_, self.ap_ids_) if windows is None else windows
         cols = [BRANCHES.index(b) for b in self.branches_]
         present = w.present[:, cols]
         fracs = {i: drop.get(b, 0.0) for i, b in enumerate(self.branches_) if drop.get(b, 0.0) > 0}
